@@ -1,0 +1,36 @@
+# One entry point for humans and CI. Every target installs what it needs on first use (pinned):
+# a Python venv with Brownie, the npm packages (Anvil, solc-js, OpenZeppelin) and the compiler bridge.
+SHELL := /bin/bash
+ROOT := $(CURDIR)
+VENV := $(ROOT)/.venv
+SOLC_VERSION := 0.8.28
+export PATH := $(ROOT)/node_modules/.bin:$(VENV)/bin:$(PATH)
+export SOLCX_BINARY_PATH := $(ROOT)/.solcx
+export PYTHONPATH := $(ROOT)
+export PYTHONDONTWRITEBYTECODE := 1
+
+BROWNIE := $(VENV)/bin/brownie
+SETUP_STAMP := $(ROOT)/.setup-done
+
+.PHONY: setup deploy test bench clean
+
+## The main job (for now): start a local Anvil devnet, deploy and configure everything, print it.
+deploy: $(SETUP_STAMP)
+	$(BROWNIE) run scripts/deploy.py --network development
+
+## The test suite (Brownie + pytest on a local Anvil that Brownie starts itself).
+test: $(SETUP_STAMP)
+	$(BROWNIE) test tests/ $(PYTEST_ARGS)
+
+## Gas benchmarks: prints a table (see docs/BENCHMARKS.md).
+bench: $(SETUP_STAMP)
+	$(BROWNIE) run scripts/bench_gas.py --network development
+
+setup: $(SETUP_STAMP)
+
+$(SETUP_STAMP): requirements.txt package.json package-lock.json tools/setup.sh tools/solc-bridge.js
+	bash tools/setup.sh
+	touch $(SETUP_STAMP)
+
+clean:
+	rm -rf build reports/*.json .setup-done

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs everything the project needs, pinned, into the project folder (idempotent):
+#   .venv/          Python venv with eth-brownie (requirements.txt)
+#   node_modules/   Anvil, solc-js and OpenZeppelin (package-lock.json)
+#   .solcx/         the compiler bridge that py-solc-x finds as solc-v<version>
+# and configures Brownie's `development` network to launch that Anvil with a 30M gas block.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+SOLC_VERSION="$(sed -n 's/^ *version: *\([0-9.]*\)$/\1/p' brownie-config.yaml | head -1)"
+
+if [ ! -x .venv/bin/python ]; then
+  echo "==> creating Python venv in .venv"
+  python3 -m venv .venv
+fi
+echo "==> installing Python requirements (pinned)"
+.venv/bin/pip install --disable-pip-version-check -q -r requirements.txt
+
+echo "==> installing npm packages (pinned by package.json and package-lock.json)"
+npm install --no-audit --no-fund --loglevel=error
+
+echo "==> installing the solc-js compiler bridge as .solcx/solc-v${SOLC_VERSION}"
+mkdir -p .solcx
+cat > ".solcx/solc-v${SOLC_VERSION}" <<BRIDGE
+#!/usr/bin/env bash
+exec node "$ROOT/tools/solc-bridge.js" "\$@"
+BRIDGE
+chmod +x ".solcx/solc-v${SOLC_VERSION}"
+".solcx/solc-v${SOLC_VERSION}" --version | grep -q "Version: ${SOLC_VERSION}" \
+  || { echo "compiler bridge does not answer with version ${SOLC_VERSION}" >&2; exit 1; }
+
+echo "==> configuring Brownie's development network (Anvil, 30M gas per block)"
+export PATH="$ROOT/node_modules/.bin:$ROOT/.venv/bin:$PATH"
+.venv/bin/brownie networks modify development cmd=anvil gas_limit=30000000 >/dev/null
+echo "==> set-up complete"
