@@ -1,0 +1,166 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+import {MarketParams, Position, PositionState} from "../interfaces/IPerpetualTypes.sol";
+import {PerpMath} from "./libraries/PerpMath.sol";
+import {AdlRanking} from "./libraries/AdlRanking.sol";
+import {Perpetual} from "./Perpetual.sol";
+
+/// @title PerpLens
+/// @notice Read-only views over a `Perpetual` deployment, valued at the current mark price with the protocol's
+///         own math (`PerpMath`, `AdlRanking`): a position's SPEC figures and state, the fund's equity and
+///         drawdown, the ADL queue indicator, and batched reads of many positions in one call.
+contract PerpLens {
+    /// @notice A position valued at mark.
+    struct PositionView {
+        address account;
+        int256 size;
+        int256 openNotional;
+        uint256 margin;
+        uint256 entryPrice;
+        uint256 notional;
+        int256 unrealizedPnl;
+        int256 equity;
+        uint256 bankruptcyPrice;
+        PositionState state;
+        uint64 openSeq;
+    }
+
+    /// @notice The insurance fund valued at mark.
+    struct FundView {
+        int256 cash;
+        int256 size;
+        int256 openNotional;
+        int256 equity;
+        uint256 netNotional;
+        int256 highWaterMark;
+        uint256 drawdown;
+        bool distressed;
+    }
+
+    Perpetual public immutable perp;
+    uint256 internal immutable _scale;
+
+    constructor(Perpetual perp_) {
+        perp = perp_;
+        _scale = 10 ** (18 - uint256(perp_.collateralDecimals()));
+    }
+
+    /// @notice A position valued at the current mark price (SPEC section 3).
+    function positionInfo(uint256 marketId, address account) public view returns (PositionView memory v) {
+        (,, MarketParams memory params,,,) = perp.marketInfo(marketId);
+        return _view(params, perp.markPrice(marketId), account, perp.getPosition(marketId, account));
+    }
+
+    /// @notice Many positions valued at mark in one call (accounts without a position come back with size 0).
+    function positionsInfo(uint256 marketId, address[] calldata accounts)
+        external
+        view
+        returns (PositionView[] memory views)
+    {
+        (,, MarketParams memory params,,,) = perp.marketInfo(marketId);
+        uint256 price = perp.markPrice(marketId);
+        views = new PositionView[](accounts.length);
+        for (uint256 i; i < accounts.length; ++i) {
+            views[i] = _view(params, price, accounts[i], perp.getPosition(marketId, accounts[i]));
+        }
+    }
+
+    /// @notice Every open position of a market (both sides) valued at mark.
+    function allPositions(uint256 marketId) external view returns (PositionView[] memory views) {
+        address[] memory longs = perp.sideAccounts(marketId, true);
+        address[] memory shorts = perp.sideAccounts(marketId, false);
+        (,, MarketParams memory params,,,) = perp.marketInfo(marketId);
+        uint256 price = perp.markPrice(marketId);
+        views = new PositionView[](longs.length + shorts.length);
+        for (uint256 i; i < longs.length; ++i) {
+            views[i] = _view(params, price, longs[i], perp.getPosition(marketId, longs[i]));
+        }
+        for (uint256 i; i < shorts.length; ++i) {
+            views[longs.length + i] = _view(params, price, shorts[i], perp.getPosition(marketId, shorts[i]));
+        }
+    }
+
+    /// @notice Free collateral of many accounts in one call.
+    function freeCollaterals(address[] calldata accounts) external view returns (uint256[] memory balances) {
+        balances = new uint256[](accounts.length);
+        for (uint256 i; i < accounts.length; ++i) {
+            balances[i] = perp.freeCollateral(accounts[i]);
+        }
+    }
+
+    /// @notice The market's insurance fund at the current mark price.
+    function fundState(uint256 marketId) external view returns (FundView memory f) {
+        uint256 price = perp.markPrice(marketId);
+        (f.cash, f.size, f.openNotional, f.highWaterMark,, f.distressed) = perp.fundAccount(marketId);
+        f.equity = f.cash + PerpMath.unrealizedPnl(f.size, f.openNotional, price, _scale);
+        f.netNotional = PerpMath.notionalUp(PerpMath.abs(f.size), price, _scale);
+        f.drawdown = PerpMath.drawdown(f.highWaterMark, f.equity);
+    }
+
+    /// @notice Queue indicator of a position: its score (WAD), its rank among the eligible positions on its side
+    ///         (1 = deleveraged first; 0 = not eligible, u <= 0), how many are eligible, and a 1-5 lights bucket
+    ///         by percentile (5 = front of the queue; 0 = not eligible).
+    function adlQueue(uint256 marketId, address account)
+        external
+        view
+        returns (uint256 score, uint256 rank, uint256 eligible, uint8 lights)
+    {
+        Position memory pos = perp.getPosition(marketId, account);
+        if (pos.size == 0) return (0, 0, 0, 0);
+        uint256 price = perp.markPrice(marketId);
+        address[] memory side = perp.sideAccounts(marketId, pos.size > 0);
+        AdlRanking.Candidate memory me = _candidate(account, pos, price);
+        uint256 better;
+        for (uint256 i; i < side.length; ++i) {
+            AdlRanking.Candidate memory c = _candidate(side[i], perp.getPosition(marketId, side[i]), price);
+            if (c.account == address(0)) continue;
+            ++eligible;
+            if (AdlRanking.ranksBefore(c, me)) ++better;
+        }
+        if (me.account == address(0)) return (0, 0, eligible, 0);
+        rank = better + 1;
+        return (me.score, rank, eligible, AdlRanking.lights(rank, eligible));
+    }
+
+    function _candidate(address account, Position memory pos, uint256 price)
+        private
+        view
+        returns (AdlRanking.Candidate memory c)
+    {
+        int256 u = PerpMath.unrealizedPnl(pos.size, pos.openNotional, price, _scale);
+        if (u <= 0) return c;
+        return AdlRanking.Candidate(account, AdlRanking.score(uint256(u), pos.margin), PerpMath.abs(pos.size), pos.openSeq);
+    }
+
+    function _view(MarketParams memory p, uint256 price, address account, Position memory pos)
+        private
+        view
+        returns (PositionView memory v)
+    {
+        v.account = account;
+        if (pos.size == 0) return v;
+        uint256 absSize = PerpMath.abs(pos.size);
+        v.size = pos.size;
+        v.openNotional = pos.openNotional;
+        v.margin = pos.margin;
+        v.openSeq = pos.openSeq;
+        v.entryPrice = PerpMath.priceOf(PerpMath.abs(pos.openNotional), absSize, _scale);
+        v.notional = PerpMath.notionalUp(absSize, price, _scale);
+        v.unrealizedPnl = PerpMath.unrealizedPnl(pos.size, pos.openNotional, price, _scale);
+        v.equity = int256(v.margin) + v.unrealizedPnl;
+        v.bankruptcyPrice =
+            PerpMath.priceOf(PerpMath.bankruptcyNotional(pos.size, pos.openNotional, pos.margin), absSize, _scale);
+        v.state = _state(p, v.equity, v.notional);
+    }
+
+    /// @dev Graduated health: Healthy >= IM > ReduceOnly >= notional*mcr > MarginCall >= MM > Liquidatable >= 0 > Bankrupt.
+    function _state(MarketParams memory p, int256 equity, uint256 notional) private pure returns (PositionState) {
+        if (equity < 0) return PositionState.Bankrupt;
+        uint256 e = uint256(equity);
+        if (e < PerpMath.wadMulUp(notional, p.mmr)) return PositionState.Liquidatable;
+        if (e < PerpMath.wadMulUp(notional, p.mcr)) return PositionState.MarginCall;
+        if (e < PerpMath.wadMulUp(notional, p.imr)) return PositionState.ReduceOnly;
+        return PositionState.Healthy;
+    }
+}

@@ -1,0 +1,232 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
+import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
+import {IPerpetual} from "../../interfaces/IPerpetual.sol";
+import {MarketParams, Position} from "../../interfaces/IPerpetualTypes.sol";
+import {PerpStorage} from "./PerpStorage.sol";
+import {PerpMath} from "../libraries/PerpMath.sol";
+
+/// @title PerpBase
+/// @notice The accounting core shared by every module: the oracle read, and how a fill changes a trader's
+///         position or the insurance fund's position.
+/// @dev Cash model. A position keeps its signed cost basis `openNotional` in collateral units. A fill of size
+///      `delta` for `notional` either adds to the position (cost basis grows by the notional) or reduces it
+///      (the reduced share of the cost basis is released, rounded against the holder, and the difference to
+///      the notional is the realized PnL, booked to the position margin). Because both sides of every fill
+///      use the same notional, a fill moves value between accounts and never creates any: the vault holds,
+///      to the unit, free collateral + margins + fund cash - the sum of all cost bases (see `Auditing` in
+///      the README).
+abstract contract PerpBase is IPerpetual, PerpStorage {
+    using SafeERC20 for IERC20;
+    using SafeCast for uint256;
+    using SafeCast for int256;
+
+    // ------------------------------------------------------------------ tokens
+
+    /// @dev Pulls `amount` from `from` and checks the vault received exactly that (no fee-on-transfer tokens).
+    function _pullCollateral(address from, uint256 amount) internal {
+        uint256 before = collateral.balanceOf(address(this));
+        collateral.safeTransferFrom(from, address(this), amount);
+        uint256 received = collateral.balanceOf(address(this)) - before;
+        if (received != amount) revert TokenTransferMismatch(amount, received);
+    }
+
+    // ------------------------------------------------------------------ oracle
+
+    /// @dev Mark price (WAD) from the market's Chainlink-compatible feed; reverts if unusable.
+    function _markPrice(uint256 marketId, Market storage mkt) internal view returns (uint256) {
+        (, int256 answer,, uint256 updatedAt,) = mkt.oracle.latestRoundData();
+        if (answer <= 0) revert InvalidOraclePrice(marketId, answer);
+        uint256 maxAge = mkt.params.maxOracleAge;
+        if (updatedAt + maxAge < block.timestamp) revert StaleOraclePrice(marketId, updatedAt, maxAge);
+        return uint256(answer) * 10 ** (18 - uint256(mkt.oracleDecimals));
+    }
+
+    function _market(uint256 marketId) internal view returns (Market storage mkt) {
+        mkt = _markets[marketId];
+        if (!mkt.listed) revert UnknownMarket(marketId);
+    }
+
+    function _activeMarket(uint256 marketId) internal view returns (Market storage mkt) {
+        mkt = _market(marketId);
+        if (mkt.paused) revert MarketPaused(marketId);
+    }
+
+    // ------------------------------------------------------------------ position valuation
+
+    /// @dev Unrealized PnL at `price`, rounded against the holder.
+    function _unrealizedPnl(int256 size, int256 openNotional, uint256 price) internal view returns (int256) {
+        return PerpMath.unrealizedPnl(size, openNotional, price, _scale);
+    }
+
+    /// @dev Equity (margin balance) of a position at `price`.
+    function _equity(Position storage pos, uint256 price) internal view returns (int256) {
+        return int256(uint256(pos.margin)) + _unrealizedPnl(pos.size, pos.openNotional, price);
+    }
+
+    /// @dev Notional at `price`, rounded up (requirements are rounded against the account).
+    function _notionalUp(int256 size, uint256 price) internal view returns (uint256) {
+        return PerpMath.notionalUp(PerpMath.abs(size), price, _scale);
+    }
+
+    function _bankruptcyNotional(Position storage pos) internal view returns (uint256) {
+        return PerpMath.bankruptcyNotional(pos.size, pos.openNotional, pos.margin);
+    }
+
+    /// @dev Initial margin check after a fill or a margin removal: equity >= notional * imr.
+    function _requireInitialMargin(uint256 marketId, address account, Market storage mkt, uint256 price) internal view {
+        Position storage pos = _positions[marketId][account];
+        if (pos.size == 0) return;
+        int256 equity = _equity(pos, price);
+        uint256 im = PerpMath.wadMulUp(_notionalUp(pos.size, price), mkt.params.imr);
+        if (equity < int256(im)) revert InsufficientMargin(marketId, account, equity, im);
+    }
+
+    // ------------------------------------------------------------------ fills
+
+    /// @dev The closing part of a fill of `absDelta` for `notional` against an opposite position of `size`:
+    ///      how much closes, for what share of the notional (rounded down), the share of the cost basis it
+    ///      releases (rounded up, against the holder) and the PnL it realizes.
+    function _reduction(int256 size, int256 openNotional, uint256 absDelta, uint256 notional)
+        internal
+        pure
+        returns (uint256 closed, uint256 closeNotional, int256 released, int256 pnl)
+    {
+        uint256 absSize = PerpMath.abs(size);
+        closed = PerpMath.min(absDelta, absSize);
+        closeNotional = closed == absDelta ? notional : Math.mulDiv(notional, closed, absDelta);
+        released = PerpMath.mulDivSignedCeil(openNotional, closed, absSize);
+        pnl = size > 0 ? int256(closeNotional) - released : -int256(closeNotional) - released;
+    }
+
+    /// @dev Applies a fill to a trader's position. Margin for added exposure is taken from free collateral at
+    ///      `leverage` (notional / leverage, rounded up); margin of reduced exposure, with its realized PnL, is
+    ///      released to free collateral (rounded down). Reverts if a reduction would leave negative margin.
+    /// @return increased whether the fill added exposure (then the caller checks initial margin)
+    function _fillTrader(uint256 marketId, address account, int256 delta, uint256 notional, uint256 leverage)
+        internal
+        returns (bool increased)
+    {
+        Position storage pos = _positions[marketId][account];
+        int256 size = pos.size;
+        uint256 absDelta = PerpMath.abs(delta);
+        uint256 openNotionalPart = notional;
+        uint256 openSizePart = absDelta;
+
+        if (size != 0 && (size > 0) != (delta > 0)) {
+            // Reduce (and possibly flip).
+            uint256 absSize = PerpMath.abs(size);
+            (uint256 closed, uint256 closeNotional, int256 released, int256 pnl) =
+                _reduction(size, pos.openNotional, absDelta, notional);
+            int256 marginAfter = int256(uint256(pos.margin)) + pnl;
+            if (marginAfter < 0) revert TradeLeavesBadDebt(marketId, account, marginAfter);
+            uint256 releasedMargin =
+                closed == absSize ? uint256(marginAfter) : Math.mulDiv(uint256(marginAfter), closed, absSize);
+            freeCollateral[account] += releasedMargin;
+            _addOpenInterest(_markets[marketId], size > 0, -int256(closed));
+            if (closed == absSize) {
+                _closePosition(marketId, account, pos);
+                size = 0;
+            } else {
+                pos.size = (size + (size > 0 ? -int256(closed) : int256(closed))).toInt128();
+                pos.openNotional = (pos.openNotional - released).toInt128();
+                pos.margin = (uint256(marginAfter) - releasedMargin).toUint128();
+                return false;
+            }
+            openSizePart = absDelta - closed;
+            if (openSizePart == 0) return false;
+            openNotionalPart = notional - closeNotional;
+        }
+
+        // Increase (or open, or the opening part of a flip).
+        uint256 marginNeeded = PerpMath.wadDivUp(openNotionalPart, leverage);
+        uint256 free = freeCollateral[account];
+        if (free < marginNeeded) revert InsufficientFreeCollateral(account, free, marginNeeded);
+        freeCollateral[account] = free - marginNeeded;
+        bool isLong = delta > 0;
+        if (size == 0) _openPosition(marketId, account, pos, isLong);
+        int256 signedOpen = isLong ? int256(openSizePart) : -int256(openSizePart);
+        int256 signedNotional = isLong ? int256(openNotionalPart) : -int256(openNotionalPart);
+        pos.size = (pos.size + signedOpen).toInt128();
+        pos.openNotional = (pos.openNotional + signedNotional).toInt128();
+        pos.margin = (uint256(pos.margin) + marginNeeded).toUint128();
+        _addOpenInterest(_markets[marketId], isLong, int256(openSizePart));
+        return true;
+    }
+
+    /// @dev Applies a fill to the market's insurance fund position; realized PnL goes to fund cash.
+    function _fillFund(Market storage mkt, int256 delta, uint256 notional) internal {
+        int256 size = mkt.fundSize;
+        uint256 absDelta = PerpMath.abs(delta);
+        uint256 openNotionalPart = notional;
+        uint256 openSizePart = absDelta;
+        if (size != 0 && (size > 0) != (delta > 0)) {
+            (uint256 closed, uint256 closeNotional, int256 released, int256 pnl) =
+                _reduction(size, mkt.fundOpenNotional, absDelta, notional);
+            mkt.fundCash += pnl;
+            mkt.fundOpenNotional -= released;
+            mkt.fundSize = size > 0 ? size - int256(closed) : size + int256(closed);
+            _addOpenInterest(mkt, size > 0, -int256(closed));
+            openSizePart = absDelta - closed;
+            if (openSizePart == 0) return;
+            openNotionalPart = notional - closeNotional;
+        }
+        bool isLong = delta > 0;
+        mkt.fundSize += isLong ? int256(openSizePart) : -int256(openSizePart);
+        mkt.fundOpenNotional += isLong ? int256(openNotionalPart) : -int256(openNotionalPart);
+        _addOpenInterest(mkt, isLong, int256(openSizePart));
+    }
+
+    function _addOpenInterest(Market storage mkt, bool isLong, int256 change) private {
+        if (isLong) mkt.longOpenInterest = uint256(int256(mkt.longOpenInterest) + change);
+        else mkt.shortOpenInterest = uint256(int256(mkt.shortOpenInterest) + change);
+    }
+
+    function _openPosition(uint256 marketId, address account, Position storage pos, bool isLong) private {
+        address[] storage side = _sideAccounts[marketId][isLong];
+        pos.listIndex = side.length.toUint32();
+        pos.openSeq = ++_openSeq;
+        side.push(account);
+    }
+
+    /// @dev Removes a fully closed position: swap-and-pop from its side list, then clear the slots.
+    function _closePosition(uint256 marketId, address account, Position storage pos) private {
+        address[] storage side = _sideAccounts[marketId][pos.size > 0];
+        uint256 index = pos.listIndex;
+        address last = side[side.length - 1];
+        if (last != account) {
+            side[index] = last;
+            _positions[marketId][last].listIndex = uint32(index);
+        }
+        side.pop();
+        delete _positions[marketId][account];
+    }
+
+    // ------------------------------------------------------------------ insurance fund valuation
+
+    /// @dev Fund equity at `price`: cash plus the unrealized PnL of the position it holds.
+    function _fundEquity(Market storage mkt, uint256 price) internal view returns (int256) {
+        return mkt.fundCash + _unrealizedPnl(mkt.fundSize, mkt.fundOpenNotional, price);
+    }
+
+    // ------------------------------------------------------------------ events
+
+    /// @dev Cancels every outstanding order of `account` (orders are signed for one epoch).
+    function _bumpOrderEpoch(address account) internal {
+        uint256 epoch = ++orderEpoch[account];
+        emit OrderEpochBumped(account, epoch);
+    }
+
+    function _emitPosition(uint256 marketId, address account) internal {
+        Position storage pos = _positions[marketId][account];
+        emit PositionUpdated(marketId, account, pos.size, pos.openNotional, pos.margin, freeCollateral[account]);
+    }
+
+    function _emitFund(uint256 marketId, Market storage mkt) internal {
+        emit FundUpdated(marketId, mkt.fundCash, mkt.fundSize, mkt.fundOpenNotional);
+    }
+}

@@ -1,0 +1,60 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {AggregatorV3Interface} from "../../interfaces/AggregatorV3Interface.sol";
+import {MarketParams, Position} from "../../interfaces/IPerpetualTypes.sol";
+
+/// @title PerpStorage
+/// @notice All storage of the protocol in one place. Every module reads and writes only these variables.
+abstract contract PerpStorage {
+    /// @notice A listed market: oracle, parameters, open interest and its insurance fund.
+    struct Market {
+        AggregatorV3Interface oracle;
+        uint8 oracleDecimals;
+        bool listed;
+        bool paused;
+        MarketParams params;
+        string name;
+        // Open interest: sums of long and of short sizes, insurance fund included (balanced book: equal).
+        uint256 longOpenInterest;
+        uint256 shortOpenInterest;
+        // Insurance fund: cash, and a position inherited from liquidations (no margin: the cash backs it).
+        int256 fundCash;
+        int256 fundSize;
+        int256 fundOpenNotional;
+        int256 fundHighWaterMark;
+        uint64 fundHwmTimestamp;
+        bool fundDistressed;
+    }
+
+    /// @notice The collateral token; every money amount is in its units.
+    IERC20 public immutable collateral;
+    /// @notice Decimals of the collateral token (0..18).
+    uint8 public immutable collateralDecimals;
+    /// @dev 10**(18 - collateralDecimals): WAD quote amounts divided by this are collateral units.
+    uint256 internal immutable _scale;
+
+    /// @notice Number of markets listed; ids run from 1 to `marketCount`.
+    uint256 public marketCount;
+    mapping(uint256 marketId => Market) internal _markets;
+    mapping(uint256 marketId => mapping(address account => Position)) internal _positions;
+    /// @dev Accounts with an open position, per market and side: what the ADL ranking scans.
+    mapping(uint256 marketId => mapping(bool isLong => address[] accounts)) internal _sideAccounts;
+    /// @notice Collateral of an account not assigned to any position; withdrawable at any time.
+    mapping(address account => uint256) public freeCollateral;
+    /// @notice Amount of an order already filled, by EIP-712 order hash.
+    mapping(bytes32 orderHash => uint256) public filledAmount;
+    /// @notice Orders cancelled one by one.
+    mapping(bytes32 orderHash => bool) public cancelledOrders;
+    /// @notice Orders are valid only while signed for the account's current epoch.
+    mapping(address account => uint256) public orderEpoch;
+    /// @dev Monotonic counter stamping positions when they open (older = smaller), the last ADL tie-break.
+    uint64 internal _openSeq;
+
+    constructor(IERC20 collateral_, uint8 decimals_) {
+        collateral = collateral_;
+        collateralDecimals = decimals_;
+        _scale = 10 ** (18 - uint256(decimals_));
+    }
+}

@@ -1,0 +1,50 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+import {IPerpetualErrors} from "../../interfaces/IPerpetual.sol";
+import {MarketParams} from "../../interfaces/IPerpetualTypes.sol";
+import {PerpMath} from "./PerpMath.sol";
+
+/// @title MarketParamsLib
+/// @notice The hard bounds every market parameter must respect, whoever sets it.
+/// @dev An external library (linked at deployment) to keep the core contract under the 24 KiB code-size limit.
+library MarketParamsLib {
+    uint256 internal constant MAX_FEE_BPS = 100; // 1%
+    uint256 internal constant MAX_BAND_BPS = 2_000; // 20%
+    uint256 internal constant MAX_REWARD_BPS = 100; // 1% of notional
+    uint256 internal constant MAX_ORACLE_AGE = 1 days;
+    uint256 internal constant MIN_HWM_WINDOW = 1 minutes;
+    uint256 internal constant MAX_HWM_WINDOW = 30 days;
+    uint256 internal constant MIN_IMR = 1e15; // 0.1% (1000x)
+
+    /// @notice Reverts with `InvalidParameter(name, value)` for the first parameter outside its bounds.
+    function validate(MarketParams calldata p) external pure {
+        if (p.imr < MIN_IMR || p.imr > PerpMath.WAD) revert IPerpetualErrors.InvalidParameter("imr", p.imr);
+        if (p.mmr == 0 || p.mmr >= p.mcr) revert IPerpetualErrors.InvalidParameter("mmr", p.mmr);
+        if (p.mcr >= p.imr) revert IPerpetualErrors.InvalidParameter("mcr", p.mcr);
+        // maxLeverage in [1x, 1/imr]: an order at max leverage posts at least the initial margin.
+        if (p.maxLeverage < PerpMath.WAD || uint256(p.maxLeverage) * p.imr > PerpMath.WAD * PerpMath.WAD) {
+            revert IPerpetualErrors.InvalidParameter("maxLeverage", p.maxLeverage);
+        }
+        if (p.makerFeeBps > MAX_FEE_BPS) revert IPerpetualErrors.InvalidParameter("makerFeeBps", p.makerFeeBps);
+        if (p.takerFeeBps > MAX_FEE_BPS) revert IPerpetualErrors.InvalidParameter("takerFeeBps", p.takerFeeBps);
+        if (p.oracleBandBps == 0 || p.oracleBandBps > MAX_BAND_BPS) {
+            revert IPerpetualErrors.InvalidParameter("oracleBandBps", p.oracleBandBps);
+        }
+        if (p.liquidationRewardBps > MAX_REWARD_BPS) {
+            revert IPerpetualErrors.InvalidParameter("liquidationRewardBps", p.liquidationRewardBps);
+        }
+        if (p.maxOracleAge == 0 || p.maxOracleAge > MAX_ORACLE_AGE) {
+            revert IPerpetualErrors.InvalidParameter("maxOracleAge", p.maxOracleAge);
+        }
+        if (p.maxFundNotional == 0) revert IPerpetualErrors.InvalidParameter("maxFundNotional", 0);
+        if (p.drawdownTrigger == 0 || p.drawdownTrigger > PerpMath.WAD) {
+            revert IPerpetualErrors.InvalidParameter("drawdownTrigger", p.drawdownTrigger);
+        }
+        if (p.drawdownStop >= p.drawdownTrigger) revert IPerpetualErrors.InvalidParameter("drawdownStop", p.drawdownStop);
+        if (p.hwmWindow < MIN_HWM_WINDOW || p.hwmWindow > MAX_HWM_WINDOW) {
+            revert IPerpetualErrors.InvalidParameter("hwmWindow", p.hwmWindow);
+        }
+        if (p.notionalStop == 0 || p.notionalStop > PerpMath.WAD) revert IPerpetualErrors.InvalidParameter("notionalStop", p.notionalStop);
+    }
+}

@@ -1,0 +1,182 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
+import {IPerpetual} from "../../interfaces/IPerpetual.sol";
+import {Position, DistressReason} from "../../interfaces/IPerpetualTypes.sol";
+import {PerpMath} from "../libraries/PerpMath.sol";
+import {InsuranceFundModule} from "./InsuranceFundModule.sol";
+import {AdlRanking} from "../libraries/AdlRanking.sol";
+
+/// @title AdlModule
+/// @notice Auto-deleveraging, ranked on-chain. The contract scans the opposite side of the market and orders the
+///         eligible positions (unrealized PnL > 0 at mark) by `Score = PnL% x Effective Leverage = u / E`, ties to
+///         the larger position, then to the older one. Nobody supplies the order, so nobody can get it wrong.
+///         Cost: one pass over the side's positions (three storage slots each) plus a selection per fill.
+/// @dev A ranked position is cut by at most its own size, and by at most what keeps its margin non-negative
+///      after realizing PnL at the fill price (a counterparty is never left with negative equity). A position
+///      that cannot be cut at all at that price is passed over; that is the only way a lower rank is cut first.
+abstract contract AdlModule is InsuranceFundModule {
+    uint8 internal constant ADL_TYPE_BANKRUPT = 1;
+    uint8 internal constant ADL_TYPE_FUND = 2;
+
+    /// @inheritdoc IPerpetual
+    function deleverageFund(uint256 marketId) external nonReentrant {
+        Market storage mkt = _market(marketId);
+        uint256 price = _markPrice(marketId, mkt);
+        (int256 equity, uint256 drawdown) = _updateWatermark(marketId, mkt, price);
+        int256 fundSize = mkt.fundSize;
+        if (fundSize == 0) revert FundFlat(marketId);
+        (DistressReason reason, uint256 netNotional) = _distress(mkt, equity, price);
+        if (reason == DistressReason.None) revert FundNotDistressed(marketId, equity, drawdown, netNotional);
+
+        uint256 absSize = PerpMath.abs(fundSize);
+        uint256 targetSize;
+        if (reason == DistressReason.RiskLimit) {
+            // Down to the stop line below the risk limit.
+            uint256 targetNotional = Math.mulDiv(mkt.params.maxFundNotional, mkt.params.notionalStop, PerpMath.WAD);
+            targetSize = PerpMath.min(absSize, PerpMath.priceOf(targetNotional, price, _scale));
+        }
+        uint256 required = absSize - targetSize;
+        uint256 filled = _type2Fills(marketId, mkt, fundSize < 0, price, required);
+        if (filled != required) revert InsufficientAdlCapacity(marketId, required, filled);
+        _emitFund(marketId, mkt);
+    }
+
+    /// @dev Type 2 fills against the ranked counterparties (longs if `cpIsLong`); returns the size filled.
+    function _type2Fills(uint256 marketId, Market storage mkt, bool cpIsLong, uint256 price, uint256 required)
+        private
+        returns (uint256 filled)
+    {
+        uint256 tradePrice = _fundTradePrice(mkt, price);
+        (AdlRanking.Candidate[] memory list, uint256 count) = _rankedCandidates(marketId, cpIsLong, price);
+        for (uint256 r; r < count && filled != required; ++r) {
+            AdlRanking.Candidate memory c = AdlRanking.selectNext(list, r, count);
+            Position storage pos = _positions[marketId][c.account];
+            uint256 q = PerpMath.min(required - filled, _adlCapacity(pos, tradePrice));
+            if (q == 0) continue;
+            // Counterparties selling are paid rounded down; buying, they pay rounded up.
+            uint256 n = cpIsLong
+                ? PerpMath.notionalDown(q, tradePrice, _scale)
+                : PerpMath.notionalUp(q, tradePrice, _scale);
+            if (!_marginSurvives(pos, q, n)) continue;
+            int256 delta = cpIsLong ? -int256(q) : int256(q);
+            _fillTrader(marketId, c.account, delta, n, 0);
+            _fillFund(mkt, -delta, n);
+            filled += q;
+            _afterAdlFill(marketId, c, ADL_TYPE_FUND, delta, tradePrice, n, r + 1);
+        }
+    }
+
+    /// @dev Type 1: the bankrupt position leaves its holder at its bankruptcy notional `nb` (margin ends at zero)
+    ///      and is taken, piece by piece at the bankruptcy price, by the ranked counterparties; the fund takes
+    ///      what they cannot. Pieces are rounded against the counterparties and the rounding dust goes to the
+    ///      fund's cash, so the pieces add up to exactly `nb`. Best-effort: never reverts for lack of capacity.
+    function _adlType1(uint256 marketId, Market storage mkt, address account, int256 size, uint256 nb, uint256 price)
+        internal
+    {
+        _fillTrader(marketId, account, -size, nb, 0);
+        uint256 absSize = PerpMath.abs(size);
+        (uint256 filled, uint256 pieces) = _type1Fills(marketId, size < 0, absSize, nb, price);
+        if (filled != absSize) {
+            uint256 rest = nb > pieces ? nb - pieces : 0;
+            int256 restSize = size > 0 ? int256(absSize - filled) : -int256(absSize - filled);
+            _fillFund(mkt, restSize, rest);
+            pieces += rest;
+            emit AdlRemainderToFund(marketId, account, restSize);
+        }
+        // Bankrupt short: it paid nb, the takers received `pieces` <= nb. Bankrupt long: it received nb, the
+        // takers paid `pieces` >= nb. Either way the difference is rounding dust, >= 0, kept by the fund.
+        mkt.fundCash += size < 0 ? int256(nb) - int256(pieces) : int256(pieces) - int256(nb);
+    }
+
+    /// @dev Type 1 fills of a bankrupt position of `absSize` (bankruptcy notional `nb`) against the ranked
+    ///      counterparties (longs if `cpIsLong`); returns the size they took and the notional of their pieces.
+    function _type1Fills(uint256 marketId, bool cpIsLong, uint256 absSize, uint256 nb, uint256 price)
+        private
+        returns (uint256 filled, uint256 pieces)
+    {
+        uint256 pb = PerpMath.priceOf(nb, absSize, _scale);
+        (AdlRanking.Candidate[] memory list, uint256 count) = _rankedCandidates(marketId, cpIsLong, price);
+        for (uint256 r; r < count && filled != absSize; ++r) {
+            AdlRanking.Candidate memory c = AdlRanking.selectNext(list, r, count);
+            Position storage pos = _positions[marketId][c.account];
+            uint256 q = PerpMath.min(absSize - filled, _adlCapacity(pos, pb));
+            if (q == 0) continue;
+            // Counterparties selling are paid rounded down; buying, they pay rounded up.
+            uint256 n = cpIsLong ? Math.mulDiv(nb, q, absSize) : Math.mulDiv(nb, q, absSize, Math.Rounding.Ceil);
+            if (!_marginSurvives(pos, q, n)) continue;
+            int256 delta = cpIsLong ? -int256(q) : int256(q);
+            _fillTrader(marketId, c.account, delta, n, 0);
+            filled += q;
+            pieces += n;
+            _afterAdlFill(marketId, c, ADL_TYPE_BANKRUPT, delta, pb, n, r + 1);
+        }
+    }
+
+    function _afterAdlFill(
+        uint256 marketId,
+        AdlRanking.Candidate memory c,
+        uint8 adlType,
+        int256 delta,
+        uint256 price,
+        uint256 notional,
+        uint256 rank
+    ) private {
+        _bumpOrderEpoch(c.account);
+        emit AdlFill(marketId, c.account, adlType, delta, price, notional, c.score, rank);
+        _emitPosition(marketId, c.account);
+    }
+
+    /// @dev One pass over a side: every position with unrealized PnL > 0 at `price`, with its score u / E (WAD).
+    function _rankedCandidates(uint256 marketId, bool isLong, uint256 price)
+        internal
+        view
+        returns (AdlRanking.Candidate[] memory list, uint256 count)
+    {
+        address[] storage side = _sideAccounts[marketId][isLong];
+        uint256 n = side.length;
+        list = new AdlRanking.Candidate[](n);
+        for (uint256 i; i < n; ++i) {
+            address account = side[i];
+            Position storage pos = _positions[marketId][account];
+            int256 size = pos.size;
+            int256 u = _unrealizedPnl(size, pos.openNotional, price);
+            if (u <= 0) continue;
+            list[count++] = AdlRanking.Candidate(account, AdlRanking.score(uint256(u), pos.margin), PerpMath.abs(size), pos.openSeq);
+        }
+    }
+
+    /// @dev Most a position can be cut at `tradePrice`: all of it if closing there realizes no loss, otherwise the
+    ///      share whose realized loss its margin covers (two units kept back for rounding).
+    function _adlCapacity(Position storage pos, uint256 tradePrice) internal view returns (uint256) {
+        uint256 absSize = PerpMath.abs(pos.size);
+        int256 pnlAll = _unrealizedPnl(pos.size, pos.openNotional, tradePrice);
+        if (pnlAll >= 0) return absSize;
+        uint256 margin = pos.margin;
+        if (margin <= 2) return 0;
+        return PerpMath.min(absSize, Math.mulDiv(margin - 2, absSize, uint256(-pnlAll)));
+    }
+
+    /// @dev Whether cutting `q` for notional `n` leaves the position's margin >= 0 (exact check before the fill).
+    function _marginSurvives(Position storage pos, uint256 q, uint256 n) internal view returns (bool) {
+        (,,, int256 pnl) = _reduction(pos.size, pos.openNotional, q, n);
+        return int256(uint256(pos.margin)) + pnl >= 0;
+    }
+
+    /// @dev Type 2 price: mark, capped at the fund's bankruptcy price so that its cash never goes negative
+    ///      (a long fund sells no lower than where its equity is zero; a short fund buys no higher).
+    function _fundTradePrice(Market storage mkt, uint256 mark) internal view returns (uint256) {
+        int256 size = mkt.fundSize;
+        uint256 absSize = PerpMath.abs(size);
+        if (size > 0) {
+            int256 owed = mkt.fundOpenNotional - mkt.fundCash;
+            if (owed <= 0) return mark;
+            uint256 pfb = Math.mulDiv(uint256(owed), PerpMath.WAD * _scale, absSize, Math.Rounding.Ceil);
+            return pfb > mark ? pfb : mark;
+        }
+        int256 covered = mkt.fundCash - mkt.fundOpenNotional;
+        uint256 pfbShort = covered > 0 ? PerpMath.priceOf(uint256(covered), absSize, _scale) : 0;
+        return pfbShort < mark ? pfbShort : mark;
+    }
+}

@@ -1,0 +1,119 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
+import {IPerpetual} from "../../interfaces/IPerpetual.sol";
+import {RefusalReason, DistressReason} from "../../interfaces/IPerpetualTypes.sol";
+import {PerpBase} from "../base/PerpBase.sol";
+import {PerpMath} from "../libraries/PerpMath.sol";
+
+/// @title InsuranceFundModule
+/// @notice One insurance fund per market: cash plus the positions it inherits from liquidations. It refuses
+///         positions that would leave its equity (or its cash) below zero, push its net notional above its risk
+///         limit, or arrive while it is in drawdown distress. Distress (equity below zero, drawdown from the
+///         recent high-water mark past the trigger line until it recovers to the stop line, or net notional
+///         above the limit) allows Type 2 ADL.
+abstract contract InsuranceFundModule is PerpBase, ReentrancyGuard {
+    /// @inheritdoc IPerpetual
+    function topUpFund(uint256 marketId, uint256 amount) external nonReentrant {
+        Market storage mkt = _market(marketId);
+        if (amount == 0) revert ZeroAmount();
+        mkt.fundCash += int256(amount);
+        emit FundToppedUp(marketId, msg.sender, amount);
+        _emitFund(marketId, mkt);
+        _pullCollateral(msg.sender, amount);
+    }
+
+    /// @inheritdoc IPerpetual
+    function pokeFund(uint256 marketId) external nonReentrant {
+        Market storage mkt = _market(marketId);
+        _updateWatermark(marketId, mkt, _markPrice(marketId, mkt));
+    }
+
+    /// @notice The fund's stored state: cash, net position (size and signed cost basis), high-water mark, when
+    ///         it was set, and the drawdown distress latch. `PerpLens.fundState` values it at mark.
+    function fundAccount(uint256 marketId)
+        external
+        view
+        returns (
+            int256 cash,
+            int256 size,
+            int256 openNotional,
+            int256 highWaterMark,
+            uint64 highWaterMarkTimestamp,
+            bool distressed
+        )
+    {
+        Market storage mkt = _market(marketId);
+        return (
+            mkt.fundCash,
+            mkt.fundSize,
+            mkt.fundOpenNotional,
+            mkt.fundHighWaterMark,
+            mkt.fundHwmTimestamp,
+            mkt.fundDistressed
+        );
+    }
+
+    /// @dev Moves the high-water mark (up, or reset to the current equity once the window has passed) and the
+    ///      distress latch (set when drawdown reaches the trigger line, cleared when it is back at the stop line).
+    function _updateWatermark(uint256 marketId, Market storage mkt, uint256 price)
+        internal
+        returns (int256 equity, uint256 drawdown)
+    {
+        equity = _fundEquity(mkt, price);
+        int256 hwm = mkt.fundHighWaterMark;
+        bool changed;
+        if (equity > hwm || block.timestamp > uint256(mkt.fundHwmTimestamp) + mkt.params.hwmWindow) {
+            hwm = equity;
+            mkt.fundHighWaterMark = equity;
+            mkt.fundHwmTimestamp = uint64(block.timestamp);
+            changed = true;
+        }
+        drawdown = PerpMath.drawdown(hwm, equity);
+        bool distressed = mkt.fundDistressed;
+        if (!distressed && drawdown >= mkt.params.drawdownTrigger) distressed = true;
+        else if (distressed && drawdown <= mkt.params.drawdownStop) distressed = false;
+        if (distressed != mkt.fundDistressed) {
+            mkt.fundDistressed = distressed;
+            changed = true;
+        }
+        if (changed) emit FundWatermarkUpdated(marketId, hwm, drawdown, distressed);
+    }
+
+    /// @dev Whether (and why) the fund refuses a position of `size` arriving at bankruptcy notional `nb`.
+    function _fundRefusal(Market storage mkt, int256 size, uint256 nb, uint256 price)
+        internal
+        view
+        returns (RefusalReason)
+    {
+        if (mkt.fundDistressed) return RefusalReason.Distressed;
+        int256 signedNb = size > 0 ? int256(nb) : -int256(nb);
+        int256 incoming = _unrealizedPnl(size, signedNb, price);
+        if (_fundEquity(mkt, price) + incoming < 0) return RefusalReason.NegativeEquity;
+        int256 fundSize = mkt.fundSize;
+        if (fundSize != 0 && (fundSize > 0) != (size > 0)) {
+            // Netting against the fund's opposite position realizes PnL: its cash must stay >= 0.
+            (,,, int256 pnl) = _reduction(fundSize, mkt.fundOpenNotional, PerpMath.abs(size), nb);
+            if (mkt.fundCash + pnl < 0) return RefusalReason.NegativeEquity;
+        }
+        uint256 netAfter = _notionalUp(fundSize + size, price);
+        if (netAfter > mkt.params.maxFundNotional && netAfter > _notionalUp(fundSize, price)) {
+            return RefusalReason.RiskLimit;
+        }
+        return RefusalReason.None;
+    }
+
+    /// @dev Whether (and why) the fund is in distress, given its equity at `price`.
+    function _distress(Market storage mkt, int256 equity, uint256 price)
+        internal
+        view
+        returns (DistressReason reason, uint256 netNotional)
+    {
+        netNotional = _notionalUp(mkt.fundSize, price);
+        if (equity < 0) return (DistressReason.NegativeEquity, netNotional);
+        if (mkt.fundDistressed) return (DistressReason.Drawdown, netNotional);
+        if (netNotional > mkt.params.maxFundNotional) return (DistressReason.RiskLimit, netNotional);
+        return (DistressReason.None, netNotional);
+    }
+}

@@ -1,0 +1,81 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+import {IPerpetual} from "../../interfaces/IPerpetual.sol";
+import {Position, RefusalReason} from "../../interfaces/IPerpetualTypes.sol";
+import {PerpMath} from "../libraries/PerpMath.sol";
+import {AdlModule} from "./AdlModule.sol";
+
+/// @title LiquidationModule
+/// @notice Permissionless liquidation of positions below maintenance margin. The keeper's reward comes out of
+///         the position's remaining equity (bounded by a share of notional and a cap). The position then goes to
+///         the insurance fund at its bankruptcy price; if the fund refuses it, Type 1 ADL closes it against the
+///         ranked opposite positions at that price, and the fund takes what they cannot.
+abstract contract LiquidationModule is AdlModule {
+    /// @inheritdoc IPerpetual
+    function liquidate(uint256 marketId, address account) external nonReentrant {
+        Market storage mkt = _market(marketId);
+        uint256 price = _markPrice(marketId, mkt);
+        Position storage pos = _positions[marketId][account];
+        if (pos.size == 0) revert NoPosition(marketId, account);
+        if (!_liquidate(marketId, mkt, account, price)) {
+            uint256 mm = PerpMath.wadMulUp(_notionalUp(pos.size, price), mkt.params.mmr);
+            revert NotLiquidatable(marketId, account, _equity(pos, price), mm);
+        }
+    }
+
+    /// @inheritdoc IPerpetual
+    function liquidateBatch(uint256 marketId, address[] calldata accounts)
+        external
+        nonReentrant
+        returns (uint256 liquidated)
+    {
+        Market storage mkt = _market(marketId);
+        uint256 price = _markPrice(marketId, mkt);
+        for (uint256 i; i < accounts.length; ++i) {
+            if (_positions[marketId][accounts[i]].size != 0 && _liquidate(marketId, mkt, accounts[i], price)) {
+                ++liquidated;
+            }
+        }
+    }
+
+    /// @dev Liquidates `account` if its equity is below maintenance margin; returns whether it did.
+    function _liquidate(uint256 marketId, Market storage mkt, address account, uint256 price) private returns (bool) {
+        Position storage pos = _positions[marketId][account];
+        int256 size = pos.size;
+        int256 equity = _equity(pos, price);
+        uint256 notional = _notionalUp(size, price);
+        if (equity >= int256(PerpMath.wadMulUp(notional, mkt.params.mmr))) return false;
+
+        // Keeper reward: out of the position's remaining equity only, so it never creates bad debt.
+        uint256 reward;
+        if (equity > 0) {
+            reward = PerpMath.min(
+                PerpMath.min(PerpMath.bpsDown(notional, mkt.params.liquidationRewardBps), mkt.params.maxLiquidationReward),
+                PerpMath.min(uint256(equity), pos.margin)
+            );
+            if (reward != 0) {
+                pos.margin -= uint128(reward);
+                freeCollateral[msg.sender] += reward;
+            }
+        }
+        uint256 nb = _bankruptcyNotional(pos);
+        emit Liquidated(
+            marketId, account, msg.sender, size, price, PerpMath.priceOf(nb, PerpMath.abs(size), _scale), equity, reward
+        );
+
+        _updateWatermark(marketId, mkt, price);
+        RefusalReason reason = _fundRefusal(mkt, size, nb, price);
+        if (reason == RefusalReason.None) {
+            _fillTrader(marketId, account, -size, nb, 0);
+            _fillFund(mkt, size, nb);
+            emit FundAccepted(marketId, account, size, PerpMath.priceOf(nb, PerpMath.abs(size), _scale));
+        } else {
+            emit FundRefused(marketId, account, reason);
+            _adlType1(marketId, mkt, account, size, nb, price);
+        }
+        _emitPosition(marketId, account);
+        _emitFund(marketId, mkt);
+        return true;
+    }
+}

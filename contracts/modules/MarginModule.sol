@@ -1,0 +1,94 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
+import {IPerpetual} from "../../interfaces/IPerpetual.sol";
+import {Position} from "../../interfaces/IPerpetualTypes.sol";
+import {PerpBase} from "../base/PerpBase.sol";
+import {PerpMath} from "../libraries/PerpMath.sol";
+
+/// @title MarginModule
+/// @notice The collateral vault: deposits, withdrawals of free collateral, and margin moved between free
+///         collateral and an isolated position.
+abstract contract MarginModule is PerpBase, ReentrancyGuard {
+    using SafeERC20 for IERC20;
+    using SafeCast for uint256;
+
+    /// @inheritdoc IPerpetual
+    function deposit(uint256 amount) external nonReentrant {
+        _deposit(msg.sender, amount);
+    }
+
+    /// @inheritdoc IPerpetual
+    function depositFor(address account, uint256 amount) external nonReentrant {
+        _deposit(account, amount);
+    }
+
+    /// @inheritdoc IPerpetual
+    function depositForMany(address[] calldata accounts, uint256[] calldata amounts) external nonReentrant {
+        if (accounts.length != amounts.length) revert InvalidParameter("amounts.length", amounts.length);
+        uint256 total;
+        for (uint256 i; i < accounts.length; ++i) {
+            uint256 amount = amounts[i];
+            if (amount == 0) revert ZeroAmount();
+            uint256 free = freeCollateral[accounts[i]] + amount;
+            freeCollateral[accounts[i]] = free;
+            total += amount;
+            emit Deposited(accounts[i], msg.sender, amount, free);
+        }
+        _pullCollateral(msg.sender, total);
+    }
+
+    /// @inheritdoc IPerpetual
+    function withdraw(uint256 amount) external nonReentrant {
+        if (amount == 0) revert ZeroAmount();
+        uint256 free = freeCollateral[msg.sender];
+        if (free < amount) revert InsufficientFreeCollateral(msg.sender, free, amount);
+        freeCollateral[msg.sender] = free - amount;
+        emit Withdrawn(msg.sender, amount, free - amount);
+        collateral.safeTransfer(msg.sender, amount);
+    }
+
+    /// @inheritdoc IPerpetual
+    function addMargin(uint256 marketId, uint256 amount) external nonReentrant {
+        _activeMarket(marketId);
+        if (amount == 0) revert ZeroAmount();
+        Position storage pos = _positions[marketId][msg.sender];
+        if (pos.size == 0) revert NoPosition(marketId, msg.sender);
+        uint256 free = freeCollateral[msg.sender];
+        if (free < amount) revert InsufficientFreeCollateral(msg.sender, free, amount);
+        freeCollateral[msg.sender] = free - amount;
+        pos.margin = (uint256(pos.margin) + amount).toUint128();
+        _emitPosition(marketId, msg.sender);
+    }
+
+    /// @inheritdoc IPerpetual
+    function removeMargin(uint256 marketId, uint256 amount) external nonReentrant {
+        Market storage mkt = _activeMarket(marketId);
+        if (amount == 0) revert ZeroAmount();
+        Position storage pos = _positions[marketId][msg.sender];
+        if (pos.size == 0) revert NoPosition(marketId, msg.sender);
+        uint256 price = _markPrice(marketId, mkt);
+        if (pos.margin < amount) revert InsufficientMargin(marketId, msg.sender, _equity(pos, price), amount);
+        pos.margin -= uint128(amount);
+        freeCollateral[msg.sender] += amount;
+        // Health after the write: equity must cover initial margin, and leverage stay within the maximum.
+        _requireInitialMargin(marketId, msg.sender, mkt, price);
+        uint256 notional = _notionalUp(pos.size, price);
+        uint256 equity = uint256(_equity(pos, price)); // >= initial margin > 0 after the check above
+        uint256 leverage = equity == 0 ? type(uint256).max : PerpMath.wadDivUp(notional, equity);
+        if (leverage > mkt.params.maxLeverage) revert LeverageTooHigh(leverage, mkt.params.maxLeverage);
+        _emitPosition(marketId, msg.sender);
+    }
+
+    function _deposit(address account, uint256 amount) private {
+        if (amount == 0) revert ZeroAmount();
+        uint256 free = freeCollateral[account] + amount;
+        freeCollateral[account] = free;
+        emit Deposited(account, msg.sender, amount, free);
+        _pullCollateral(msg.sender, amount);
+    }
+}

@@ -1,0 +1,58 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+import {Ownable2Step} from "@openzeppelin/contracts/access/Ownable2Step.sol";
+import {AggregatorV3Interface} from "../../interfaces/AggregatorV3Interface.sol";
+import {MarketParams} from "../../interfaces/IPerpetualTypes.sol";
+import {PerpBase} from "../base/PerpBase.sol";
+import {MarketParamsLib} from "../libraries/MarketParamsLib.sol";
+
+/// @title MarketModule
+/// @notice Markets and their owner-set parameters, each checked against hard bounds; a pause per market.
+abstract contract MarketModule is PerpBase, Ownable2Step {
+    /// @notice Lists a market with its oracle and parameters; returns its id.
+    function createMarket(string calldata name, AggregatorV3Interface oracle, MarketParams calldata params)
+        external
+        onlyOwner
+        returns (uint256 marketId)
+    {
+        MarketParamsLib.validate(params);
+        uint8 oracleDecimals = _checkOracle(oracle);
+        marketId = ++marketCount;
+        Market storage mkt = _markets[marketId];
+        mkt.oracle = oracle;
+        mkt.oracleDecimals = oracleDecimals;
+        mkt.listed = true;
+        mkt.params = params;
+        mkt.name = name;
+        emit MarketCreated(marketId, name, address(oracle), params);
+    }
+
+    /// @notice Replaces a market's parameters (within the hard bounds).
+    function setMarketParams(uint256 marketId, MarketParams calldata params) external onlyOwner {
+        Market storage mkt = _market(marketId);
+        MarketParamsLib.validate(params);
+        mkt.params = params;
+        emit MarketParamsUpdated(marketId, params);
+    }
+
+    /// @notice Replaces a market's oracle.
+    function setOracle(uint256 marketId, AggregatorV3Interface oracle) external onlyOwner {
+        Market storage mkt = _market(marketId);
+        mkt.oracleDecimals = _checkOracle(oracle);
+        mkt.oracle = oracle;
+        emit OracleUpdated(marketId, address(oracle));
+    }
+
+    /// @notice Pauses or unpauses trading and margin changes in a market. Liquidation and ADL keep working.
+    function setPaused(uint256 marketId, bool paused) external onlyOwner {
+        _market(marketId).paused = paused;
+        emit MarketPauseSet(marketId, paused);
+    }
+
+    function _checkOracle(AggregatorV3Interface oracle) private view returns (uint8 decimals) {
+        if (address(oracle).code.length == 0) revert InvalidParameter("oracle", uint256(uint160(address(oracle))));
+        decimals = oracle.decimals();
+        if (decimals > 18) revert InvalidParameter("oracleDecimals", decimals);
+    }
+}

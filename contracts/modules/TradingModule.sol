@@ -1,0 +1,160 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
+import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
+import {IPerpetual} from "../../interfaces/IPerpetual.sol";
+import {Order, Match} from "../../interfaces/IPerpetualTypes.sol";
+import {PerpBase} from "../base/PerpBase.sol";
+import {PerpMath} from "../libraries/PerpMath.sol";
+
+/// @title TradingModule
+/// @notice Positions change only by matching two EIP-712 signed orders; anyone may submit a matched pair.
+abstract contract TradingModule is PerpBase, ReentrancyGuard, EIP712 {
+    /// @notice EIP-712 type hash of `Order`.
+    bytes32 public constant ORDER_TYPEHASH = keccak256(
+        "Order(address account,uint256 marketId,bool isBuy,uint256 size,uint256 limitPrice,uint256 leverage,"
+        "bool reduceOnly,uint256 nonce,uint256 epoch,uint256 expiry)"
+    );
+
+    /// @inheritdoc IPerpetual
+    function settle(Match calldata m) external nonReentrant {
+        _settle(m);
+    }
+
+    /// @inheritdoc IPerpetual
+    function settleBatch(Match[] calldata matches) external nonReentrant {
+        for (uint256 i; i < matches.length; ++i) {
+            _settle(matches[i]);
+        }
+    }
+
+    /// @inheritdoc IPerpetual
+    function cancelOrder(Order calldata order) external nonReentrant {
+        if (order.account != msg.sender) revert NotOrderOwner(msg.sender, order.account);
+        bytes32 orderHash = hashOrder(order);
+        cancelledOrders[orderHash] = true;
+        emit OrderCancelled(orderHash, msg.sender);
+    }
+
+    /// @inheritdoc IPerpetual
+    function cancelAllOrders() external nonReentrant {
+        _bumpOrderEpoch(msg.sender);
+    }
+
+    /// @inheritdoc IPerpetual
+    function hashOrder(Order calldata order) public view returns (bytes32) {
+        return _hashTypedDataV4(
+            keccak256(
+                abi.encode(
+                    ORDER_TYPEHASH,
+                    order.account,
+                    order.marketId,
+                    order.isBuy,
+                    order.size,
+                    order.limitPrice,
+                    order.leverage,
+                    order.reduceOnly,
+                    order.nonce,
+                    order.epoch,
+                    order.expiry
+                )
+            )
+        );
+    }
+
+    /// @notice The EIP-712 domain separator (chain id and this contract's address included).
+    function domainSeparator() external view returns (bytes32) {
+        return _domainSeparatorV4();
+    }
+
+    function _settle(Match calldata m) private {
+        uint256 marketId = m.maker.marketId;
+        if (m.taker.marketId != marketId) revert MarketMismatch(marketId, m.taker.marketId);
+        if (m.maker.isBuy == m.taker.isBuy) revert SameSide(m.maker.isBuy);
+        if (m.maker.account == m.taker.account) revert SelfTrade(m.maker.account);
+        if (m.fillSize == 0) revert ZeroAmount();
+        Market storage mkt = _activeMarket(marketId);
+        uint256 mark = _markPrice(marketId, mkt);
+        uint256 band = PerpMath.bpsDown(mark, mkt.params.oracleBandBps);
+        if (m.fillPrice > mark + band || m.fillPrice + band < mark) {
+            revert PriceOutsideOracleBand(m.fillPrice, mark, mkt.params.oracleBandBps);
+        }
+        uint256 notional = PerpMath.notionalDown(m.fillSize, m.fillPrice, _scale);
+        if (notional == 0) revert NotionalTooSmall(m.fillSize, m.fillPrice);
+
+        uint256 makerFee = _fillOrder(mkt, m.maker, m.makerSignature, m, notional, mark, mkt.params.makerFeeBps);
+        uint256 takerFee = _fillOrder(mkt, m.taker, m.takerSignature, m, notional, mark, mkt.params.takerFeeBps);
+        if (makerFee + takerFee != 0) {
+            mkt.fundCash += int256(makerFee + takerFee);
+            _emitFund(marketId, mkt);
+        }
+        if (m.maker.isBuy) {
+            emit Trade(marketId, m.maker.account, m.taker.account, m.fillSize, m.fillPrice, notional, makerFee, takerFee);
+        } else {
+            emit Trade(marketId, m.taker.account, m.maker.account, m.fillSize, m.fillPrice, notional, takerFee, makerFee);
+        }
+        _emitPosition(marketId, m.maker.account);
+        _emitPosition(marketId, m.taker.account);
+    }
+
+    /// @dev One side of a match: checks and records the order, applies the fill to the position, enforces
+    ///      reduce-only, charges the fee (rounded up, from free collateral, where released margin has just
+    ///      landed) and, if exposure grew, checks initial margin after the write. Returns the fee.
+    function _fillOrder(
+        Market storage mkt,
+        Order calldata order,
+        bytes calldata signature,
+        Match calldata m,
+        uint256 notional,
+        uint256 mark,
+        uint256 feeBps
+    ) private returns (uint256 fee) {
+        bytes32 orderHash = _useOrder(order, signature, m.fillSize, m.fillPrice, mkt.params.maxLeverage);
+        uint256 marketId = order.marketId;
+        int256 before = _positions[marketId][order.account].size;
+        bool increased = _fillTrader(
+            marketId, order.account, order.isBuy ? int256(m.fillSize) : -int256(m.fillSize), notional, order.leverage
+        );
+        if (order.reduceOnly && increased) {
+            revert ReduceOnlyViolated(orderHash, before, _positions[marketId][order.account].size);
+        }
+        if (feeBps != 0) {
+            fee = PerpMath.bpsUp(notional, feeBps);
+            uint256 free = freeCollateral[order.account];
+            if (free < fee) revert InsufficientFreeCollateral(order.account, free, fee);
+            freeCollateral[order.account] = free - fee;
+        }
+        if (increased) _requireInitialMargin(marketId, order.account, mkt, mark);
+    }
+
+    /// @dev Checks an order for a fill (signature, expiry, epoch, cancellation, remaining size, limit price,
+    ///      leverage) and records the fill against it.
+    function _useOrder(
+        Order calldata order,
+        bytes calldata signature,
+        uint256 fillSize,
+        uint256 fillPrice,
+        uint256 maxLeverage
+    ) private returns (bytes32 orderHash) {
+        orderHash = hashOrder(order);
+        (address recovered, ECDSA.RecoverError err,) = ECDSA.tryRecover(orderHash, signature);
+        if (err != ECDSA.RecoverError.NoError || recovered != order.account) {
+            revert InvalidSignature(order.account, recovered);
+        }
+        if (block.timestamp > order.expiry) revert OrderExpired(orderHash, order.expiry, block.timestamp);
+        uint256 epoch = orderEpoch[order.account];
+        if (order.epoch != epoch) revert OrderEpochStale(orderHash, order.epoch, epoch);
+        if (cancelledOrders[orderHash]) revert OrderIsCancelled(orderHash);
+        if (order.leverage > maxLeverage) revert LeverageTooHigh(order.leverage, maxLeverage);
+        if (order.leverage < PerpMath.WAD) revert LeverageTooLow(order.leverage);
+        if (order.isBuy ? fillPrice > order.limitPrice : fillPrice < order.limitPrice) {
+            revert PriceOutsideLimit(orderHash, fillPrice, order.limitPrice);
+        }
+        uint256 filled = filledAmount[orderHash] + fillSize;
+        if (filled > order.size) revert OrderOverfilled(orderHash, filledAmount[orderHash], fillSize, order.size);
+        filledAmount[orderHash] = filled;
+        emit OrderFilled(orderHash, order.account, filled, order.size);
+    }
+}

@@ -1,0 +1,215 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+import {MarketParams, Position, Order, Match, PositionState, RefusalReason, DistressReason} from "./IPerpetualTypes.sol";
+
+/// @title IPerpetualErrors
+/// @notice Every custom error of the protocol. Each carries the values that made the call fail.
+interface IPerpetualErrors {
+    /// @notice Thrown when an amount or a size that must be positive is zero.
+    error ZeroAmount();
+    /// @notice Thrown when a token moved a different amount than asked (fee-on-transfer or rebasing token).
+    error TokenTransferMismatch(uint256 expected, uint256 received);
+    /// @notice Thrown when the collateral token reports more than 18 decimals.
+    error UnsupportedDecimals(uint8 decimals);
+    /// @notice Thrown when an account asks for more than its free collateral.
+    error InsufficientFreeCollateral(address account, uint256 available, uint256 needed);
+    /// @notice Thrown when a market id does not exist.
+    error UnknownMarket(uint256 marketId);
+    /// @notice Thrown on a call that needs an unpaused market.
+    error MarketPaused(uint256 marketId);
+    /// @notice Thrown when a parameter is outside its hard bounds; `code` names it (see `MarketParams`).
+    error InvalidParameter(string name, uint256 value);
+    /// @notice Thrown when an oracle answers a non-positive price.
+    error InvalidOraclePrice(uint256 marketId, int256 answer);
+    /// @notice Thrown when the oracle's last update is older than the market's `maxOracleAge`.
+    error StaleOraclePrice(uint256 marketId, uint256 updatedAt, uint256 maxAge);
+    /// @notice Thrown when the account has no position in the market.
+    error NoPosition(uint256 marketId, address account);
+    /// @notice Thrown when equity after an action would be below the initial margin.
+    error InsufficientMargin(uint256 marketId, address account, int256 equity, uint256 initialMargin);
+    /// @notice Thrown when an order or a margin removal asks for more leverage than the market allows (WAD).
+    error LeverageTooHigh(uint256 leverage, uint256 maxLeverage);
+    /// @notice Thrown when an order's leverage is below 1x (WAD).
+    error LeverageTooLow(uint256 leverage);
+    /// @notice Thrown when a trade would realize a loss larger than the position's margin.
+    error TradeLeavesBadDebt(uint256 marketId, address account, int256 marginAfter);
+    /// @notice Thrown when a signature does not recover to the order's account.
+    error InvalidSignature(address account, address recovered);
+    /// @notice Thrown when an order's expiry has passed.
+    error OrderExpired(bytes32 orderHash, uint256 expiry, uint256 timestamp);
+    /// @notice Thrown when an order was cancelled by its account.
+    error OrderIsCancelled(bytes32 orderHash);
+    /// @notice Thrown when an order was signed for an older order epoch (all orders cancelled or deleveraged).
+    error OrderEpochStale(bytes32 orderHash, uint256 orderEpoch, uint256 currentEpoch);
+    /// @notice Thrown when a fill would take an order past its size.
+    error OrderOverfilled(bytes32 orderHash, uint256 filled, uint256 fillSize, uint256 size);
+    /// @notice Thrown when the two orders of a match are for different markets.
+    error MarketMismatch(uint256 makerMarketId, uint256 takerMarketId);
+    /// @notice Thrown when both orders of a match are on the same side.
+    error SameSide(bool isBuy);
+    /// @notice Thrown when an account's order is matched against its own order.
+    error SelfTrade(address account);
+    /// @notice Thrown when the fill price is beyond an order's limit price.
+    error PriceOutsideLimit(bytes32 orderHash, uint256 fillPrice, uint256 limitPrice);
+    /// @notice Thrown when the fill price is outside the band around the oracle price.
+    error PriceOutsideOracleBand(uint256 fillPrice, uint256 oraclePrice, uint256 bandBps);
+    /// @notice Thrown when a reduce-only order would add exposure.
+    error ReduceOnlyViolated(bytes32 orderHash, int256 sizeBefore, int256 sizeAfter);
+    /// @notice Thrown when a fill's notional rounds to zero collateral units.
+    error NotionalTooSmall(uint256 fillSize, uint256 fillPrice);
+    /// @notice Thrown when someone other than the order's account cancels it.
+    error NotOrderOwner(address caller, address account);
+    /// @notice Thrown when a position is not below maintenance margin.
+    error NotLiquidatable(uint256 marketId, address account, int256 equity, uint256 maintenanceMargin);
+    /// @notice Thrown when Type 2 ADL is asked of a fund that is not in distress.
+    error FundNotDistressed(uint256 marketId, int256 equity, uint256 drawdown, uint256 netNotional);
+    /// @notice Thrown when Type 2 ADL is asked of a fund that holds no position.
+    error FundFlat(uint256 marketId);
+    /// @notice Thrown when the eligible counterparties cannot absorb the whole Type 2 offset (all-or-nothing).
+    error InsufficientAdlCapacity(uint256 marketId, uint256 required, uint256 available);
+    /// @notice Thrown when a value does not fit the storage type it is packed into.
+    error ValueOverflow(uint256 value);
+}
+
+/// @title IPerpetualEvents
+/// @notice Every event of the protocol. Together they rebuild all accounts, positions and funds offline.
+interface IPerpetualEvents {
+    /// @notice Emitted when a market is listed.
+    event MarketCreated(uint256 indexed marketId, string name, address oracle, MarketParams params);
+    /// @notice Emitted when the owner changes a market's parameters.
+    event MarketParamsUpdated(uint256 indexed marketId, MarketParams params);
+    /// @notice Emitted when the owner changes a market's oracle.
+    event OracleUpdated(uint256 indexed marketId, address oracle);
+    /// @notice Emitted when the owner pauses or unpauses a market.
+    event MarketPauseSet(uint256 indexed marketId, bool paused);
+    /// @notice Emitted when collateral enters the vault for `account` (paid by `from`).
+    event Deposited(address indexed account, address indexed from, uint256 amount, uint256 freeCollateral);
+    /// @notice Emitted when free collateral leaves the vault.
+    event Withdrawn(address indexed account, uint256 amount, uint256 freeCollateral);
+    /// @notice Emitted after every change of a position, with its full state and the account's free collateral.
+    event PositionUpdated(
+        uint256 indexed marketId,
+        address indexed account,
+        int256 size,
+        int256 openNotional,
+        uint256 margin,
+        uint256 freeCollateral
+    );
+    /// @notice Emitted after every change of a market's insurance fund, with its full state.
+    event FundUpdated(uint256 indexed marketId, int256 cash, int256 size, int256 openNotional);
+    /// @notice Emitted for each matched fill. Fees are paid to the market's insurance fund.
+    event Trade(
+        uint256 indexed marketId,
+        address indexed buyer,
+        address indexed seller,
+        uint256 size,
+        uint256 price,
+        uint256 notional,
+        uint256 buyerFee,
+        uint256 sellerFee
+    );
+    /// @notice Emitted when an order's filled amount changes.
+    event OrderFilled(bytes32 indexed orderHash, address indexed account, uint256 filled, uint256 size);
+    /// @notice Emitted when an account cancels one order.
+    event OrderCancelled(bytes32 indexed orderHash, address indexed account);
+    /// @notice Emitted when an account's order epoch moves on, cancelling all its outstanding orders.
+    event OrderEpochBumped(address indexed account, uint256 newEpoch);
+    /// @notice Emitted when a position is liquidated; `equity` is at mark before the keeper reward.
+    event Liquidated(
+        uint256 indexed marketId,
+        address indexed account,
+        address indexed keeper,
+        int256 size,
+        uint256 markPrice,
+        uint256 bankruptcyPrice,
+        int256 equity,
+        uint256 keeperReward
+    );
+    /// @notice Emitted when the insurance fund takes over a liquidated position at its bankruptcy price.
+    event FundAccepted(uint256 indexed marketId, address indexed account, int256 size, uint256 bankruptcyPrice);
+    /// @notice Emitted when the insurance fund refuses a liquidated position, which starts Type 1 ADL.
+    event FundRefused(uint256 indexed marketId, address indexed account, RefusalReason reason);
+    /// @notice Emitted for every ADL fill. `adlType` is 1 (bankrupt position, at bankruptcy price) or
+    ///         2 (fund position, at mark capped at the fund's bankruptcy price). `rank` starts at 1.
+    event AdlFill(
+        uint256 indexed marketId,
+        address indexed account,
+        uint8 indexed adlType,
+        int256 sizeDelta,
+        uint256 price,
+        uint256 notional,
+        uint256 score,
+        uint256 rank
+    );
+    /// @notice Emitted when Type 1 ADL could not cover the whole bankrupt size and the fund took the rest.
+    event AdlRemainderToFund(uint256 indexed marketId, address indexed account, int256 size);
+    /// @notice Emitted when anyone adds cash to a market's insurance fund.
+    event FundToppedUp(uint256 indexed marketId, address indexed from, uint256 amount);
+    /// @notice Emitted when the fund's high-water mark or its distress latch changes.
+    event FundWatermarkUpdated(uint256 indexed marketId, int256 highWaterMark, uint256 drawdown, bool distressed);
+}
+
+/// @title IPerpetual
+/// @notice Perpetual futures with isolated margin, an insurance fund per market, liquidation, and ranked
+///         auto-deleveraging (Type 1 at the bankruptcy price, Type 2 at mark for the fund).
+interface IPerpetual is IPerpetualErrors, IPerpetualEvents {
+    // ------------------------------------------------------------------ vault / margin
+
+    /// @notice Deposits `amount` collateral (token units) for the caller.
+    function deposit(uint256 amount) external;
+
+    /// @notice Deposits `amount` collateral paid by the caller into `account`'s free collateral.
+    function depositFor(address account, uint256 amount) external;
+
+    /// @notice Deposits for many accounts in one call (the caller pays the sum).
+    function depositForMany(address[] calldata accounts, uint256[] calldata amounts) external;
+
+    /// @notice Withdraws `amount` of the caller's free collateral to the caller.
+    function withdraw(uint256 amount) external;
+
+    /// @notice Moves `amount` of free collateral into the caller's position margin in `marketId`.
+    function addMargin(uint256 marketId, uint256 amount) external;
+
+    /// @notice Moves `amount` of position margin back to free collateral; equity must stay above initial
+    ///         margin and leverage within the market's maximum.
+    function removeMargin(uint256 marketId, uint256 amount) external;
+
+    // ------------------------------------------------------------------ trading
+
+    /// @notice Settles one matched pair of signed orders; anyone may submit it.
+    function settle(Match calldata m) external;
+
+    /// @notice Settles many matched pairs in one transaction (all or nothing).
+    function settleBatch(Match[] calldata matches) external;
+
+    /// @notice Cancels one of the caller's orders.
+    function cancelOrder(Order calldata order) external;
+
+    /// @notice Cancels all of the caller's outstanding orders by moving its order epoch on.
+    function cancelAllOrders() external;
+
+    /// @notice EIP-712 digest that the order's account signs.
+    function hashOrder(Order calldata order) external view returns (bytes32);
+
+    // ------------------------------------------------------------------ liquidation and ADL
+
+    /// @notice Liquidates a position below maintenance margin. The fund takes it at its bankruptcy price, or,
+    ///         if the fund refuses, Type 1 ADL closes it against the ranked counterparties (best-effort, the
+    ///         rest to the fund). The keeper earns a bounded reward from the position's remaining equity.
+    function liquidate(uint256 marketId, address account) external;
+
+    /// @notice Liquidates every listed position that is liquidatable, skipping the others.
+    /// @return liquidated how many positions were liquidated
+    function liquidateBatch(uint256 marketId, address[] calldata accounts) external returns (uint256 liquidated);
+
+    /// @notice Type 2 ADL: a fund in distress closes (part of) its position against the ranked counterparties at
+    ///         mark, capped at the fund's bankruptcy price. All-or-nothing.
+    function deleverageFund(uint256 marketId) external;
+
+    /// @notice Adds `amount` collateral (paid by the caller) to the market's insurance fund cash.
+    function topUpFund(uint256 marketId, uint256 amount) external;
+
+    /// @notice Updates the fund's high-water mark and distress latch at the current mark price.
+    function pokeFund(uint256 marketId) external;
+}

@@ -1,0 +1,104 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+/// @title Types shared by the perpetuals protocol, its lens and its tests.
+/// @dev Units: sizes and prices are WAD (18 decimals); every money amount (margin, notional, cash, fees)
+///      is in the collateral token's own units, so that the vault's token balance can be matched to the unit.
+
+/// @notice Risk and trading parameters of one market. Owner-set, each within hard bounds.
+struct MarketParams {
+    /// @notice Initial margin ratio (WAD): equity needed after a fill that adds exposure is `notional * imr`.
+    uint64 imr;
+    /// @notice Maintenance margin ratio (WAD): a position with equity below `notional * mmr` is liquidatable.
+    uint64 mmr;
+    /// @notice Margin-call ratio (WAD), `mmr < mcr < imr`: equity below `notional * mcr` is a margin call.
+    uint64 mcr;
+    /// @notice Highest leverage (WAD, 20e18 = 20x) an order may ask for and a margin removal may leave.
+    uint64 maxLeverage;
+    /// @notice Maker fee in basis points of the fill notional, paid to the market's insurance fund.
+    uint16 makerFeeBps;
+    /// @notice Taker fee in basis points of the fill notional, paid to the market's insurance fund.
+    uint16 takerFeeBps;
+    /// @notice Fills must lie within this band (basis points) around the oracle price.
+    uint16 oracleBandBps;
+    /// @notice Keeper reward on liquidation, basis points of the position notional (capped below).
+    uint16 liquidationRewardBps;
+    /// @notice A price older than this many seconds is unusable.
+    uint32 maxOracleAge;
+    /// @notice Cap on one liquidation's keeper reward, in collateral units.
+    uint128 maxLiquidationReward;
+    /// @notice Risk limit: the fund refuses positions that would take its net notional above this (collateral units).
+    uint128 maxFundNotional;
+    /// @notice Drawdown of fund equity from its high-water mark (WAD) at which the fund is in distress (Type 2).
+    uint64 drawdownTrigger;
+    /// @notice Drawdown (WAD) at or below which a distressed fund recovers; `drawdownStop < drawdownTrigger`.
+    uint64 drawdownStop;
+    /// @notice Seconds after which the fund's high-water mark is reset to its current equity ("recent" high).
+    uint32 hwmWindow;
+    /// @notice Type 2 triggered by the risk limit reduces the fund's notional to `maxFundNotional * notionalStop` (WAD).
+    uint64 notionalStop;
+}
+
+/// @notice An isolated-margin position. `openNotional` is the signed cost basis in collateral units
+///         (long: paid, positive; short: received, negative), so the entry price is `|openNotional| / |size|`.
+struct Position {
+    int128 size;
+    int128 openNotional;
+    uint128 margin;
+    uint64 openSeq;
+    uint32 listIndex;
+}
+
+/// @notice A signed order (EIP-712 typed data, domain "ADL Perpetual" version "1").
+/// @dev `epoch` must equal the account's current order epoch: cancelling all orders, or being deleveraged,
+///      bumps the epoch and so invalidates every outstanding order at once.
+struct Order {
+    address account;
+    uint256 marketId;
+    bool isBuy;
+    uint256 size;
+    uint256 limitPrice;
+    uint256 leverage;
+    bool reduceOnly;
+    uint256 nonce;
+    uint256 epoch;
+    uint256 expiry;
+}
+
+/// @notice One matched pair for `settle` / `settleBatch`: both orders, their signatures, the fill size and price.
+struct Match {
+    Order maker;
+    bytes makerSignature;
+    Order taker;
+    bytes takerSignature;
+    uint256 fillSize;
+    uint256 fillPrice;
+}
+
+/// @notice Graduated health of a position, from safest to worst.
+/// @dev Healthy: equity >= IM. ReduceOnly: equity < IM, new exposure is refused. MarginCall: equity < notional * mcr.
+///      Liquidatable: equity < MM. Bankrupt: equity < 0.
+enum PositionState {
+    None,
+    Healthy,
+    ReduceOnly,
+    MarginCall,
+    Liquidatable,
+    Bankrupt
+}
+
+/// @notice Why the insurance fund refused an incoming position.
+enum RefusalReason {
+    None,
+    NegativeEquity,
+    RiskLimit,
+    Distressed
+}
+
+/// @notice Why the fund is in distress (Type 2 ADL allowed), in order of precedence.
+enum DistressReason {
+    None,
+    NegativeEquity,
+    Drawdown,
+    RiskLimit
+}
