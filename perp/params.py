@@ -1,0 +1,94 @@
+"""Market parameters: the defaults of the reference deployment, and a readable check of the hard bounds
+that ``MarketParamsLib.validate`` enforces on-chain."""
+from __future__ import annotations
+
+from dataclasses import astuple, dataclass, replace
+
+from .units import WAD
+
+
+@dataclass(frozen=True)
+class MarketParams:
+    """Mirror of the Solidity ``MarketParams`` struct (same field order). Ratios are WAD; money is in
+    collateral units."""
+
+    imr: int
+    mmr: int
+    mcr: int
+    max_leverage: int
+    maker_fee_bps: int
+    taker_fee_bps: int
+    oracle_band_bps: int
+    liquidation_reward_bps: int
+    max_oracle_age: int
+    max_liquidation_reward: int
+    max_fund_notional: int
+    drawdown_trigger: int
+    drawdown_stop: int
+    hwm_window: int
+    notional_stop: int
+
+    def as_tuple(self) -> tuple:
+        return astuple(self)
+
+    def with_(self, **changes) -> "MarketParams":
+        return replace(self, **changes)
+
+    @classmethod
+    def from_tuple(cls, values) -> "MarketParams":
+        return cls(*[int(v) for v in values])
+
+    def problems(self) -> list[str]:
+        """Every bound this set breaks, as readable sentences (empty when valid)."""
+        p, out = self, []
+        if not (10**15 <= p.imr <= WAD):
+            out.append(f"imr must be within [0.001, 1] (WAD), got {p.imr}")
+        if not (0 < p.mmr < p.mcr):
+            out.append(f"mmr must be > 0 and below mcr ({p.mcr}), got {p.mmr}")
+        if not p.mcr < p.imr:
+            out.append(f"mcr must be below imr ({p.imr}), got {p.mcr}")
+        if p.max_leverage < WAD or p.max_leverage * p.imr > WAD * WAD:
+            out.append(f"max_leverage must be within [1x, 1/imr], got {p.max_leverage}")
+        for name in ("maker_fee_bps", "taker_fee_bps", "liquidation_reward_bps"):
+            if not 0 <= getattr(p, name) <= 100:
+                out.append(f"{name} must be within [0, 100] bps, got {getattr(p, name)}")
+        if not 0 < p.oracle_band_bps <= 2_000:
+            out.append(f"oracle_band_bps must be within (0, 2000], got {p.oracle_band_bps}")
+        if not 0 < p.max_oracle_age <= 86_400:
+            out.append(f"max_oracle_age must be within (0, 86400] seconds, got {p.max_oracle_age}")
+        if p.max_fund_notional <= 0:
+            out.append("max_fund_notional must be positive")
+        if not 0 < p.drawdown_trigger <= WAD:
+            out.append(f"drawdown_trigger must be within (0, 1] (WAD), got {p.drawdown_trigger}")
+        if not p.drawdown_stop < p.drawdown_trigger:
+            out.append(f"drawdown_stop must be below drawdown_trigger, got {p.drawdown_stop}")
+        if not 60 <= p.hwm_window <= 30 * 86_400:
+            out.append(f"hwm_window must be within [60 s, 30 days], got {p.hwm_window}")
+        if not 0 < p.notional_stop <= WAD:
+            out.append(f"notional_stop must be within (0, 1] (WAD), got {p.notional_stop}")
+        return out
+
+
+def default_params(symbol: str, decimals: int) -> MarketParams:
+    """Reference parameters for ETH-PERP and BTC-PERP (money scaled to a collateral of ``decimals``)."""
+    one = 10**decimals
+    base = MarketParams(
+        imr=WAD // 20,  # 5%: 20x
+        mmr=3 * WAD // 100,  # 3%
+        mcr=4 * WAD // 100,  # 4%
+        max_leverage=20 * WAD,
+        maker_fee_bps=2,
+        taker_fee_bps=5,
+        oracle_band_bps=500,  # fills within 5% of the oracle
+        liquidation_reward_bps=50,  # 0.5% of notional, capped below
+        max_oracle_age=3_600,
+        max_liquidation_reward=100 * one,
+        max_fund_notional=5_000_000 * one,
+        drawdown_trigger=3 * WAD // 10,  # 30% drawdown from the 8-hour high: distress
+        drawdown_stop=2 * WAD // 10,  # back to 20%: recovered
+        hwm_window=8 * 3_600,
+        notional_stop=8 * WAD // 10,  # risk-limit Type 2 brings notional down to 80% of the limit
+    )
+    if symbol.upper().startswith("BTC"):
+        return base.with_(imr=WAD // 25, mmr=2 * WAD // 100, mcr=3 * WAD // 100, max_leverage=25 * WAD)
+    return base
