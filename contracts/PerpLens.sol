@@ -48,7 +48,7 @@ contract PerpLens {
 
     /// @notice A position valued at the current mark price (SPEC section 3).
     function positionInfo(uint256 marketId, address account) public view returns (PositionView memory v) {
-        (,, MarketParams memory params,,,) = perp.marketInfo(marketId);
+        (,, MarketParams memory params,) = perp.marketInfo(marketId);
         return _view(params, perp.markPrice(marketId), account, perp.getPosition(marketId, account));
     }
 
@@ -58,7 +58,7 @@ contract PerpLens {
         view
         returns (PositionView[] memory views)
     {
-        (,, MarketParams memory params,,,) = perp.marketInfo(marketId);
+        (,, MarketParams memory params,) = perp.marketInfo(marketId);
         uint256 price = perp.markPrice(marketId);
         views = new PositionView[](accounts.length);
         for (uint256 i; i < accounts.length; ++i) {
@@ -70,7 +70,7 @@ contract PerpLens {
     function allPositions(uint256 marketId) external view returns (PositionView[] memory views) {
         address[] memory longs = perp.sideAccounts(marketId, true);
         address[] memory shorts = perp.sideAccounts(marketId, false);
-        (,, MarketParams memory params,,,) = perp.marketInfo(marketId);
+        (,, MarketParams memory params,) = perp.marketInfo(marketId);
         uint256 price = perp.markPrice(marketId);
         views = new PositionView[](longs.length + shorts.length);
         for (uint256 i; i < longs.length; ++i) {
@@ -79,6 +79,23 @@ contract PerpLens {
         for (uint256 i; i < shorts.length; ++i) {
             views[longs.length + i] = _view(params, price, shorts[i], perp.getPosition(marketId, shorts[i]));
         }
+    }
+
+    /// @notice Open interest of a market: the sums of long and of short sizes, insurance fund included. A balanced
+    ///         book has them equal.
+    function openInterest(uint256 marketId) external view returns (uint256 longs, uint256 shorts) {
+        for (uint256 side; side < 2; ++side) {
+            address[] memory accounts = perp.sideAccounts(marketId, side == 0);
+            uint256 total;
+            for (uint256 i; i < accounts.length; ++i) {
+                total += PerpMath.abs(perp.getPosition(marketId, accounts[i]).size);
+            }
+            if (side == 0) longs = total;
+            else shorts = total;
+        }
+        (, int256 fundSize,,,,) = perp.fundAccount(marketId);
+        if (fundSize > 0) longs += uint256(fundSize);
+        else shorts += uint256(-fundSize);
     }
 
     /// @notice Free collateral of many accounts in one call.

@@ -37,21 +37,14 @@ contract Perpetual is MarginModule, MarketModule, TradingModule, LiquidationModu
         return _markPrice(marketId, _market(marketId));
     }
 
-    /// @notice A market's configuration and open interest.
+    /// @notice A market's name, oracle, parameters and pause flag.
     function marketInfo(uint256 marketId)
         external
         view
-        returns (
-            string memory name,
-            address oracle,
-            MarketParams memory params,
-            bool paused,
-            uint256 longOpenInterest,
-            uint256 shortOpenInterest
-        )
+        returns (string memory name, address oracle, MarketParams memory params, bool paused)
     {
         Market storage mkt = _market(marketId);
-        return (mkt.name, address(mkt.oracle), mkt.params, mkt.paused, mkt.longOpenInterest, mkt.shortOpenInterest);
+        return (mkt.name, address(mkt.oracle), mkt.params, mkt.paused);
     }
 
     /// @notice The stored position (size, cost basis, margin, opening sequence, list index).

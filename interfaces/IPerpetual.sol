@@ -96,9 +96,11 @@ interface IPerpetualEvents {
         uint256 margin,
         uint256 freeCollateral
     );
-    /// @notice Emitted after every change of a market's insurance fund, with its full state.
+    /// @notice Emitted after every change of a market's insurance fund, with its full state (trading fees, which
+    ///         only add to its cash, are reported in `Trade` instead, to keep fills cheap).
     event FundUpdated(uint256 indexed marketId, int256 cash, int256 size, int256 openNotional);
-    /// @notice Emitted for each matched fill. Fees are paid to the market's insurance fund.
+    /// @notice Emitted for each matched fill, with both order hashes (their filled amounts are in `filledAmount`).
+    ///         Fees are paid to the market's insurance fund cash.
     event Trade(
         uint256 indexed marketId,
         address indexed buyer,
@@ -107,10 +109,10 @@ interface IPerpetualEvents {
         uint256 price,
         uint256 notional,
         uint256 buyerFee,
-        uint256 sellerFee
+        uint256 sellerFee,
+        bytes32 buyOrderHash,
+        bytes32 sellOrderHash
     );
-    /// @notice Emitted when an order's filled amount changes.
-    event OrderFilled(bytes32 indexed orderHash, address indexed account, uint256 filled, uint256 size);
     /// @notice Emitted when an account cancels one order.
     event OrderCancelled(bytes32 indexed orderHash, address indexed account);
     /// @notice Emitted when an account's order epoch moves on, cancelling all its outstanding orders.

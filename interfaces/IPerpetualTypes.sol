@@ -6,6 +6,7 @@ pragma solidity ^0.8.24;
 ///      is in the collateral token's own units, so that the vault's token balance can be matched to the unit.
 
 /// @notice Risk and trading parameters of one market. Owner-set, each within hard bounds.
+/// @dev Packed so that a trade reads two slots: [imr mmr mcr fees band reward] [maxLeverage age window trigger].
 struct MarketParams {
     /// @notice Initial margin ratio (WAD): equity needed after a fill that adds exposure is `notional * imr`.
     uint64 imr;
@@ -13,8 +14,6 @@ struct MarketParams {
     uint64 mmr;
     /// @notice Margin-call ratio (WAD), `mmr < mcr < imr`: equity below `notional * mcr` is a margin call.
     uint64 mcr;
-    /// @notice Highest leverage (WAD, 20e18 = 20x) an order may ask for and a margin removal may leave.
-    uint64 maxLeverage;
     /// @notice Maker fee in basis points of the fill notional, paid to the market's insurance fund.
     uint16 makerFeeBps;
     /// @notice Taker fee in basis points of the fill notional, paid to the market's insurance fund.
@@ -23,18 +22,20 @@ struct MarketParams {
     uint16 oracleBandBps;
     /// @notice Keeper reward on liquidation, basis points of the position notional (capped below).
     uint16 liquidationRewardBps;
+    /// @notice Highest leverage (WAD, 20e18 = 20x) an order may ask for and a margin removal may leave.
+    uint128 maxLeverage;
     /// @notice A price older than this many seconds is unusable.
     uint32 maxOracleAge;
+    /// @notice Seconds after which the fund's high-water mark is reset to its current equity ("recent" high).
+    uint32 hwmWindow;
+    /// @notice Drawdown of fund equity from its high-water mark (WAD) at which the fund is in distress (Type 2).
+    uint64 drawdownTrigger;
     /// @notice Cap on one liquidation's keeper reward, in collateral units.
     uint128 maxLiquidationReward;
     /// @notice Risk limit: the fund refuses positions that would take its net notional above this (collateral units).
     uint128 maxFundNotional;
-    /// @notice Drawdown of fund equity from its high-water mark (WAD) at which the fund is in distress (Type 2).
-    uint64 drawdownTrigger;
     /// @notice Drawdown (WAD) at or below which a distressed fund recovers; `drawdownStop < drawdownTrigger`.
     uint64 drawdownStop;
-    /// @notice Seconds after which the fund's high-water mark is reset to its current equity ("recent" high).
-    uint32 hwmWindow;
     /// @notice Type 2 triggered by the risk limit reduces the fund's notional to `maxFundNotional * notionalStop` (WAD).
     uint64 notionalStop;
 }

@@ -15,17 +15,17 @@ class MarketParams:
     imr: int
     mmr: int
     mcr: int
-    max_leverage: int
     maker_fee_bps: int
     taker_fee_bps: int
     oracle_band_bps: int
     liquidation_reward_bps: int
+    max_leverage: int
     max_oracle_age: int
+    hwm_window: int
+    drawdown_trigger: int
     max_liquidation_reward: int
     max_fund_notional: int
-    drawdown_trigger: int
     drawdown_stop: int
-    hwm_window: int
     notional_stop: int
 
     def as_tuple(self) -> tuple:

@@ -127,7 +127,6 @@ abstract contract PerpBase is IPerpetual, PerpStorage {
             uint256 releasedMargin =
                 closed == absSize ? uint256(marginAfter) : Math.mulDiv(uint256(marginAfter), closed, absSize);
             freeCollateral[account] += releasedMargin;
-            _addOpenInterest(_markets[marketId], size > 0, -int256(closed));
             if (closed == absSize) {
                 _closePosition(marketId, account, pos);
                 size = 0;
@@ -154,7 +153,6 @@ abstract contract PerpBase is IPerpetual, PerpStorage {
         pos.size = (pos.size + signedOpen).toInt128();
         pos.openNotional = (pos.openNotional + signedNotional).toInt128();
         pos.margin = (uint256(pos.margin) + marginNeeded).toUint128();
-        _addOpenInterest(_markets[marketId], isLong, int256(openSizePart));
         return true;
     }
 
@@ -170,7 +168,6 @@ abstract contract PerpBase is IPerpetual, PerpStorage {
             mkt.fundCash += pnl;
             mkt.fundOpenNotional -= released;
             mkt.fundSize = size > 0 ? size - int256(closed) : size + int256(closed);
-            _addOpenInterest(mkt, size > 0, -int256(closed));
             openSizePart = absDelta - closed;
             if (openSizePart == 0) return;
             openNotionalPart = notional - closeNotional;
@@ -178,12 +175,6 @@ abstract contract PerpBase is IPerpetual, PerpStorage {
         bool isLong = delta > 0;
         mkt.fundSize += isLong ? int256(openSizePart) : -int256(openSizePart);
         mkt.fundOpenNotional += isLong ? int256(openNotionalPart) : -int256(openNotionalPart);
-        _addOpenInterest(mkt, isLong, int256(openSizePart));
-    }
-
-    function _addOpenInterest(Market storage mkt, bool isLong, int256 change) private {
-        if (isLong) mkt.longOpenInterest = uint256(int256(mkt.longOpenInterest) + change);
-        else mkt.shortOpenInterest = uint256(int256(mkt.shortOpenInterest) + change);
     }
 
     function _openPosition(uint256 marketId, address account, Position storage pos, bool isLong) private {

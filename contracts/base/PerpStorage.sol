@@ -16,9 +16,6 @@ abstract contract PerpStorage {
         bool paused;
         MarketParams params;
         string name;
-        // Open interest: sums of long and of short sizes, insurance fund included (balanced book: equal).
-        uint256 longOpenInterest;
-        uint256 shortOpenInterest;
         // Insurance fund: cash, and a position inherited from liquidations (no margin: the cash backs it).
         int256 fundCash;
         int256 fundSize;
@@ -43,10 +40,8 @@ abstract contract PerpStorage {
     mapping(uint256 marketId => mapping(bool isLong => address[] accounts)) internal _sideAccounts;
     /// @notice Collateral of an account not assigned to any position; withdrawable at any time.
     mapping(address account => uint256) public freeCollateral;
-    /// @notice Amount of an order already filled, by EIP-712 order hash.
+    /// @notice Amount of an order already filled, by EIP-712 order hash; `type(uint256).max` once cancelled.
     mapping(bytes32 orderHash => uint256) public filledAmount;
-    /// @notice Orders cancelled one by one.
-    mapping(bytes32 orderHash => bool) public cancelledOrders;
     /// @notice Orders are valid only while signed for the account's current epoch.
     mapping(address account => uint256) public orderEpoch;
     /// @dev Monotonic counter stamping positions when they open (older = smaller), the last ADL tie-break.

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
-import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
+import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {IPerpetual} from "../../interfaces/IPerpetual.sol";
 import {RefusalReason, DistressReason} from "../../interfaces/IPerpetualTypes.sol";
 import {PerpBase} from "../base/PerpBase.sol";
@@ -13,7 +13,7 @@ import {PerpMath} from "../libraries/PerpMath.sol";
 ///         limit, or arrive while it is in drawdown distress. Distress (equity below zero, drawdown from the
 ///         recent high-water mark past the trigger line until it recovers to the stop line, or net notional
 ///         above the limit) allows Type 2 ADL.
-abstract contract InsuranceFundModule is PerpBase, ReentrancyGuard {
+abstract contract InsuranceFundModule is PerpBase, ReentrancyGuardTransient {
     /// @inheritdoc IPerpetual
     function topUpFund(uint256 marketId, uint256 amount) external nonReentrant {
         Market storage mkt = _market(marketId);

@@ -3,7 +3,7 @@ pragma solidity ^0.8.24;
 
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
-import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
+import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {IPerpetual} from "../../interfaces/IPerpetual.sol";
 import {Position} from "../../interfaces/IPerpetualTypes.sol";
@@ -13,7 +13,7 @@ import {PerpMath} from "../libraries/PerpMath.sol";
 /// @title MarginModule
 /// @notice The collateral vault: deposits, withdrawals of free collateral, and margin moved between free
 ///         collateral and an isolated position.
-abstract contract MarginModule is PerpBase, ReentrancyGuard {
+abstract contract MarginModule is PerpBase, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
     using SafeCast for uint256;
 

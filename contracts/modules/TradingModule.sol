@@ -3,7 +3,7 @@ pragma solidity ^0.8.24;
 
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
-import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
+import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {IPerpetual} from "../../interfaces/IPerpetual.sol";
 import {Order, Match} from "../../interfaces/IPerpetualTypes.sol";
 import {PerpBase} from "../base/PerpBase.sol";
@@ -11,7 +11,7 @@ import {PerpMath} from "../libraries/PerpMath.sol";
 
 /// @title TradingModule
 /// @notice Positions change only by matching two EIP-712 signed orders; anyone may submit a matched pair.
-abstract contract TradingModule is PerpBase, ReentrancyGuard, EIP712 {
+abstract contract TradingModule is PerpBase, ReentrancyGuardTransient, EIP712 {
     /// @notice EIP-712 type hash of `Order`.
     bytes32 public constant ORDER_TYPEHASH = keccak256(
         "Order(address account,uint256 marketId,bool isBuy,uint256 size,uint256 limitPrice,uint256 leverage,"
@@ -34,7 +34,7 @@ abstract contract TradingModule is PerpBase, ReentrancyGuard, EIP712 {
     function cancelOrder(Order calldata order) external nonReentrant {
         if (order.account != msg.sender) revert NotOrderOwner(msg.sender, order.account);
         bytes32 orderHash = hashOrder(order);
-        cancelledOrders[orderHash] = true;
+        filledAmount[orderHash] = type(uint256).max;
         emit OrderCancelled(orderHash, msg.sender);
     }
 
@@ -84,16 +84,21 @@ abstract contract TradingModule is PerpBase, ReentrancyGuard, EIP712 {
         uint256 notional = PerpMath.notionalDown(m.fillSize, m.fillPrice, _scale);
         if (notional == 0) revert NotionalTooSmall(m.fillSize, m.fillPrice);
 
-        uint256 makerFee = _fillOrder(mkt, m.maker, m.makerSignature, m, notional, mark, mkt.params.makerFeeBps);
-        uint256 takerFee = _fillOrder(mkt, m.taker, m.takerSignature, m, notional, mark, mkt.params.takerFeeBps);
-        if (makerFee + takerFee != 0) {
-            mkt.fundCash += int256(makerFee + takerFee);
-            _emitFund(marketId, mkt);
-        }
+        (bytes32 makerHash, uint256 makerFee) =
+            _fillOrder(mkt, m.maker, m.makerSignature, m, notional, mark, mkt.params.makerFeeBps);
+        (bytes32 takerHash, uint256 takerFee) =
+            _fillOrder(mkt, m.taker, m.takerSignature, m, notional, mark, mkt.params.takerFeeBps);
+        if (makerFee + takerFee != 0) mkt.fundCash += int256(makerFee + takerFee);
         if (m.maker.isBuy) {
-            emit Trade(marketId, m.maker.account, m.taker.account, m.fillSize, m.fillPrice, notional, makerFee, takerFee);
+            emit Trade(
+                marketId, m.maker.account, m.taker.account, m.fillSize, m.fillPrice, notional, makerFee, takerFee,
+                makerHash, takerHash
+            );
         } else {
-            emit Trade(marketId, m.taker.account, m.maker.account, m.fillSize, m.fillPrice, notional, takerFee, makerFee);
+            emit Trade(
+                marketId, m.taker.account, m.maker.account, m.fillSize, m.fillPrice, notional, takerFee, makerFee,
+                takerHash, makerHash
+            );
         }
         _emitPosition(marketId, m.maker.account);
         _emitPosition(marketId, m.taker.account);
@@ -101,7 +106,7 @@ abstract contract TradingModule is PerpBase, ReentrancyGuard, EIP712 {
 
     /// @dev One side of a match: checks and records the order, applies the fill to the position, enforces
     ///      reduce-only, charges the fee (rounded up, from free collateral, where released margin has just
-    ///      landed) and, if exposure grew, checks initial margin after the write. Returns the fee.
+    ///      landed) and, if exposure grew, checks initial margin after the write. Returns the order hash and fee.
     function _fillOrder(
         Market storage mkt,
         Order calldata order,
@@ -110,8 +115,8 @@ abstract contract TradingModule is PerpBase, ReentrancyGuard, EIP712 {
         uint256 notional,
         uint256 mark,
         uint256 feeBps
-    ) private returns (uint256 fee) {
-        bytes32 orderHash = _useOrder(order, signature, m.fillSize, m.fillPrice, mkt.params.maxLeverage);
+    ) private returns (bytes32 orderHash, uint256 fee) {
+        orderHash = _useOrder(order, signature, m.fillSize, m.fillPrice, mkt.params.maxLeverage);
         uint256 marketId = order.marketId;
         int256 before = _positions[marketId][order.account].size;
         bool increased = _fillTrader(
@@ -146,15 +151,16 @@ abstract contract TradingModule is PerpBase, ReentrancyGuard, EIP712 {
         if (block.timestamp > order.expiry) revert OrderExpired(orderHash, order.expiry, block.timestamp);
         uint256 epoch = orderEpoch[order.account];
         if (order.epoch != epoch) revert OrderEpochStale(orderHash, order.epoch, epoch);
-        if (cancelledOrders[orderHash]) revert OrderIsCancelled(orderHash);
         if (order.leverage > maxLeverage) revert LeverageTooHigh(order.leverage, maxLeverage);
         if (order.leverage < PerpMath.WAD) revert LeverageTooLow(order.leverage);
         if (order.isBuy ? fillPrice > order.limitPrice : fillPrice < order.limitPrice) {
             revert PriceOutsideLimit(orderHash, fillPrice, order.limitPrice);
         }
-        uint256 filled = filledAmount[orderHash] + fillSize;
-        if (filled > order.size) revert OrderOverfilled(orderHash, filledAmount[orderHash], fillSize, order.size);
-        filledAmount[orderHash] = filled;
-        emit OrderFilled(orderHash, order.account, filled, order.size);
+        uint256 filledBefore = filledAmount[orderHash];
+        if (filledBefore == type(uint256).max) revert OrderIsCancelled(orderHash);
+        if (filledBefore + fillSize > order.size) {
+            revert OrderOverfilled(orderHash, filledBefore, fillSize, order.size);
+        }
+        filledAmount[orderHash] = filledBefore + fillSize;
     }
 }

@@ -1,0 +1,76 @@
+"""Fixtures (Curve / token-mix style): actors, a module-scoped deployment parametrized over collateral
+decimals, chain isolation after every test, and the invariant audit after every state-changing test."""
+import pytest
+from brownie import accounts
+
+from scripts.deploy import deploy_devnet
+from support import ANVIL_MNEMONIC, Env
+
+
+@pytest.fixture(scope="session")
+def signers():
+    # The same keys as Anvil's unlocked dev accounts, but with private keys for EIP-712 signing.
+    return accounts.from_mnemonic(ANVIL_MNEMONIC, count=10)
+
+
+@pytest.fixture(scope="session")
+def deployer(signers):
+    return signers[0]
+
+
+@pytest.fixture(scope="session")
+def alice(signers):
+    return signers[1]
+
+
+@pytest.fixture(scope="session")
+def bob(signers):
+    return signers[2]
+
+
+@pytest.fixture(scope="session")
+def carol(signers):
+    return signers[3]
+
+
+@pytest.fixture(scope="session")
+def dave(signers):
+    return signers[4]
+
+
+@pytest.fixture(scope="session")
+def erin(signers):
+    return signers[5]
+
+
+@pytest.fixture(scope="session")
+def outsider(signers):
+    return signers[8]
+
+
+@pytest.fixture(scope="session")
+def keeper(signers):
+    return signers[9]
+
+
+@pytest.fixture(scope="module", params=[6, 18], ids=["dec6", "dec18"])
+def decimals(request):
+    return request.param
+
+
+@pytest.fixture(scope="module")
+def env(decimals, signers):
+    dep = deploy_devnet(signers[0], decimals=decimals, quiet=True)
+    return Env(dep, list(signers))
+
+
+@pytest.fixture(autouse=True)
+def isolation(fn_isolation):
+    pass
+
+
+@pytest.fixture
+def checked(env):
+    """Runs the invariant audit after the test body (use in every state-changing test)."""
+    yield env
+    env.check()
