@@ -116,3 +116,22 @@ class Env:
     def check(self, after_keeper: bool = False):
         """Conservation, balanced book, non-negative fund cash, side lists (and no bad debt after keepers)."""
         return self.audit.assert_ok(after_keeper=after_keeper)
+
+
+def err(name: str, *args) -> str:
+    """The revert string Brownie reports for custom error `name(args...)`, e.g.
+    ``brownie.reverts(err("InsufficientFreeCollateral", alice, 0, 5))``. Addresses are lower-cased, bytes32
+    values (order hashes) are shown as Python bytes, bools as True/False, ints in decimal."""
+
+    def fmt(a):
+        if hasattr(a, "address"):
+            return a.address.lower()
+        if isinstance(a, str) and a.startswith("0x") and len(a) == 42:
+            return a.lower()
+        if isinstance(a, str) and a.startswith("0x") and len(a) == 66:
+            return str(bytes.fromhex(a[2:]))
+        if isinstance(a, (bytes, bytearray)):
+            return str(bytes(a))
+        return str(a)
+
+    return f"{name}: " + ", ".join(fmt(a) for a in args)
