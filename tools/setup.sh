@@ -32,4 +32,11 @@ chmod +x ".solcx/solc-v${SOLC_VERSION}"
 echo "==> configuring Brownie's development network (Anvil, 30M gas per block)"
 export PATH="$ROOT/node_modules/.bin:$ROOT/.venv/bin:$PATH"
 .venv/bin/brownie networks modify development cmd=anvil gas_limit=30000000 >/dev/null
+# dev1..dev4: the same on private ports, so that several test runs can share one machine (docs/TESTING.md).
+for i in 1 2 3 4; do
+  if ! .venv/bin/brownie networks list 2>/dev/null | grep -q "dev$i:"; then
+    .venv/bin/brownie networks add Development "dev$i" cmd=anvil host=http://127.0.0.1 port=$((8550 + i)) \
+      gas_limit=30000000 accounts=10 >/dev/null
+  fi
+done
 echo "==> set-up complete"
