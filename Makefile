@@ -12,18 +12,24 @@ export PYTHONDONTWRITEBYTECODE := 1
 BROWNIE := $(VENV)/bin/brownie
 SETUP_STAMP := $(ROOT)/.setup-done
 
-.PHONY: setup deploy test bench clean
+.PHONY: setup deploy test bench clean build-fresh
 
 ## The main job (for now): start a local Anvil devnet, deploy and configure everything, print it.
-deploy: $(SETUP_STAMP)
+deploy: $(SETUP_STAMP) build-fresh
 	$(BROWNIE) run scripts/deploy.py --network development
 
 ## The test suite (Brownie + pytest on a local Anvil that Brownie starts itself).
-test: $(SETUP_STAMP)
+test: $(SETUP_STAMP) build-fresh
 	$(BROWNIE) test tests/ $(PYTEST_ARGS)
 
+# Brownie does not notice edits to imported files under interfaces/: rebuild when any source changed.
+build-fresh:
+	@h=$$(cat contracts/*.sol contracts/*/*.sol interfaces/*.sol brownie-config.yaml | sha1sum | cut -c1-40); \
+	if [ "$$(cat build/.sources 2>/dev/null)" != "$$h" ]; then rm -rf build; mkdir -p build; \
+	  $(BROWNIE) compile >/dev/null && echo "$$h" > build/.sources && echo "contracts compiled"; fi
+
 ## Gas benchmarks: prints a table (see docs/BENCHMARKS.md).
-bench: $(SETUP_STAMP)
+bench: $(SETUP_STAMP) build-fresh
 	$(BROWNIE) run scripts/bench_gas.py --network development
 
 setup: $(SETUP_STAMP)
