@@ -77,7 +77,11 @@ abstract contract AdlModule is InsuranceFundModule {
     {
         _fillTrader(marketId, account, -size, nb, 0);
         uint256 absSize = PerpMath.abs(size);
+        uint256 freeMemory = _freeMemoryPointer();
         (uint256 filled, uint256 pieces) = _type1Fills(marketId, size < 0, absSize, nb, price);
+        // The ranking's memory is dead now: release it, so a batch of liquidations does not grow memory
+        // (and its quadratic cost) with every Type 1 it runs.
+        _resetFreeMemoryPointer(freeMemory);
         if (filled != absSize) {
             uint256 rest = nb > pieces ? nb - pieces : 0;
             int256 restSize = size > 0 ? int256(absSize - filled) : -int256(absSize - filled);
@@ -126,6 +130,20 @@ abstract contract AdlModule is InsuranceFundModule {
         _bumpOrderEpoch(c.account);
         emit AdlFill(marketId, c.account, adlType, delta, price, notional, c.score, rank);
         _emitPosition(marketId, c.account);
+    }
+
+    function _freeMemoryPointer() private pure returns (uint256 ptr) {
+        assembly ("memory-safe") {
+            ptr := mload(0x40)
+        }
+    }
+
+    /// @dev Only called with a value read by `_freeMemoryPointer` earlier in the same call, once nothing
+    ///      allocated since is used any more.
+    function _resetFreeMemoryPointer(uint256 ptr) private pure {
+        assembly ("memory-safe") {
+            mstore(0x40, ptr)
+        }
     }
 
     /// @dev One pass over a side: every position with unrealized PnL > 0 at `price`, with its score u / E (WAD).
