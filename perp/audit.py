@@ -18,6 +18,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .rpc import Contract, Rpc, RpcError
+
 BUILD = Path(__file__).resolve().parent.parent / "build" / "contracts"
 
 
@@ -41,7 +43,7 @@ def load_abi(name: str) -> list:
 
 @dataclass
 class Snapshot:
-    """Everything the invariants need, read once."""
+    """Everything the invariants need, read once. Account keys are lower-case hex (as eth-abi decodes them)."""
 
     vault_balance: int
     free: dict  # account -> free collateral
@@ -65,56 +67,53 @@ class Audit:
     accounts: set = field(default_factory=set)
 
     def __post_init__(self) -> None:
-        self.perp = self.w3.eth.contract(address=self.perp_address, abi=load_abi("Perpetual"))
-        self.lens = self.w3.eth.contract(address=self.lens_address, abi=load_abi("PerpLens"))
-        erc20 = [
-            {
-                "name": "balanceOf",
-                "type": "function",
-                "stateMutability": "view",
-                "inputs": [{"name": "a", "type": "address"}],
-                "outputs": [{"name": "", "type": "uint256"}],
-            }
-        ]
-        self.token = self.w3.eth.contract(address=self.perp.functions.collateral().call(), abi=erc20)
-        self.market_ids = list(range(1, self.perp.functions.marketCount().call() + 1))
+        rpc = Rpc(self.w3)
+        self.perp = Contract(rpc, self.perp_address, load_abi("Perpetual"))
+        self.lens = Contract(rpc, self.lens_address, load_abi("PerpLens"))
+        self.token = Contract(rpc, self.perp.call("collateral"), load_abi("MockStablecoin"))
+        self.market_ids = list(range(1, self.perp.call("marketCount") + 1))
 
     def discover_accounts(self, from_block: int = 0) -> set:
         """Every account that ever held free collateral, from the protocol's logs."""
-        ev = self.perp.events
-        for log in ev.Deposited().get_logs(from_block=from_block):
-            self.accounts.add(log["args"]["account"])
-        for log in ev.PositionUpdated().get_logs(from_block=from_block):
-            self.accounts.add(log["args"]["account"])
-        for log in ev.Liquidated().get_logs(from_block=from_block):
-            self.accounts.add(log["args"]["keeper"])
+        logs = self.perp.rpc.request(
+            "eth_getLogs", [{"address": self.perp.address, "fromBlock": hex(from_block), "toBlock": "latest"}]
+        )
+        for log in logs:
+            decoded = self.perp.decode_log(log)
+            if decoded is None:
+                continue
+            name, args = decoded
+            if name in ("Deposited", "PositionUpdated", "Withdrawn"):
+                self.accounts.add(args["account"])
+            elif name == "Liquidated":
+                self.accounts.add(args["keeper"])
         return self.accounts
 
     def snapshot(self) -> Snapshot:
-        perp = self.perp.functions
         positions, funds, oi, sides = {}, {}, {}, {}
         for mid in self.market_ids:
-            for is_long in (True, False):
-                sides[(mid, is_long)] = perp.sideAccounts(mid, is_long).call()
-            for v in self._all_positions(mid):
+            views = self._all_positions(mid)
+            for v in views:
                 positions[(mid, v[0])] = (v[1], v[2], v[3], v[7])
-            cash, size, on, *_ = perp.fundAccount(mid).call()
+            for is_long in (True, False):
+                sides[(mid, is_long)] = list(self.perp.call("sideAccounts", mid, is_long))
+            cash, size, on, *_ = self.perp.call("fundAccount", mid)
             funds[mid] = (cash, size, on)
-            oi[mid] = tuple(self.lens.functions.openInterest(mid).call())
-        self.accounts.update(a for (_, a) in positions)
+            oi[mid] = tuple(self.lens.call("openInterest", mid))
+        self.accounts = {a.lower() for a in self.accounts} | {a for (_, a) in positions}
         accounts = sorted(self.accounts)
-        free = dict(zip(accounts, self.lens.functions.freeCollaterals(accounts).call())) if accounts else {}
-        balance = self.token.functions.balanceOf(self.perp_address).call()
+        free = dict(zip(accounts, self.lens.call("freeCollaterals", accounts))) if accounts else {}
+        balance = self.token.call("balanceOf", self.perp_address)
         return Snapshot(balance, free, positions, funds, oi, sides)
 
     def _all_positions(self, market_id: int) -> list:
         try:
-            return self.lens.functions.allPositions(market_id).call()
-        except Exception:  # oracle unusable: value without equity from raw storage
+            return self.lens.call("allPositions", market_id)
+        except RpcError:  # oracle unusable: value without equity from raw storage
             out = []
             for is_long in (True, False):
-                for a in self.perp.functions.sideAccounts(market_id, is_long).call():
-                    size, on, margin, *_ = self.perp.functions.getPosition(market_id, a).call()
+                for a in self.perp.call("sideAccounts", market_id, is_long):
+                    size, on, margin, *_ = self.perp.call("getPosition", market_id, a)
                     out.append((a, size, on, margin, 0, 0, 0, None))
             return out
 

@@ -82,10 +82,10 @@ def final_accounts(sim) -> list:
     out = []
     everyone = sim.traders + sim.bystanders + [sim.maker]
     addresses = [t.address for t in everyone]
-    free = dict(zip(addresses, sim.lens.functions.freeCollaterals(addresses).call()))
+    free = dict(zip(addresses, sim.lens.call("freeCollaterals", addresses)))
     positions = defaultdict(dict)
     for name, mid in sim.dep.market_ids.items():
-        for v in sim.lens.functions.allPositions(mid).call():
+        for v in sim.lens.call("allPositions", mid):
             positions[v[0]][name] = {"size": v[1], "open_notional": v[2], "margin": v[3], "equity": v[7],
                                      "state": v[9]}
     for t in everyone:
@@ -99,7 +99,7 @@ def build(sim, summary: dict) -> dict:
     scn = sim.scn
     funds = {}
     for name, mid in sim.dep.market_ids.items():
-        f = sim.lens.functions.fundState(mid).call()
+        f = sim.lens.call("fundState", mid)
         funds[name] = {"cash": f[0], "size": f[1], "open_notional": f[2], "equity": f[3]}
     return {
         "scenario": {"name": scn.name, "description": scn.description, "source": scn.source, "steps": scn.steps,

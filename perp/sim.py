@@ -15,6 +15,7 @@ from eth_account import Account
 from eth_utils import keccak
 
 from .audit import Audit, load_abi
+from .rpc import Contract, Rpc, RpcError
 from .orders import Order, match_tuple, sign_order
 from .scenario import Scenario
 from .units import WAD, ceil_div
@@ -81,10 +82,11 @@ class Simulation:
         self.dep = dep
         self.scn = scenario
         self.progress = progress
-        self.perp = w3.eth.contract(address=dep.perp, abi=load_abi("Perpetual"))
-        self.lens = w3.eth.contract(address=dep.lens, abi=load_abi("PerpLens"))
-        self.token = w3.eth.contract(address=dep.token, abi=load_abi("MockStablecoin"))
-        self.oracles = {n: w3.eth.contract(address=a, abi=load_abi("MockAggregator")) for n, a in dep.oracles.items()}
+        self.rpc = Rpc(w3)
+        self.perp = Contract(self.rpc, dep.perp, load_abi("Perpetual"))
+        self.lens = Contract(self.rpc, dep.lens, load_abi("PerpLens"))
+        self.token = Contract(self.rpc, dep.token, load_abi("MockStablecoin"))
+        self.oracles = {n: Contract(self.rpc, a, load_abi("MockAggregator")) for n, a in dep.oracles.items()}
         self.chain_id = w3.eth.chain_id
         self.decimals = scenario.decimals
         self.scale = 10 ** (18 - self.decimals)
@@ -97,82 +99,41 @@ class Simulation:
         self.lights_before: dict = {}
         self.tx_count = 0
         self.gas_used = 0
-        self._topics = self._event_topics()
         self.audit = Audit(w3, dep.perp, dep.lens)
-        self.errors = {self._selector(e): e for e in load_abi("Perpetual") if e["type"] == "error"}
 
     # ------------------------------------------------------------------ chain plumbing
 
-    def _event_topics(self) -> dict:
-        out = {}
-        for item in load_abi("Perpetual"):
-            if item["type"] == "event":
-                sig = f"{item['name']}({','.join(_abi_type(i) for i in item['inputs'])})"
-                out[keccak(text=sig)] = getattr(self.perp.events, item["name"])()
-        return out
-
-    @staticmethod
-    def _selector(err: dict) -> bytes:
-        return keccak(text=f"{err['name']}({','.join(_abi_type(i) for i in err['inputs'])})")[:4]
-
-    def decode_error(self, data) -> str:
-        if isinstance(data, str):
-            data = bytes.fromhex(data[2:] if data.startswith("0x") else data)
-        err = self.errors.get(bytes(data[:4]))
-        if err is None:
-            return f"revert 0x{bytes(data).hex()}"
-        from eth_abi import decode
-
-        values = decode([_abi_type(i) for i in err["inputs"]], bytes(data[4:]))
-        return f"{err['name']}({', '.join(str(v) for v in values)})"
-
-    def send(self, fn, sender: str, step: int | None, label: str):
-        tx_hash = fn.transact({"from": sender, "gas": GAS})
-        receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash)
-        if receipt["status"] != 1:
-            raise SimulationHalted(f"{label} reverted in step {step}: {self._revert_reason(fn, sender)}")
+    def send(self, contract: Contract, fn: str, args: tuple, sender: str, step: int | None, label: str) -> dict:
+        receipt = self.rpc.transact(contract.address, contract.data(fn, *args), sender, GAS)
+        if int(receipt["status"], 16) != 1:
+            raise SimulationHalted(f"{label} reverted in step {step}: {self.try_call(contract, fn, args, sender)}")
         self.tx_count += 1
-        self.gas_used += receipt["gasUsed"]
+        self.gas_used += int(receipt["gasUsed"], 16)
         self._collect(receipt, step, label)
         return receipt
 
-    def _revert_reason(self, fn, sender) -> str:
-        try:
-            fn.call({"from": sender, "gas": GAS})
-        except Exception as exc:  # noqa: BLE001 - web3 raises several types carrying the revert data
-            data = getattr(exc, "data", None)
-            if isinstance(data, str) and data.startswith("0x"):
-                return self.decode_error(data)
-            return str(exc)
-        return "unknown"
-
-    def try_call(self, fn, sender) -> str | None:
+    def try_call(self, contract: Contract, fn: str, args: tuple, sender: str) -> str | None:
         """None if the call would succeed, else the decoded custom error."""
         try:
-            fn.call({"from": sender, "gas": GAS})
+            contract.call(fn, *args, sender=sender)
             return None
-        except Exception as exc:  # noqa: BLE001
-            data = getattr(exc, "data", None)
-            if isinstance(data, str) and data.startswith("0x"):
-                return self.decode_error(data)
-            return str(exc)
+        except RpcError as exc:
+            return contract.decode_error(exc.data) if exc.data else str(exc)
 
     def _collect(self, receipt, step, label) -> None:
         for log in receipt["logs"]:
-            if log["address"].lower() != self.dep.perp.lower() or not log["topics"]:
+            decoded = self.perp.decode_log(log)
+            if decoded is None:
                 continue
-            ev = self._topics.get(bytes(log["topics"][0]))
-            if ev is None:
-                continue
-            decoded = ev.process_log(log)
+            name, args = decoded
             self.events.append(
                 {
                     "step": step,
-                    "block": receipt["blockNumber"],
+                    "block": int(receipt["blockNumber"], 16),
                     "tx": label,
                     "tx_index": self.tx_count,
-                    "event": decoded["event"],
-                    "args": {k: _plain(v) for k, v in decoded["args"].items()},
+                    "event": name,
+                    "args": {k: _plain(v) for k, v in args.items()},
                 }
             )
 
@@ -217,12 +178,12 @@ class Simulation:
         minted = 0
         while minted < total:
             amount = min(limit, total - minted)
-            self.send(self.token.functions.faucet(op, amount), op, None, "faucet")
+            self.send(self.token, "faucet", (op, amount), op, None, "faucet")
             minted += amount
-        self.send(self.token.functions.approve(self.dep.perp, total), op, None, "approve")
+        self.send(self.token, "approve", (self.dep.perp, total), op, None, "approve")
         for chunk in _chunks(accounts, 400):
-            fn = self.perp.functions.depositForMany([a.address for a in chunk], [a.deposit for a in chunk])
-            self.send(fn, op, None, "depositForMany")
+            args = ([a.address for a in chunk], [a.deposit for a in chunk])
+            self.send(self.perp, "depositForMany", args, op, None, "depositForMany")
 
     def _open_positions(self) -> None:
         pop = self.scn.population
@@ -262,7 +223,7 @@ class Simulation:
             mo, msig = maker_orders[not t.is_long]
             matches.append(match_tuple(mo, msig, o, sign_order(o, t.key, self.chain_id, self.dep.perp), size, p))
         for chunk in _chunks(matches, PAIRS_PER_BATCH):
-            self.send(self.perp.functions.settleBatch(chunk), self.dep.operator, None, "settleBatch")
+            self.send(self.perp, "settleBatch", (chunk,), self.dep.operator, None, "settleBatch")
 
     def _order(self, who: Trader, mid: int, is_buy: bool, size: int, price: int, leverage: int) -> Order:
         who.__dict__.setdefault("_nonce", 0)
@@ -278,14 +239,14 @@ class Simulation:
 
     def set_price(self, market: str, price: Decimal, step) -> None:
         answer = int(price * 10**self.dep.oracle_decimals)
-        self.send(self.oracles[market].functions.setPrice(answer), self.dep.operator, step, f"setPrice {market}")
+        self.send(self.oracles[market], "setPrice", (answer,), self.dep.operator, step, f"setPrice {market}")
 
     # ------------------------------------------------------------------ steps
 
     def run(self) -> None:
         self.build_population()
         self.lights_before = self.queue_lights()
-        self.bystander_start = {b.address: self.perp.functions.freeCollateral(b.address).call() for b in self.bystanders}
+        self.bystander_start = {b.address: self.perp.call("freeCollateral", b.address) for b in self.bystanders}
         for step in range(self.scn.steps + 1):
             record = self.step(step)
             self.steps.append(record)
@@ -306,10 +267,10 @@ class Simulation:
         self.check(step, first_event, pending)
         for m in self.scn.markets:
             mid = self.dep.market_ids[m.name]
-            f = self.lens.functions.fundState(mid).call()
+            f = self.lens.call("fundState", mid)
             record.funds[m.name] = {"cash": f[0], "size": f[1], "equity": f[3], "net_notional": f[4],
                                     "drawdown": f[6], "distressed": f[7]}
-            record.open_interest[m.name] = tuple(self.lens.functions.openInterest(mid).call())
+            record.open_interest[m.name] = self.last_snapshot.open_interest[mid]
         for e in self.events[first_event:]:
             if e["event"] == "Liquidated":
                 record.liquidations += 1
@@ -326,7 +287,7 @@ class Simulation:
         """Liquidates what has been liquidatable for `latency` steps; Type 2 when the fund is in distress.
         Returns the positions still waiting for the keeper (allowed to be underwater until processed)."""
         mid = self.dep.market_ids[m.name]
-        views = self.lens.functions.allPositions(mid).call()
+        views = self.lens.call("allPositions", mid)
         liquidatable = [v[0] for v in views if v[9] >= LIQUIDATABLE]
         for a in liquidatable:
             self.first_seen.setdefault((mid, a), step)
@@ -336,12 +297,14 @@ class Simulation:
             self._liquidate_chunk(mid, chunk, step, m.name)
         for a in due:
             self.first_seen.pop((mid, a), None)
-        self.send(self.perp.functions.pokeFund(mid), self.dep.keeper, step, f"pokeFund {m.name}")
-        if self.scn.keeper.type2:
-            fn = self.perp.functions.deleverageFund(mid)
-            reason = self.try_call(fn, self.dep.keeper)
+        if step == 0 or due or m.path.points[step] != m.path.points[step - 1]:
+            # The fund's high-water mark and distress latch move only with its equity: with the price or intake.
+            self.send(self.perp, "pokeFund", (mid,), self.dep.keeper, step, f"pokeFund {m.name}")
+        fund = self.lens.call("fundState", mid)
+        if self.scn.keeper.type2 and fund[1] != 0:
+            reason = self.try_call(self.perp, "deleverageFund", (mid,), self.dep.keeper)
             if reason is None:
-                self.send(fn, self.dep.keeper, step, f"deleverageFund {m.name}")
+                self.send(self.perp, "deleverageFund", (mid,), self.dep.keeper, step, f"deleverageFund {m.name}")
             elif reason.startswith("InsufficientAdlCapacity"):
                 record.type2_reverts += 1
                 self.events.append({"step": step, "block": None, "tx": f"deleverageFund {m.name}", "tx_index": None,
@@ -351,30 +314,30 @@ class Simulation:
     def _liquidate_chunk(self, mid: int, chunk: list, step: int, market: str) -> None:
         """One liquidateBatch, split in halves while it would not fit in a block (Type 1 ADL scans the opposite
         side for every refused position, so a crash batch can cost far more than plain liquidations)."""
-        fn = self.perp.functions.liquidateBatch(mid, chunk)
         try:
-            gas = fn.estimate_gas({"from": self.dep.keeper})
-        except Exception:  # noqa: BLE001 - out of gas at the block limit, or a genuine revert
+            gas = self.rpc.estimate(self.perp.address, self.perp.data("liquidateBatch", mid, chunk), self.dep.keeper)
+        except RpcError:  # out of gas at the block limit, or a genuine revert (then `send` reports it)
             gas = GAS + 1
         if gas > GAS and len(chunk) > 1:
             half = len(chunk) // 2
             self._liquidate_chunk(mid, chunk[:half], step, market)
             self._liquidate_chunk(mid, chunk[half:], step, market)
             return
-        self.send(fn, self.dep.keeper, step, f"liquidateBatch {market}")
+        self.send(self.perp, "liquidateBatch", (mid, chunk), self.dep.keeper, step, f"liquidateBatch {market}")
 
     # ------------------------------------------------------------------ audit
 
     def check(self, step: int, first_event: int, pending: set) -> None:
         """The invariant audit after the keeper has processed this step; raises SimulationHalted."""
         snap = self.audit.snapshot()
+        self.last_snapshot = snap
         problems = [str(f) for f in self.audit.findings(snap)]
         ids = {v: k for k, v in self.dep.market_ids.items()}
         for (mid, account), p in snap.positions.items():
             if p[3] is not None and p[3] < 0 and (mid, account) not in pending:
                 problems.append(f"[no_bad_debt] {account} in {ids[mid]}: equity {p[3]} < 0 after the keeper's pass")
         for b in self.bystanders:
-            now = snap.free.get(b.address, 0)
+            now = snap.free.get(b.address.lower(), 0)
             if now != self.bystander_start[b.address]:
                 problems.append(
                     f"[bystander] {b.address}: free collateral {now} != {self.bystander_start[b.address]} at start"
@@ -424,7 +387,7 @@ class Simulation:
         out = {}
         for m in self.scn.markets:
             mid = self.dep.market_ids[m.name]
-            views = self.lens.functions.allPositions(mid).call()
+            views = self.lens.call("allPositions", mid)
             for is_long in (True, False):
                 side = [v for v in views if (v[1] > 0) == is_long]
                 eligible = [v for v in side if v[6] > 0]
@@ -435,13 +398,6 @@ class Simulation:
                 for v in side:
                     out.setdefault(v[0], 0)
         return out
-
-
-def _abi_type(inp: dict) -> str:
-    if inp["type"].startswith("tuple"):
-        inner = ",".join(_abi_type(c) for c in inp["components"])
-        return f"({inner}){inp['type'][5:]}"
-    return inp["type"]
 
 
 def _plain(v):

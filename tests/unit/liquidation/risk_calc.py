@@ -178,3 +178,29 @@ def fees_above_base_fee() -> None:
     if base_fee and not settings.get("gas_price") and not settings.get("max_fee"):
         settings["max_fee"] = 1000 * 10**9
         settings["priority_fee"] = 1  # wei (0 would read as "not set")
+
+
+def new_bystander(env, amount: int):
+    """A fresh account (with a private key) holding only `amount` of free collateral, deposited for it by the
+    deployer; registered with the audit so that conservation counts its free collateral."""
+    from brownie import accounts
+
+    acct = accounts.add()
+    deployer = env.dep.deployer
+    env.token.faucet(deployer, amount, {"from": deployer})
+    env.token.approve(env.perp, amount, {"from": deployer})
+    env.perp.depositFor(acct, amount, {"from": deployer})
+    env.audit.accounts.add(str(acct))
+    return acct
+
+
+def assert_stale_epoch(env, account, old_order, counterparty):
+    """An order `account` signed before being deleveraged now fails with OrderEpochStale (old epoch, new epoch)."""
+    import brownie
+    from support import err
+
+    other = env.order(counterparty, old_order.market_id, not old_order.is_buy, old_order.size, old_order.limit_price)
+    maker, taker = old_order, other
+    h = env.perp.hashOrder(maker.as_tuple())
+    with brownie.reverts(err("OrderEpochStale", h, maker.epoch, env.perp.orderEpoch(account))):
+        env.perp.settle(env.match(maker, taker), {"from": env.keeper})

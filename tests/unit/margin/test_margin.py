@@ -2,7 +2,8 @@
 revert with its arguments computed by hand (ETH-PERP defaults: imr 5%, mcr 4%, mmr 3%, max 20x, fees 2/5 bps).
 
 Reference position: 1.5 ETH bought by alice from bob at 2,000.5 at 5x, so notional n = 3,000.75, margin 600.15
-each side, alice (maker) pays 0.600150 and bob (taker) 1.500375 in fees."""
+each side, alice (maker) pays 0.600150 and bob (taker) 1.500375 in fees. The oracle is moved to 2,000.5 first,
+so that at the unchanged mark uPnL is 0 and equity = margin."""
 import brownie
 import pytest
 from brownie import web3
@@ -25,7 +26,8 @@ def stored(env, market_id, account):
 
 @pytest.fixture
 def ref(checked, calc, open_pair, alice, bob):
-    """The reference position (alice long, bob short), with its hand-computed numbers."""
+    """The reference position (alice long, bob short), with its hand-computed numbers; mark = fill price."""
+    checked.set_price(checked.ETH, PRICE)
     o = open_pair(checked, alice, bob, checked.ETH, calc.wad(SIZE), calc.px(PRICE), deposit=checked.units(10_000))
     assert o.notional == checked.units("3000.75")
     assert o.long_margin == o.short_margin == checked.units("600.15")
