@@ -18,20 +18,23 @@ def _units_value(size: int, price: int, scale: int, up: bool) -> int:
 
 
 def summarize(sim) -> dict:
-    """Aggregates the run's events. Haircut of an ADL fill = the PnL the account would have realized at mark
-    minus the PnL it realized at the fill price (positive = it lost to ADL). Shortfall covered by a Type 1
-    event = the part of the bankrupt position's deficit (negative equity at mark) that ADL took off the fund;
-    overshoot = haircuts beyond the shortfall they covered (rounding only, when fills are at the bankruptcy
-    price)."""
+    """Aggregates the run's events.
+
+    Haircut of an ADL fill = the PnL the account would have realized at mark minus the PnL it realized at the
+    fill price (positive: it lost to ADL; negative: a refused position that was not bankrupt closed at a
+    price better than mark). Shortfall covered by a Type 1 event = the share of the bankrupt position's deficit
+    (its negative equity at mark) that its ADL fills took off the fund. Overshoot = the haircuts of an event
+    beyond the shortfall it covered, summed over events: fills at the bankruptcy price take exactly the
+    deficit, so it is rounding only (a few units)."""
     scale = sim.scale
     ids = {v: k for k, v in sim.dep.market_ids.items()}
     counts = Counter()
     decisions = Counter()
     haircuts: dict = defaultdict(int)
     hit_first: dict = {}
-    covered = 0
     bad_debt = 0
     liquidation = None
+    per_event: dict = defaultdict(lambda: [0, 0])  # Type 1 event (tx, account) -> [shortfall covered, haircuts]
     for e in sim.events:
         name, a = e["event"], e["args"]
         if name == "Liquidated":
@@ -46,18 +49,20 @@ def summarize(sim) -> dict:
         elif name == "AdlFill":
             market = ids[a["marketId"]]
             counts[f"type{a['adlType']}_fills"] += 1
-            if a["adlType"] == 1 and liquidation is not None:
-                mark = liquidation["markPrice"]
-                if liquidation["equity"] < 0:
-                    covered += -liquidation["equity"] * abs(a["sizeDelta"]) // abs(liquidation["size"])
-            else:
-                mark = sim.mark_price(e["step"], market)
+            mark = liquidation["markPrice"] if a["adlType"] == 1 else sim.mark_price(e["step"], market)
             selling = a["sizeDelta"] < 0
             at_mark = _units_value(a["sizeDelta"], mark, scale, up=not selling)
             cut = (at_mark - a["notional"]) if selling else (a["notional"] - at_mark)
             haircuts[a["account"]] += cut
             hit_first.setdefault(a["account"], (e["step"], a["adlType"], a["rank"], market))
-    total_haircut = sum(v for acct, v in haircuts.items() if hit_first[acct][1] == 1)
+            if a["adlType"] == 1:
+                event = per_event[(e["tx_index"], liquidation["account"])]
+                if liquidation["equity"] < 0:
+                    event[0] += -liquidation["equity"] * abs(a["sizeDelta"]) // abs(liquidation["size"])
+                event[1] += cut
+    covered = sum(ev[0] for ev in per_event.values())
+    type1_haircuts = sum(ev[1] for ev in per_event.values())
+    overshoot = sum(max(0, ev[1] - ev[0]) for ev in per_event.values())
     return {
         "liquidations": counts["liquidations"],
         "fund_decisions": dict(decisions),
@@ -66,8 +71,8 @@ def summarize(sim) -> dict:
         "type2_reverts": sum(1 for e in sim.events if e["event"] == "Type2Reverted"),
         "bad_debt": bad_debt,
         "bad_debt_covered_by_adl": covered,
-        "type1_haircuts": total_haircut,
-        "overshoot": total_haircut - covered,
+        "type1_haircuts": type1_haircuts,
+        "overshoot": overshoot,
         "accounts_hit": [
             {"account": acct, "market": first[3], "first_step": first[0], "adl_type": first[1], "rank": first[2],
              "haircut": haircuts[acct]}

@@ -21,6 +21,7 @@ from risk_calc import (
     lights,
     new_bystander,
     position,
+    queue,
     score,
     w,
 )
@@ -54,8 +55,9 @@ def book(env0, deployer, alice, bob, carol, dave, erin, frank, grace, outsider):
 
 @pytest.fixture
 def bk(book):
+    """The book; the audit runs after the test (dave is bankrupt until a keeper liquidates him)."""
     yield book
-    book.check(after_keeper=True)
+    book.check()
 
 
 def hand_scores():
@@ -86,17 +88,17 @@ def test_queue_indicator_before_adl(bk, deployer, alice, bob, carol, dave, erin,
     env = bk
     s = hand_scores()
     # longs: three eligible, ranked alice (0.667) > bob (0.5) > carol (0.286); erin at breakeven, frank losing
-    assert env.lens.adlQueue(env.ETH, alice) == (s["alice"], 1, 3, lights(1, 3))
-    assert env.lens.adlQueue(env.ETH, bob) == (s["bob"], 2, 3, lights(2, 3))
-    assert env.lens.adlQueue(env.ETH, carol) == (s["carol"], 3, 3, lights(3, 3))
+    assert queue(env, env.ETH, alice) == (s["alice"], 1, 3, lights(1, 3))
+    assert queue(env, env.ETH, bob) == (s["bob"], 2, 3, lights(2, 3))
+    assert queue(env, env.ETH, carol) == (s["carol"], 3, 3, lights(3, 3))
     assert (lights(1, 3), lights(2, 3), lights(3, 3)) == (5, 4, 2)
-    assert env.lens.adlQueue(env.ETH, erin) == (0, 0, 3, 0)
-    assert env.lens.adlQueue(env.ETH, frank) == (0, 0, 3, 0)
+    assert queue(env, env.ETH, erin) == (0, 0, 3, 0)
+    assert queue(env, env.ETH, frank) == (0, 0, 3, 0)
     # shorts: only outsider (entry 2,300, u = 2300 - 2200 = 100 on margin 460) is eligible
-    assert env.lens.adlQueue(env.ETH, outsider) == (score(100 * U, 460 * U), 1, 1, 5)
+    assert queue(env, env.ETH, outsider) == (score(100 * U, 460 * U), 1, 1, 5)
     for short in (dave, deployer, grace):
-        assert env.lens.adlQueue(env.ETH, short) == (0, 0, 1, 0)
-    assert env.lens.adlQueue(env.ETH, env.bystander) == (0, 0, 0, 0)
+        assert queue(env, env.ETH, short) == (0, 0, 1, 0)
+    assert queue(env, env.ETH, env.bystander) == (0, 0, 0, 0)
 
 
 def test_type1_cuts_counterparties_in_score_order_at_bankruptcy_price(

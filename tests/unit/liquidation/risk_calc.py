@@ -204,3 +204,8 @@ def assert_stale_epoch(env, account, old_order, counterparty):
     h = env.perp.hashOrder(maker.as_tuple())
     with brownie.reverts(err("OrderEpochStale", h, maker.epoch, env.perp.orderEpoch(account))):
         env.perp.settle(env.match(maker, taker), {"from": env.keeper})
+
+
+def queue(env, market_id, account) -> tuple:
+    """PerpLens.adlQueue as plain ints: (score, rank, eligible, lights)."""
+    return tuple(int(x) for x in env.lens.adlQueue(market_id, account))

@@ -75,7 +75,7 @@ def market_params(env, market_id):
     raise KeyError(market_id)
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def open_pair(calc):
     """open_pair(env, buyer, seller, market, size, price, ...) funds both accounts with `deposit`, trades
     (buyer = maker, seller = taker) and returns the hand-computed state after the fill."""

@@ -24,13 +24,15 @@ def stored(env, market_id, account):
     return size, open_notional, margin
 
 
-@pytest.fixture
-def ref(checked, calc, open_pair, alice, bob):
-    """The reference position (alice long, bob short), with its hand-computed numbers; mark = fill price."""
-    checked.set_price(checked.ETH, PRICE)
-    o = open_pair(checked, alice, bob, checked.ETH, calc.wad(SIZE), calc.px(PRICE), deposit=checked.units(10_000))
-    assert o.notional == checked.units("3000.75")
-    assert o.long_margin == o.short_margin == checked.units("600.15")
+@pytest.fixture(scope="module", autouse=True)
+def ref(env, calc, open_pair, alice, bob):
+    """The reference position (alice long, bob short), opened once per deployment before the isolation snapshot
+    of every test of this module, with its hand-computed numbers; mark = fill price."""
+    env.set_price(env.ETH, PRICE)
+    o = open_pair(env, alice, bob, env.ETH, calc.wad(SIZE), calc.px(PRICE), deposit=env.units(10_000))
+    assert o.notional == env.units("3000.75")
+    assert o.long_margin == o.short_margin == env.units("600.15")
+    env.check()
     return o
 
 
@@ -182,18 +184,18 @@ def test_remove_margin_one_unit_below_initial_margin_reverts_insufficient_margin
     assert env.free(alice) == ref.long_free
 
 
-def test_remove_margin_counts_unrealized_profit_towards_initial_margin(checked, calc, open_pair, alice, bob):
-    """Long 1 ETH at 2,000 (margin 400); at 2,200 equity is 600 and IM 110, so the whole margin can come out:
-    equity 200 >= IM 110 and leverage 2,200 / 200 = 11x <= 20x."""
+def test_remove_margin_counts_unrealized_profit_towards_initial_margin(checked, calc, open_pair, carol, dave):
+    """Carol long 1 ETH at 2,000 (margin 400); at 2,200 equity is 600 and IM 110, so the whole margin can come
+    out: equity 200 >= IM 110 and leverage 2,200 / 200 = 11x <= 20x."""
     env = checked
-    o = open_pair(env, alice, bob, env.ETH, calc.wad(1), calc.px(2000), deposit=env.units(1_000))
+    o = open_pair(env, carol, dave, env.ETH, calc.wad(1), calc.px(2000), deposit=env.units(1_000))
     env.set_price(env.ETH, 2200)
     assert o.long_margin == env.units(400)
 
-    tx = env.perp.removeMargin(env.ETH, o.long_margin, {"from": alice})
+    tx = env.perp.removeMargin(env.ETH, o.long_margin, {"from": carol})
 
-    assert stored(env, env.ETH, alice) == (calc.wad(1), env.units(2000), 0)
-    assert env.free(alice) == o.long_free + env.units(400)
+    assert stored(env, env.ETH, carol) == (calc.wad(1), env.units(2000), 0)
+    assert env.free(carol) == o.long_free + env.units(400)
     assert ev(tx, "PositionUpdated")["margin"] == 0
 
 
