@@ -12,11 +12,22 @@ export PYTHONDONTWRITEBYTECODE := 1
 BROWNIE := $(VENV)/bin/brownie
 SETUP_STAMP := $(ROOT)/.setup-done
 
-.PHONY: setup deploy test bench clean build-fresh
+.PHONY: setup simulate simulate-all deploy test bench clean build-fresh
 
-## The main job (for now): start a local Anvil devnet, deploy and configure everything, print it.
+SCENARIO ?= scenarios/flash_crash.yaml
+NETWORK ?= development
+
+## The main job: a crash simulation on a local Anvil devnet that Brownie starts (SCENARIO=... to pick another).
+simulate: $(SETUP_STAMP) build-fresh
+	$(BROWNIE) run scripts/simulate.py main $(SCENARIO) --network $(NETWORK) --silent
+
+## Every shipped scenario, one after the other.
+simulate-all: $(SETUP_STAMP) build-fresh
+	@for s in scenarios/*.yaml; do $(BROWNIE) run scripts/simulate.py main $$s --network $(NETWORK) --silent || exit 1; done
+
+## Deploy and configure everything (devnet by default; NETWORK=<brownie network> with PERP_CONFIG for live ones).
 deploy: $(SETUP_STAMP) build-fresh
-	$(BROWNIE) run scripts/deploy.py --network development
+	$(BROWNIE) run scripts/deploy.py --network $(NETWORK)
 
 ## The test suite (Brownie + pytest on a local Anvil that Brownie starts itself).
 test: $(SETUP_STAMP) build-fresh
