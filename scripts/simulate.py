@@ -14,7 +14,7 @@ from pathlib import Path
 from brownie import accounts, network, web3
 
 from perp import report as rpt
-from perp.scenario import ScenarioError, load
+from perp.scenario import ScenarioError, load, scaled
 from perp.sim import Deployed, Simulation, SimulationHalted
 from scripts.deploy import deploy_devnet, is_devnet
 
@@ -44,8 +44,12 @@ def deploy_for(scn, quiet=True):
     return dep
 
 
-def run(scenario_path: str, out_dir: str | None = None, plots: bool = True, quiet: bool = False):
+def run(scenario_path: str, out_dir: str | None = None, plots: bool = True, quiet: bool = False,
+        traders: int | None = None):
+    """Runs one scenario file; `traders` overrides the population size (the tests run reduced sizes)."""
     scn = load(scenario_path)
+    if traders is not None:
+        scn = scaled(scn, traders=traders)
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 

@@ -36,7 +36,7 @@ export PATH="$ROOT/node_modules/.bin:$ROOT/.venv/bin:$PATH"
 for i in 1 2 3 4; do
   if ! .venv/bin/brownie networks list 2>/dev/null | grep -q "dev$i:"; then
     .venv/bin/brownie networks add Development "dev$i" cmd=anvil host=http://127.0.0.1 port=$((8550 + i)) \
-      gas_limit=30000000 accounts=10 >/dev/null
+      gas_limit=30000000 accounts=10 base_fee=0 >/dev/null
   fi
 done
 echo "==> set-up complete"

@@ -35,6 +35,32 @@ abstract contract PerpBase is IPerpetual, PerpStorage {
         if (received != amount) revert TokenTransferMismatch(amount, received);
     }
 
+    // ------------------------------------------------------------------ free collateral
+
+    /// @notice Collateral of `account` not assigned to any position; withdrawable at any time.
+    function freeCollateral(address account) public view returns (uint256) {
+        return _accounts[account].freeCollateral;
+    }
+
+    /// @notice The order epoch of `account`: its orders are valid only while signed for this value.
+    function orderEpoch(address account) public view returns (uint256) {
+        return _accounts[account].orderEpoch;
+    }
+
+    /// @dev Adds to free collateral; returns the new balance.
+    function _credit(address account, uint256 amount) internal returns (uint256 free) {
+        free = uint256(_accounts[account].freeCollateral) + amount;
+        _accounts[account].freeCollateral = free.toUint128();
+    }
+
+    /// @dev Takes from free collateral, reverting with the amounts if it is short; returns the new balance.
+    function _debit(address account, uint256 amount) internal returns (uint256 free) {
+        free = _accounts[account].freeCollateral;
+        if (free < amount) revert InsufficientFreeCollateral(account, free, amount);
+        free -= amount;
+        _accounts[account].freeCollateral = uint128(free);
+    }
+
     // ------------------------------------------------------------------ oracle
 
     /// @dev Mark price (WAD) from the market's Chainlink-compatible feed; reverts if unusable.
@@ -43,7 +69,10 @@ abstract contract PerpBase is IPerpetual, PerpStorage {
         if (answer <= 0) revert InvalidOraclePrice(marketId, answer);
         uint256 maxAge = mkt.params.maxOracleAge;
         if (updatedAt + maxAge < block.timestamp) revert StaleOraclePrice(marketId, updatedAt, maxAge);
-        return uint256(answer) * 10 ** (18 - uint256(mkt.oracleDecimals));
+        uint256 price = uint256(answer) * 10 ** (18 - uint256(mkt.oracleDecimals));
+        // Usable prices stay below 2**128 so that size * price never overflows (PerpMath.notionalDown).
+        if (price > type(uint128).max) revert InvalidOraclePrice(marketId, answer);
+        return price;
     }
 
     function _market(uint256 marketId) internal view returns (Market storage mkt) {
@@ -104,13 +133,19 @@ abstract contract PerpBase is IPerpetual, PerpStorage {
     }
 
     /// @dev Applies a fill to a trader's position. Margin for added exposure is taken from free collateral at
-    ///      `leverage` (notional / leverage, rounded up); margin of reduced exposure, with its realized PnL, is
-    ///      released to free collateral (rounded down). Reverts if a reduction would leave negative margin.
+    ///      `leverage` (notional / leverage, rounded up). A reduction books its realized PnL to the margin
+    ///      (reverting if that leaves it negative) and releases the reduced share of the margin to free collateral
+    ///      (rounded down), but never more than the remaining position's equity above its initial margin at `mark`:
+    ///      an underwater position cannot be milked of margin by partial closes.
     /// @return increased whether the fill added exposure (then the caller checks initial margin)
-    function _fillTrader(uint256 marketId, address account, int256 delta, uint256 notional, uint256 leverage)
-        internal
-        returns (bool increased)
-    {
+    function _fillTrader(
+        uint256 marketId,
+        address account,
+        int256 delta,
+        uint256 notional,
+        uint256 leverage,
+        uint256 mark
+    ) internal returns (bool increased) {
         Position storage pos = _positions[marketId][account];
         int256 size = pos.size;
         uint256 absDelta = PerpMath.abs(delta);
@@ -124,15 +159,19 @@ abstract contract PerpBase is IPerpetual, PerpStorage {
                 _reduction(size, pos.openNotional, absDelta, notional);
             int256 marginAfter = int256(uint256(pos.margin)) + pnl;
             if (marginAfter < 0) revert TradeLeavesBadDebt(marketId, account, marginAfter);
-            uint256 releasedMargin =
-                closed == absSize ? uint256(marginAfter) : Math.mulDiv(uint256(marginAfter), closed, absSize);
-            freeCollateral[account] += releasedMargin;
             if (closed == absSize) {
+                _credit(account, uint256(marginAfter));
                 _closePosition(marketId, account, pos);
                 size = 0;
             } else {
-                pos.size = (size + (size > 0 ? -int256(closed) : int256(closed))).toInt128();
-                pos.openNotional = (pos.openNotional - released).toInt128();
+                int256 keptSize = size + (size > 0 ? -int256(closed) : int256(closed));
+                int256 keptNotional = pos.openNotional - released;
+                uint256 releasedMargin = _releasable(
+                    marketId, keptSize, keptNotional, uint256(marginAfter), Math.mulDiv(uint256(marginAfter), closed, absSize), mark
+                );
+                _credit(account, releasedMargin);
+                pos.size = keptSize.toInt128();
+                pos.openNotional = keptNotional.toInt128();
                 pos.margin = (uint256(marginAfter) - releasedMargin).toUint128();
                 return false;
             }
@@ -143,9 +182,7 @@ abstract contract PerpBase is IPerpetual, PerpStorage {
 
         // Increase (or open, or the opening part of a flip).
         uint256 marginNeeded = PerpMath.wadDivUp(openNotionalPart, leverage);
-        uint256 free = freeCollateral[account];
-        if (free < marginNeeded) revert InsufficientFreeCollateral(account, free, marginNeeded);
-        freeCollateral[account] = free - marginNeeded;
+        _debit(account, marginNeeded);
         bool isLong = delta > 0;
         if (size == 0) _openPosition(marketId, account, pos, isLong);
         int256 signedOpen = isLong ? int256(openSizePart) : -int256(openSizePart);
@@ -154,6 +191,22 @@ abstract contract PerpBase is IPerpetual, PerpStorage {
         pos.openNotional = (pos.openNotional + signedNotional).toInt128();
         pos.margin = (uint256(pos.margin) + marginNeeded).toUint128();
         return true;
+    }
+
+    /// @dev Margin a partial reduction may release: the pro-rata share, capped at the equity of the remaining
+    ///      position (`keptSize`, `keptNotional`, margin `marginAfter`) above its initial margin at `mark`.
+    function _releasable(
+        uint256 marketId,
+        int256 keptSize,
+        int256 keptNotional,
+        uint256 marginAfter,
+        uint256 proRata,
+        uint256 mark
+    ) private view returns (uint256) {
+        int256 equity = int256(marginAfter) + _unrealizedPnl(keptSize, keptNotional, mark);
+        int256 excess = equity - int256(PerpMath.wadMulUp(_notionalUp(keptSize, mark), _markets[marketId].params.imr));
+        if (excess >= int256(proRata)) return proRata;
+        return excess > 0 ? uint256(excess) : 0;
     }
 
     /// @dev Applies a fill to the market's insurance fund position; realized PnL goes to fund cash.
@@ -208,13 +261,16 @@ abstract contract PerpBase is IPerpetual, PerpStorage {
 
     /// @dev Cancels every outstanding order of `account` (orders are signed for one epoch).
     function _bumpOrderEpoch(address account) internal {
-        uint256 epoch = ++orderEpoch[account];
+        uint256 epoch = uint256(_accounts[account].orderEpoch) + 1;
+        _accounts[account].orderEpoch = uint128(epoch);
         emit OrderEpochBumped(account, epoch);
     }
 
     function _emitPosition(uint256 marketId, address account) internal {
         Position storage pos = _positions[marketId][account];
-        emit PositionUpdated(marketId, account, pos.size, pos.openNotional, pos.margin, freeCollateral[account]);
+        emit PositionUpdated(
+            marketId, account, pos.size, pos.openNotional, pos.margin, _accounts[account].freeCollateral
+        );
     }
 
     function _emitFund(uint256 marketId, Market storage mkt) internal {

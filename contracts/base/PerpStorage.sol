@@ -38,12 +38,17 @@ abstract contract PerpStorage {
     mapping(uint256 marketId => mapping(address account => Position)) internal _positions;
     /// @dev Accounts with an open position, per market and side: what the ADL ranking scans.
     mapping(uint256 marketId => mapping(bool isLong => address[] accounts)) internal _sideAccounts;
-    /// @notice Collateral of an account not assigned to any position; withdrawable at any time.
-    mapping(address account => uint256) public freeCollateral;
+    /// @notice Per-account state in one slot: collateral not assigned to any position (withdrawable at any time)
+    ///         and the order epoch (orders are valid only while signed for it). A fill reads both and writes the
+    ///         first; an ADL fill writes both.
+    struct Account {
+        uint128 freeCollateral;
+        uint128 orderEpoch;
+    }
+
+    mapping(address account => Account) internal _accounts;
     /// @notice Amount of an order already filled, by EIP-712 order hash; `type(uint256).max` once cancelled.
     mapping(bytes32 orderHash => uint256) public filledAmount;
-    /// @notice Orders are valid only while signed for the account's current epoch.
-    mapping(address account => uint256) public orderEpoch;
     /// @dev Monotonic counter stamping positions when they open (older = smaller), the last ADL tie-break.
     uint64 internal _openSeq;
 

@@ -12,13 +12,15 @@ library PerpMath {
     uint256 internal constant BPS = 10_000;
 
     /// @notice |size| * price in collateral units, rounded down.
+    /// @dev Plain checked arithmetic (cheaper than a 512-bit mulDiv on the ADL scan's hot path): sizes are int128
+    ///      and usable prices are capped at 2**128 by the oracle read, so the product stays below 2**256.
     function notionalDown(uint256 absSize, uint256 price, uint256 scale) internal pure returns (uint256) {
-        return Math.mulDiv(absSize, price, WAD * scale);
+        return absSize * price / (WAD * scale);
     }
 
     /// @notice |size| * price in collateral units, rounded up.
     function notionalUp(uint256 absSize, uint256 price, uint256 scale) internal pure returns (uint256) {
-        return Math.mulDiv(absSize, price, WAD * scale, Math.Rounding.Ceil);
+        return Math.ceilDiv(absSize * price, WAD * scale);
     }
 
     /// @notice Value of a signed size at `price`, rounded against the holder (long down, short's debt up).

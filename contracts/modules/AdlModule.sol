@@ -51,7 +51,7 @@ abstract contract AdlModule is InsuranceFundModule {
         uint256 tradePrice = _fundTradePrice(mkt, price);
         (AdlRanking.Candidate[] memory list, uint256 count) = _rankedCandidates(marketId, cpIsLong, price);
         for (uint256 r; r < count && filled != required; ++r) {
-            AdlRanking.Candidate memory c = AdlRanking.selectNext(list, r, count);
+            AdlRanking.Candidate memory c = AdlRanking.next(list, r, count);
             Position storage pos = _positions[marketId][c.account];
             uint256 q = PerpMath.min(required - filled, _adlCapacity(pos, tradePrice));
             if (q == 0) continue;
@@ -61,7 +61,7 @@ abstract contract AdlModule is InsuranceFundModule {
                 : PerpMath.notionalUp(q, tradePrice, _scale);
             if (!_marginSurvives(pos, q, n)) continue;
             int256 delta = cpIsLong ? -int256(q) : int256(q);
-            _fillTrader(marketId, c.account, delta, n, 0);
+            _fillTrader(marketId, c.account, delta, n, 0, price);
             _fillFund(mkt, -delta, n);
             filled += q;
             _afterAdlFill(marketId, c, ADL_TYPE_FUND, delta, tradePrice, n, r + 1);
@@ -75,7 +75,7 @@ abstract contract AdlModule is InsuranceFundModule {
     function _adlType1(uint256 marketId, Market storage mkt, address account, int256 size, uint256 nb, uint256 price)
         internal
     {
-        _fillTrader(marketId, account, -size, nb, 0);
+        _fillTrader(marketId, account, -size, nb, 0, price);
         uint256 absSize = PerpMath.abs(size);
         uint256 freeMemory = _freeMemoryPointer();
         (uint256 filled, uint256 pieces) = _type1Fills(marketId, size < 0, absSize, nb, price);
@@ -103,7 +103,7 @@ abstract contract AdlModule is InsuranceFundModule {
         uint256 pb = PerpMath.priceOf(nb, absSize, _scale);
         (AdlRanking.Candidate[] memory list, uint256 count) = _rankedCandidates(marketId, cpIsLong, price);
         for (uint256 r; r < count && filled != absSize; ++r) {
-            AdlRanking.Candidate memory c = AdlRanking.selectNext(list, r, count);
+            AdlRanking.Candidate memory c = AdlRanking.next(list, r, count);
             Position storage pos = _positions[marketId][c.account];
             uint256 q = PerpMath.min(absSize - filled, _adlCapacity(pos, pb));
             if (q == 0) continue;
@@ -111,7 +111,7 @@ abstract contract AdlModule is InsuranceFundModule {
             uint256 n = cpIsLong ? Math.mulDiv(nb, q, absSize) : Math.mulDiv(nb, q, absSize, Math.Rounding.Ceil);
             if (!_marginSurvives(pos, q, n)) continue;
             int256 delta = cpIsLong ? -int256(q) : int256(q);
-            _fillTrader(marketId, c.account, delta, n, 0);
+            _fillTrader(marketId, c.account, delta, n, 0, price);
             filled += q;
             pieces += n;
             _afterAdlFill(marketId, c, ADL_TYPE_BANKRUPT, delta, pb, n, r + 1);
@@ -153,15 +153,25 @@ abstract contract AdlModule is InsuranceFundModule {
         returns (AdlRanking.Candidate[] memory list, uint256 count)
     {
         address[] storage side = _sideAccounts[marketId][isLong];
+        mapping(address => Position) storage positions = _positions[marketId];
         uint256 n = side.length;
         list = new AdlRanking.Candidate[](n);
-        for (uint256 i; i < n; ++i) {
+        for (uint256 i; i < n;) {
             address account = side[i];
-            Position storage pos = _positions[marketId][account];
+            Position storage pos = positions[account];
             int256 size = pos.size;
             int256 u = _unrealizedPnl(size, pos.openNotional, price);
-            if (u <= 0) continue;
-            list[count++] = AdlRanking.Candidate(account, AdlRanking.score(uint256(u), pos.margin), PerpMath.abs(size), pos.openSeq);
+            if (u > 0) {
+                list[count] = AdlRanking.Candidate(
+                    account, AdlRanking.score(uint256(u), pos.margin), PerpMath.abs(size), pos.openSeq
+                );
+                unchecked {
+                    ++count; // count <= i < n
+                }
+            }
+            unchecked {
+                ++i; // i < n
+            }
         }
     }
 

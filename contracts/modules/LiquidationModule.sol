@@ -56,7 +56,7 @@ abstract contract LiquidationModule is AdlModule {
             );
             if (reward != 0) {
                 pos.margin -= uint128(reward);
-                freeCollateral[msg.sender] += reward;
+                _credit(msg.sender, reward);
             }
         }
         uint256 nb = _bankruptcyNotional(pos);
@@ -67,7 +67,7 @@ abstract contract LiquidationModule is AdlModule {
         _updateWatermark(marketId, mkt, price);
         RefusalReason reason = _fundRefusal(mkt, size, nb, price);
         if (reason == RefusalReason.None) {
-            _fillTrader(marketId, account, -size, nb, 0);
+            _fillTrader(marketId, account, -size, nb, 0, price);
             _fillFund(mkt, size, nb);
             emit FundAccepted(marketId, account, size, PerpMath.priceOf(nb, PerpMath.abs(size), _scale));
         } else {

@@ -34,8 +34,7 @@ abstract contract MarginModule is PerpBase, ReentrancyGuardTransient {
         for (uint256 i; i < accounts.length; ++i) {
             uint256 amount = amounts[i];
             if (amount == 0) revert ZeroAmount();
-            uint256 free = freeCollateral[accounts[i]] + amount;
-            freeCollateral[accounts[i]] = free;
+            uint256 free = _credit(accounts[i], amount);
             total += amount;
             emit Deposited(accounts[i], msg.sender, amount, free);
         }
@@ -45,10 +44,8 @@ abstract contract MarginModule is PerpBase, ReentrancyGuardTransient {
     /// @inheritdoc IPerpetual
     function withdraw(uint256 amount) external nonReentrant {
         if (amount == 0) revert ZeroAmount();
-        uint256 free = freeCollateral[msg.sender];
-        if (free < amount) revert InsufficientFreeCollateral(msg.sender, free, amount);
-        freeCollateral[msg.sender] = free - amount;
-        emit Withdrawn(msg.sender, amount, free - amount);
+        uint256 free = _debit(msg.sender, amount);
+        emit Withdrawn(msg.sender, amount, free);
         collateral.safeTransfer(msg.sender, amount);
     }
 
@@ -58,9 +55,7 @@ abstract contract MarginModule is PerpBase, ReentrancyGuardTransient {
         if (amount == 0) revert ZeroAmount();
         Position storage pos = _positions[marketId][msg.sender];
         if (pos.size == 0) revert NoPosition(marketId, msg.sender);
-        uint256 free = freeCollateral[msg.sender];
-        if (free < amount) revert InsufficientFreeCollateral(msg.sender, free, amount);
-        freeCollateral[msg.sender] = free - amount;
+        _debit(msg.sender, amount);
         pos.margin = (uint256(pos.margin) + amount).toUint128();
         _emitPosition(marketId, msg.sender);
     }
@@ -74,7 +69,7 @@ abstract contract MarginModule is PerpBase, ReentrancyGuardTransient {
         uint256 price = _markPrice(marketId, mkt);
         if (pos.margin < amount) revert InsufficientMargin(marketId, msg.sender, _equity(pos, price), amount);
         pos.margin -= uint128(amount);
-        freeCollateral[msg.sender] += amount;
+        _credit(msg.sender, amount);
         // Health after the write: equity must cover initial margin, and leverage stay within the maximum.
         _requireInitialMargin(marketId, msg.sender, mkt, price);
         uint256 notional = _notionalUp(pos.size, price);
@@ -86,8 +81,7 @@ abstract contract MarginModule is PerpBase, ReentrancyGuardTransient {
 
     function _deposit(address account, uint256 amount) private {
         if (amount == 0) revert ZeroAmount();
-        uint256 free = freeCollateral[account] + amount;
-        freeCollateral[account] = free;
+        uint256 free = _credit(account, amount);
         emit Deposited(account, msg.sender, amount, free);
         _pullCollateral(msg.sender, amount);
     }

@@ -120,16 +120,14 @@ abstract contract TradingModule is PerpBase, ReentrancyGuardTransient, EIP712 {
         uint256 marketId = order.marketId;
         int256 before = _positions[marketId][order.account].size;
         bool increased = _fillTrader(
-            marketId, order.account, order.isBuy ? int256(m.fillSize) : -int256(m.fillSize), notional, order.leverage
+            marketId, order.account, order.isBuy ? int256(m.fillSize) : -int256(m.fillSize), notional, order.leverage, mark
         );
         if (order.reduceOnly && increased) {
             revert ReduceOnlyViolated(orderHash, before, _positions[marketId][order.account].size);
         }
         if (feeBps != 0) {
             fee = PerpMath.bpsUp(notional, feeBps);
-            uint256 free = freeCollateral[order.account];
-            if (free < fee) revert InsufficientFreeCollateral(order.account, free, fee);
-            freeCollateral[order.account] = free - fee;
+            _debit(order.account, fee);
         }
         if (increased) _requireInitialMargin(marketId, order.account, mkt, mark);
     }
@@ -149,7 +147,7 @@ abstract contract TradingModule is PerpBase, ReentrancyGuardTransient, EIP712 {
             revert InvalidSignature(order.account, recovered);
         }
         if (block.timestamp > order.expiry) revert OrderExpired(orderHash, order.expiry, block.timestamp);
-        uint256 epoch = orderEpoch[order.account];
+        uint256 epoch = _accounts[order.account].orderEpoch;
         if (order.epoch != epoch) revert OrderEpochStale(orderHash, order.epoch, epoch);
         if (order.leverage > maxLeverage) revert LeverageTooHigh(order.leverage, maxLeverage);
         if (order.leverage < PerpMath.WAD) revert LeverageTooLow(order.leverage);

@@ -1,0 +1,79 @@
+"""Scenario files: a bad field gets a message that names it; price paths are built as described."""
+from decimal import Decimal
+
+import pytest
+
+from perp.scenario import ScenarioError, parse
+
+BASE = {
+    "name": "t",
+    "steps": 10,
+    "markets": {"ETH-PERP": {"start_price": 2000, "path": {"kind": "gap", "at": 5, "to": 1500}}},
+    "traders": {"count": 10, "leverage": {"dist": "uniform", "min": 2, "max": 10}, "notional": 1000},
+}
+
+
+def with_(path, value):
+    import copy
+
+    raw = copy.deepcopy(BASE)
+    node = raw
+    for key in path[:-1]:
+        node = node[key]
+    if value is None:
+        del node[path[-1]]
+    else:
+        node[path[-1]] = value
+    return raw
+
+
+@pytest.mark.parametrize(
+    "path,value,message",
+    [
+        (("steps",), None, "scenario.steps: is required"),
+        (("steps",), "ten", "scenario.steps: must be an integer, got 'ten'"),
+        (("steps",), 0, "scenario.steps: must be at least 1, got 0"),
+        (("markets", "ETH-PERP", "start_price"), -5, "markets.ETH-PERP.start_price: must be positive, got -5"),
+        (("markets", "ETH-PERP", "path", "kind"), "crash", "markets.ETH-PERP.path.kind: must be one of gap, linear"),
+        (("markets", "ETH-PERP", "path", "to"), -1, "markets.ETH-PERP.path.to: must be positive, got -1"),
+        (("markets", "ETH-PERP", "path", "at"), 11, "markets.ETH-PERP.path.at: must be at most 10, got 11"),
+        (("markets", "ETH-PERP", "params"), {"imr": "x"}, "markets.ETH-PERP.params.imr: must be a number, got 'x'"),
+        (("markets", "ETH-PERP", "params"), {"lev": 2}, "markets.ETH-PERP.params.lev: is not a market parameter"),
+        (("traders", "count"), 1, "traders.count: must be at least 2, got 1"),
+        (("traders", "long_share"), 1.5, "traders.long_share: must be between 0 and 1, got 1.5"),
+        (("traders", "leverage"), {"dist": "pareto"}, "traders.leverage.dist: must be one of fixed, uniform"),
+        (("traders", "leverage"), {"dist": "uniform", "min": 5, "max": 2}, "traders.leverage.max: must be >= min"),
+        (("traders", "leverage"), {"dist": "uniform", "min": 0.5, "max": 2}, "traders.leverage: must be at least 1x"),
+        (("keeper",), {"latency": -1}, "keeper.latency: must be at least 0, got -1"),
+        (("surprise",), 1, "scenario.surprise: is not a scenario field"),
+    ],
+)
+def test_bad_field_is_named_in_the_error(path, value, message):
+    with pytest.raises(ScenarioError) as exc:
+        parse(with_(path, value))
+    assert message in str(exc.value)
+
+
+def test_csv_path_names_the_missing_file(tmp_path):
+    raw = with_(("markets", "ETH-PERP", "path"), {"kind": "csv", "file": "nope.csv"})
+    with pytest.raises(ScenarioError, match=r"markets.ETH-PERP.path.file: nope.csv not found"):
+        parse(raw, base_dir=tmp_path)
+
+
+def test_csv_path_is_rescaled_to_the_start_price_and_resampled(tmp_path):
+    (tmp_path / "p.csv").write_text("t,price\n0,100\n1,90\n2,80\n3,70\n4,60\n5,50\n")
+    raw = with_(("markets", "ETH-PERP", "path"), {"kind": "csv", "file": "p.csv"})
+    raw["steps"] = 5
+    scn = parse(raw, base_dir=tmp_path)
+    assert scn.markets[0].path.points == tuple(Decimal(x) for x in (2000, 1800, 1600, 1400, 1200, 1000))
+
+
+def test_gap_cascade_and_spike_paths():
+    gap = parse(BASE).markets[0].path.points
+    assert gap[:5] == (Decimal(2000),) * 5 and gap[5:] == (Decimal(1500),) * 6
+    raw = with_(("markets", "ETH-PERP", "path"), {"kind": "cascade", "legs": [{"at": 2, "to": 1800}, {"at": 4, "to": 1800}, {"at": 6, "to": 1200}]})
+    pts = parse(raw).markets[0].path.points
+    assert pts == tuple(Decimal(x) for x in (2000, 1900, 1800, 1800, 1800, 1500, 1200, 1200, 1200, 1200, 1200))
+    raw = with_(("markets", "ETH-PERP", "path"), {"kind": "spike", "at": 3, "to": 2500, "hold": 2, "back_to": 2100})
+    pts = parse(raw).markets[0].path.points
+    assert pts == tuple(Decimal(x) for x in (2000, 2000, 2000, 2500, 2500, 2100, 2100, 2100, 2100, 2100, 2100))
