@@ -8,7 +8,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "liquidation"))  # risk_calc.py
 
-from risk_calc import fees_above_base_fee  # noqa: E402
+from risk_calc import assert_reference_params, fees_above_base_fee  # noqa: E402
 from scripts.deploy import deploy_devnet  # noqa: E402
 from support import Env  # noqa: E402
 
@@ -20,12 +20,16 @@ def _fees_above_base_fee():
 
 @pytest.fixture(scope="module")
 def env0(signers):
-    return Env(deploy_devnet(signers[0], decimals=6, quiet=True, fund_seed=0), list(signers))
+    env = Env(deploy_devnet(signers[0], decimals=6, quiet=True, fund_seed=0), list(signers))
+    assert_reference_params(env)
+    return env
 
 
 @pytest.fixture(scope="module")
 def env1k(signers):
-    return Env(deploy_devnet(signers[0], decimals=6, quiet=True, fund_seed=1000 * 10**6), list(signers))
+    env = Env(deploy_devnet(signers[0], decimals=6, quiet=True, fund_seed=1000 * 10**6), list(signers))
+    assert_reference_params(env)
+    return env
 
 
 @pytest.fixture(scope="session")

@@ -16,7 +16,6 @@ from risk_calc import (
     events_named,
     fund_raw,
     new_bystander,
-    notional_up,
     position,
     score,
     upnl,
@@ -232,4 +231,56 @@ def test_counterparty_is_cut_only_as_far_as_its_margin_absorbs_the_loss_at_bankr
     assert fund_raw(env, env.ETH) == (cash + dust, 0, 0)
     assert position(env, env.ETH, deployer) == deployer_before and env.free(deployer) == free[deployer]
     assert env.free(dave) == free[dave]
-    assert notional_up(w(1), w(2300), S) == 2300 * U
+
+
+def test_short_counterparty_buying_at_bankruptcy_price_is_cut_only_as_far_as_its_margin_allows(
+    be, deployer, alice, carol, frank, keeper
+):
+    """A bankrupt long this time: alice long 1 at 2,000 (20x, margin 100) against deployer (1x, margin 2,000);
+    carol shorts 1 at 1,800 (20x, margin 90) to frank. At 1,700: alice's equity is -200, nb = 1,900 (pb 1,900).
+    carol (u = 100 on 90, score 100/190) ranks before deployer (u = 300 on 2,000); buying back at 1,900 would
+    cost carol 100 > 90, so she is cut by (90 - 0.000002) / 100 of her unit and deployer takes the rest."""
+    env = be
+    env.trade(alice, deployer, env.ETH, w(1), w(2000), buyer_leverage=w(20), seller_leverage=w(1))
+    env.set_price(env.ETH, 1800)
+    env.trade(frank, carol, env.ETH, w(1), w(1800), buyer_leverage=w(2), seller_leverage=w(20))
+    cash = (400_000 + 1_000_000) + (360_000 + 900_000)
+    env.set_price(env.ETH, 1700)
+    assert position(env, env.ETH, carol) == (-w(1), -1800 * U, 90 * U)
+    free = {a: env.free(a) for a in (alice, carol, deployer, frank)}
+    frank_before = position(env, env.ETH, frank)
+
+    tx = env.perp.liquidate(env.ETH, alice, {"from": keeper})
+
+    nb = 1900 * U
+    q_c = (90 * U - 2) * w(1) // (1900 * U - 1800 * U)
+    assert q_c == 899_999_980_000_000_000
+    n_c = ceil_div(nb * q_c, w(1))  # buyers pay rounded up
+    r_c = -(1800 * U * q_c // w(1))  # released basis of a short: toward +infinity
+    margin_after_c = 90 * U + (-n_c - r_c)
+    assert (n_c, r_c, margin_after_c) == (1_709_999_962, -1_619_999_964, 2)
+    freed_c = margin_after_c * q_c // w(1)
+    q_d = w(1) - q_c
+    n_d = ceil_div(nb * q_d, w(1))
+    r_d = -(2000 * U * q_d // w(1))
+    margin_after_d = 2000 * U + (-n_d - r_d)
+    freed_d = margin_after_d * q_d // w(1)
+    fills = events_named(tx, "AdlFill")
+    assert [dict(f) for f in fills] == [
+        {"marketId": env.ETH, "account": carol, "adlType": ADL_TYPE_BANKRUPT, "sizeDelta": q_c, "price": w(1900),
+         "notional": n_c, "score": score(100 * U, 90 * U), "rank": 1},
+        {"marketId": env.ETH, "account": deployer, "adlType": ADL_TYPE_BANKRUPT, "sizeDelta": q_d, "price": w(1900),
+         "notional": n_d, "score": score(300 * U, 2000 * U), "rank": 2},
+    ]
+    assert position(env, env.ETH, carol) == (-(w(1) - q_c), -1800 * U - r_c, margin_after_c - freed_c)
+    assert env.free(carol) == free[carol] + freed_c
+    assert position(env, env.ETH, deployer) == (-(w(1) - q_d), -2000 * U - r_d, margin_after_d - freed_d)
+    assert env.free(deployer) == free[deployer] + freed_d
+    size, on, margin = position(env, env.ETH, carol)
+    assert margin >= 0 and margin + upnl(size, on, w(1700), S) >= 0
+    # the shorts paid the pieces, alice received nb: the rounding surplus stays in the fund
+    dust = (n_c + n_d) - nb
+    assert 0 <= dust <= 2
+    assert fund_raw(env, env.ETH) == (cash + dust, 0, 0)
+    assert position(env, env.ETH, alice) == (0, 0, 0) and env.free(alice) == free[alice]
+    assert position(env, env.ETH, frank) == frank_before and env.free(frank) == free[frank]

@@ -13,7 +13,6 @@ import pytest
 from risk_calc import (
     ADL_TYPE_BANKRUPT,
     REFUSE_NEGATIVE_EQUITY,
-    WAD,
     assert_stale_epoch,
     event_names,
     events_named,
@@ -162,10 +161,3 @@ def test_type1_cuts_counterparties_in_score_order_at_bankruptcy_price(
     # an order signed at the new epoch works (carol sells her remaining 0.5 to erin)
     env.trade(erin, carol, env.ETH, w("0.5"), w(2200), buyer_leverage=w(5))
 
-
-def test_queue_lights_use_percentiles(book):
-    """Lights 5..1 by percentile of the rank among the eligible (5 = front)."""
-    assert [lights(r, 5) for r in range(1, 6)] == [5, 4, 3, 2, 1]
-    assert [lights(r, 10) for r in range(1, 11)] == [5, 5, 4, 4, 3, 3, 2, 2, 1, 1]
-    assert [lights(r, 2) for r in (1, 2)] == [5, 3]
-    assert WAD == 10**18

@@ -146,3 +146,12 @@ def test_fund_with_negative_equity_deleverages_in_score_order_capped_at_its_bank
     # a flat fund has nothing left to deleverage
     with brownie.reverts(err("FundFlat", env.ETH)):
         env.perp.deleverageFund(env.ETH, {"from": keeper})
+
+
+def test_type2_works_on_a_paused_market(t2, bob, carol, keeper):
+    env = t2
+    env.perp.setPaused(env.ETH, True, {"from": env.dep.deployer})
+    env.set_price(env.ETH, 900)
+    tx = env.perp.deleverageFund(env.ETH, {"from": keeper})
+    assert [(f["account"], f["rank"]) for f in events_named(tx, "AdlFill")] == [(carol, 1), (bob, 2)]
+    assert fund_raw(env, env.ETH) == (0, 0, 0)

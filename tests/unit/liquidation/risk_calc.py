@@ -16,7 +16,6 @@ from brownie import chain
 WAD = 10**18
 BPS = 10_000
 
-IMR = WAD // 20
 MMR = 3 * WAD // 100
 MAKER_BPS = 2
 TAKER_BPS = 5
@@ -47,11 +46,6 @@ def ceil_div(a: int, b: int) -> int:
     return -((-a) // b)
 
 
-def trunc_div(a: int, b: int) -> int:
-    """Division rounded toward zero (b > 0)."""
-    return a // b if a >= 0 else -((-a) // b)
-
-
 def notional_down(q: int, p: int, scale: int) -> int:
     """floor(q * p / 1e18 / scale): a fill's notional, what a seller is paid."""
     return q * p // (WAD * scale)
@@ -80,20 +74,6 @@ def upnl(size: int, open_notional: int, p: int, scale: int) -> int:
 
 def mm(size: int, p: int, scale: int) -> int:
     return ceil_div(notional_up(abs(size), p, scale) * MMR, WAD)
-
-
-def im(size: int, p: int, scale: int) -> int:
-    return ceil_div(notional_up(abs(size), p, scale) * IMR, WAD)
-
-
-def released(open_notional: int, c: int, abs_size: int) -> int:
-    """Released cost basis of a reduction by `c`: openNotional * c / |size| rounded toward +infinity."""
-    return ceil_div(open_notional * c, abs_size)
-
-
-def bankruptcy_notional(size: int, open_notional: int, margin: int) -> int:
-    n = open_notional - margin if size > 0 else margin - open_notional
-    return max(n, 0)
 
 
 def price_of(amount: int, abs_size: int, scale: int) -> int:
@@ -209,3 +189,26 @@ def assert_stale_epoch(env, account, old_order, counterparty):
 def queue(env, market_id, account) -> tuple:
     """PerpLens.adlQueue as plain ints: (score, rank, eligible, lights)."""
     return tuple(int(x) for x in env.lens.adlQueue(market_id, account))
+
+
+def new_trader(env, amount: int):
+    """A fresh account that can sign orders (added to `env.signers`), holding `amount` of free collateral
+    deposited for it by the deployer; its transactions are submitted by others, so it needs no ETH."""
+    acct = new_bystander(env, amount)
+    env.signers.append(acct)
+    return acct
+
+
+def assert_reference_params(env) -> None:
+    """Fails loudly if the deployment's ETH-PERP parameters are not the ones the hand calculations assume."""
+    p = env.dep.markets["ETH-PERP"]["params"]
+    one = 10**env.decimals
+    assumed = dict(
+        imr=WAD // 20, mmr=MMR, maker_fee_bps=MAKER_BPS, taker_fee_bps=TAKER_BPS, liquidation_reward_bps=REWARD_BPS,
+        max_liquidation_reward=MAX_REWARD_TOKENS * one, max_fund_notional=5_000_000 * one, max_leverage=20 * WAD,
+        drawdown_trigger=DRAWDOWN_TRIGGER, drawdown_stop=DRAWDOWN_STOP, notional_stop=NOTIONAL_STOP,
+        max_oracle_age=MAX_ORACLE_AGE, hwm_window=8 * 3600, oracle_band_bps=500,
+    )
+    actual = {k: getattr(p, k) for k in assumed}
+    assert actual == assumed, f"risk-engine tests assume the reference ETH-PERP parameters: {actual} != {assumed}"
+    assert tuple(int(x) for x in env.perp.marketInfo(env.ETH)[2]) == p.as_tuple()

@@ -6,6 +6,7 @@ import brownie
 import pytest
 
 from risk_calc import (
+    assert_reference_params,
     MAX_REWARD_TOKENS,
     ORACLE_DECIMALS,
     REWARD_BPS,
@@ -34,6 +35,7 @@ ENTRY = w(2000)
 @pytest.fixture(scope="module")
 def funded(env, alice, bob, carol, dave, erin, outsider):
     """alice, carol, dave and erin are the longs' wallets, bob the deep-pocketed short, outsider a bystander."""
+    assert_reference_params(env)
     for a in (alice, carol, dave, erin):
         env.fund(a, env.units(10_000))
     env.fund(bob, env.units(200_000))
@@ -291,13 +293,12 @@ def test_liquidate_batch_liquidates_exactly_the_liquidatable_accounts(lq, alice,
 
 def test_liquidation_works_on_a_paused_market(lq, alice, keeper, deployer):
     env = lq
-    pos = open_long(env, alice, w(1))
+    open_long(env, alice, w(1))
     env.set_price(env.ETH, 1950)
     env.perp.setPaused(env.ETH, True, {"from": deployer})
     tx = env.perp.liquidate(env.ETH, alice, {"from": keeper})
     assert tx.events["FundAccepted"]["bankruptcyPrice"] == w("1909.75")
     assert position(env, env.ETH, alice) == (0, 0, 0)
-    assert pos["margin"] == env.units(100)
 
 
 def test_stale_oracle_reverts_liquidation(lq, alice, keeper):
@@ -310,3 +311,22 @@ def test_stale_oracle_reverts_liquidation(lq, alice, keeper):
     with brownie.reverts(err("StaleOraclePrice", env.ETH, updated, 3600)):
         env.perp.liquidateBatch(env.ETH, [alice], {"from": keeper})
     assert position(env, env.ETH, alice)[0] == w(1)
+
+
+def test_liquidate_batch_counts_a_repeated_account_once(lq, alice, keeper):
+    env = lq
+    open_long(env, alice, w(1))
+    env.set_price(env.ETH, 1950)
+    assert env.perp.liquidateBatch.call(env.ETH, [alice, alice], {"from": keeper}) == 1
+    tx = env.perp.liquidateBatch(env.ETH, [alice, alice], {"from": keeper})
+    assert len(events_named(tx, "Liquidated")) == 1
+    assert fund_raw(env, env.ETH)[1] == w(1)
+
+
+def test_liquidate_batch_of_nobody_liquidatable_changes_nothing(lq, alice, outsider, keeper):
+    env = lq
+    open_long(env, alice, w(1), leverage=w(5))
+    before = (position(env, env.ETH, alice), fund_raw(env, env.ETH), env.free(keeper))
+    tx = env.perp.liquidateBatch(env.ETH, [alice, outsider], {"from": keeper})
+    assert "Liquidated" not in tx.events
+    assert (position(env, env.ETH, alice), fund_raw(env, env.ETH), env.free(keeper)) == before

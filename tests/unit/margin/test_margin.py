@@ -123,7 +123,7 @@ def test_add_margin_on_unknown_market_reverts_unknown_market(checked, alice):
         env.perp.addMargin(99, env.units(1), {"from": alice})
 
 
-def test_add_margin_works_with_a_stale_oracle(checked, calc, ref, alice):
+def test_add_margin_works_with_a_stale_oracle(checked, ref, alice):
     """Adding margin needs no price (it only makes the position safer)."""
     env = checked
     stale_at = web3.eth.get_block("latest").timestamp - 3600 - 100
@@ -175,7 +175,7 @@ def test_remove_margin_down_to_exactly_initial_margin_succeeds(checked, calc, re
     assert env.free(alice) == ref.long_free + ref.long_margin - im
 
 
-def test_remove_margin_one_unit_below_initial_margin_reverts_insufficient_margin(checked, calc, ref, alice):
+def test_remove_margin_one_unit_below_initial_margin_reverts_insufficient_margin(checked, ref, alice):
     env = checked
     im = env.units("150.0375")
     with brownie.reverts(err("InsufficientMargin", env.ETH, alice, im - 1, im)):
@@ -292,7 +292,7 @@ def test_remove_margin_leaving_leverage_above_max_reverts_leverage_too_high(chec
     assert stored(env, env.ETH, alice)[2] == ref.long_margin
 
 
-def test_remove_margin_to_exactly_max_leverage_succeeds(checked, calc, max10x, ref, alice):
+def test_remove_margin_to_exactly_max_leverage_succeeds(checked, max10x, ref, alice):
     env = checked
     target = env.units("300.075")  # 3,000.75 / 10
     env.perp.removeMargin(env.ETH, ref.long_margin - target, {"from": alice})

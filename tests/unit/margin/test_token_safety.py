@@ -1,8 +1,8 @@
 """Collateral token safety: fee-on-transfer tokens are refused, the reentrancy guard stops a token that calls
 back into the protocol mid-transfer, and a collateral with more than 18 decimals cannot be used.
 
-Each test deploys its own Perpetual over the odd token (the `env` deployment already put MarketParamsLib on
-the chain, which Brownie links)."""
+A Perpetual is deployed over each odd token once per module (the `env` deployment already put MarketParamsLib on
+the chain, which Brownie links); every test starts from the snapshot taken after it."""
 import brownie
 import pytest
 from brownie import FeeOnTransferToken, MockStablecoin, Perpetual, ReentrantToken
@@ -12,14 +12,14 @@ from support import err
 ZERO = "0x0000000000000000000000000000000000000000"
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def fot(env, deployer):
     token = FeeOnTransferToken.deploy(env.decimals, {"from": deployer})
     perp = Perpetual.deploy(token, deployer, {"from": deployer})
     return token, perp
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def reentrant(env, deployer):
     token = ReentrantToken.deploy(env.decimals, {"from": deployer})
     perp = Perpetual.deploy(token, deployer, {"from": deployer})

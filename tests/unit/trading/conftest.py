@@ -1,7 +1,17 @@
 """Fixtures for the trading tests: the funded deployment (`t`), the hand calculator (`calc`), extra actors."""
 import pytest
 
-from trading_calc import BAND_BPS, FUNDING, IMR, MAKER_BPS, MAX_LEVERAGE, MAX_ORACLE_AGE, TAKER_BPS, Calc
+from trading_calc import (
+    BAND_BPS,
+    BTC_MAX_LEVERAGE,
+    FUNDING,
+    IMR,
+    MAKER_BPS,
+    MAX_LEVERAGE,
+    MAX_ORACLE_AGE,
+    TAKER_BPS,
+    Calc,
+)
 
 
 @pytest.fixture(scope="module")
@@ -11,6 +21,7 @@ def assumed_params(env):
     assert (p.maker_fee_bps, p.taker_fee_bps, p.oracle_band_bps, p.imr, p.max_leverage, p.max_oracle_age) == (
         MAKER_BPS, TAKER_BPS, BAND_BPS, IMR, MAX_LEVERAGE, MAX_ORACLE_AGE,
     ), "tests/unit/trading assumes the reference ETH-PERP parameters of perp/params.py"
+    assert env.dep.markets["BTC-PERP"]["params"].max_leverage == BTC_MAX_LEVERAGE
     return p
 
 

@@ -153,16 +153,19 @@ def test_full_close_exactly_at_the_bankruptcy_price_leaves_zero_margin(t, calc, 
 def test_flip_closes_the_long_and_opens_the_rest_short_at_the_orders_leverage(t, calc, funded, alice, bob, carol):
     buy_from(t, alice, bob, w(1), w(2000))  # long 1: openNotional 2,000, margin 400 (5x), maker fee 0.4
     t.set_price(t.ETH, 2100)
-    # alice sells 3 @ 2,100.0000001 at 10x (maker): n = floor(6,300.0000003).
-    p = w("2100.0000001")
-    tx = sell_to(t, alice, carol, w(3), p, seller_lev=X(10))
-    n = calc.notional(w(3), p)
-    close_n = n * 1 // 3  # the closing third of the notional, rounded down
+    # alice sells 2.5 at 10x (maker), at a price whose notional splits unevenly in both decimals:
+    # n = floor(2.5 * p); the closing 1 gets floor(n * 1 / 2.5) and the opening 1.5 gets the rest.
+    p = w("2100.000000400000000001")
+    tx = sell_to(t, alice, carol, w("2.5"), p, seller_lev=X(10))
+    n = calc.notional(w("2.5"), p)
+    close_n = n * w(1) // w("2.5")
+    assert close_n * 5 != n * 2  # the split is rounded (down for the closing part)
     pnl = close_n - calc.u(2000)
     open_n = n - close_n
     open_margin = calc.margin(open_n, X(10))
-    assert pos(t, t.ETH, alice) == (-w(2), -open_n, open_margin)
-    assert t.free(alice) == funded - calc.u(400) - calc.u("0.4") + (calc.u(400) + pnl) - open_margin - calc.fee(n, MAKER_BPS)
+    assert pos(t, t.ETH, alice) == (-w("1.5"), -open_n, open_margin)
+    fees = calc.fee(calc.u(2000), MAKER_BPS) + calc.fee(n, MAKER_BPS)
+    assert t.free(alice) == funded - calc.u(400) + (calc.u(400) + pnl) - open_margin - fees
     assert tx.events["Trade"]["notional"] == n
 
 

@@ -11,6 +11,7 @@ from perp.orders import order_digest
 from support import err
 from trading_calc import (
     BAND_BPS,
+    BTC_MAX_LEVERAGE,
     MAX_LEVERAGE,
     MAX_ORACLE_AGE,
     UINT256_MAX,
@@ -92,6 +93,7 @@ def test_order_with_an_expiry_in_the_past_reverts(t, alice, bob):
     assert msg == err("OrderExpired", h, expiry, ts)
 
 
+@pytest.mark.filterwarnings("ignore:rpc.sleep should not be called directly")
 def test_order_expires_while_waiting_to_be_matched(t, alice, bob):
     expiry = latest_timestamp() + 60
     buy, sell = mk(t, alice, True), mk(t, bob, False, expiry=expiry)
@@ -394,7 +396,7 @@ def test_settle_with_a_stale_oracle_reverts(t, alice, bob):
 
 
 def test_oracle_exactly_max_age_old_is_still_usable(t, alice, bob):
-    now = latest_timestamp() + 10
+    now = latest_timestamp() + 30
     t.oracle(t.ETH).setPriceAt(oracle_answer(2000), now - MAX_ORACLE_AGE, {"from": t.dep.deployer})
     buy, sell = mk(t, alice, True), mk(t, bob, False)
     set_next_block_timestamp(now)
@@ -404,7 +406,7 @@ def test_oracle_exactly_max_age_old_is_still_usable(t, alice, bob):
 
 
 def test_oracle_one_second_past_max_age_is_stale(t, alice, bob):
-    now = latest_timestamp() + 10
+    now = latest_timestamp() + 30
     updated_at = now - MAX_ORACLE_AGE - 1
     t.oracle(t.ETH).setPriceAt(oracle_answer(2000), updated_at, {"from": t.dep.deployer})
     buy, sell = mk(t, alice, True), mk(t, bob, False)
@@ -440,7 +442,7 @@ def test_leverage_above_the_btc_maximum_reverts_in_btc(t, alice, bob):
     buy = mk(t, alice, True, price=w(60000), market=t.BTC, leverage=X(26))
     sell = mk(t, bob, False, price=w(60000), market=t.BTC, leverage=X(21))
     with unchanged(t, [alice, bob], [order_hash(t, buy), order_hash(t, sell)]):
-        with brownie.reverts(err("LeverageTooHigh", X(26), X(25))):
+        with brownie.reverts(err("LeverageTooHigh", X(26), BTC_MAX_LEVERAGE)):
             settle(t, buy, sell)
 
 
@@ -522,9 +524,10 @@ def test_opening_with_a_fill_far_from_mark_below_initial_margin_reverts(t, calc,
 def test_reducing_a_position_below_initial_margin_is_allowed(t, calc, alice, bob, carol):
     settle(t, mk(t, alice, True, leverage=X(20)), mk(t, bob, False))
     t.set_price(t.ETH, 1950)
-    # sell 0.5 @ 1,950: r = 1,000, pnl = 975 - 1,000 = -25, margin after 75, half of it back.
+    # sell 0.5 @ 1,950: r = 1,000, pnl = 975 - 1,000 = -25, margin after 75. Pro rata would release 37.5, but the
+    # kept half (equity 75 - 25 = 50) needs IM ceil(975 * 5%) = 48.75: only the excess 1.25 is released.
     settle(t, mk(t, alice, False, size=w("0.5"), price=w(1950)), mk(t, carol, True, size=w("0.5"), price=w(1950)))
-    assert pos(t, t.ETH, alice) == (w("0.5"), calc.u(1000), calc.u("37.5"))
+    assert pos(t, t.ETH, alice) == (w("0.5"), calc.u(1000), calc.u("73.75"))
 
 
 def test_reduce_realizing_more_loss_than_the_margin_reverts(t, calc, alice, bob, carol):
@@ -546,6 +549,38 @@ def test_reduce_of_a_short_realizing_more_loss_than_the_margin_reverts(t, calc, 
     with unchanged(t, [alice, bob, carol], [order_hash(t, buy), order_hash(t, sell)]):
         with brownie.reverts(err("TradeLeavesBadDebt", t.ETH, bob, -calc.u(20))):
             settle(t, buy, sell)
+
+
+def test_partial_reduce_of_an_underwater_position_releases_no_margin(t, calc, funded, alice, bob, carol):
+    """A position with negative equity cannot be milked of margin by partial closes: the released share is capped
+    at the remaining position's equity above its initial margin at mark, which is negative here."""
+    settle(t, mk(t, alice, True, leverage=X(20)), mk(t, bob, False))  # long 1 @ 2,000, margin 100
+    t.set_price(t.ETH, 1850)  # equity 100 - 150 = -50: bankrupt
+    half = w("0.5")
+    # sell 0.5 @ 1,850: n = 925, r = 1,000, pnl = -75, margin after 25; pro rata 12.5, but the kept half has
+    # equity 25 + (925 - 1,000) = -50 against IM ceil(925 * 5%) = 46.25: nothing is released.
+    settle(t, mk(t, alice, False, size=half, price=w(1850)), mk(t, carol, True, size=half, price=w(1850)))
+    assert pos(t, t.ETH, alice) == (half, calc.u(1000), calc.u(25))
+    assert t.free(alice) == funded - calc.u(100) - calc.u("0.4") - calc.u("0.185")
+    assert t.position(t.ETH, alice)["equity"] == calc.u(25) + calc.u(925) - calc.u(1000)  # still -50
+    # Closing the rest would realize -75 against a margin of 25.
+    sell, buy = mk(t, alice, False, size=half, price=w(1850)), mk(t, carol, True, size=half, price=w(1850))
+    with brownie.reverts(err("TradeLeavesBadDebt", t.ETH, alice, calc.u(25) - calc.u(75))):
+        settle(t, sell, buy)
+
+
+def test_partial_reduce_releases_only_the_excess_over_initial_margin_when_pro_rata_would_break_it(
+    t, calc, funded, alice, bob, carol
+):
+    settle(t, mk(t, alice, True, leverage=X(10)), mk(t, bob, False))  # long 1 @ 2,000, margin 200
+    t.set_price(t.ETH, 1850)  # equity 200 - 150 = 50
+    half = w("0.5")
+    # sell 0.5 @ 1,850: pnl -75, margin after 125, pro rata 62.5; kept equity 125 - 75 = 50, IM 46.25:
+    # only the excess 3.75 is released.
+    settle(t, mk(t, alice, False, size=half, price=w(1850)), mk(t, carol, True, size=half, price=w(1850)))
+    assert pos(t, t.ETH, alice) == (half, calc.u(1000), calc.u(125) - calc.u("3.75"))
+    assert t.free(alice) == funded - calc.u(200) - calc.u("0.4") + calc.u("3.75") - calc.u("0.185")
+    assert t.position(t.ETH, alice)["equity"] == calc.u("46.25")
 
 
 # ------------------------------------------------------------------------------------------------ pairing
