@@ -127,27 +127,24 @@ contract PerpLens {
         if (pos.size == 0) return (0, 0, 0, 0);
         uint256 price = perp.markPrice(marketId);
         address[] memory side = perp.sideAccounts(marketId, pos.size > 0);
-        AdlRanking.Candidate memory me = _candidate(account, pos, price);
+        uint256 mine = _key(pos, price, 0);
         uint256 better;
         for (uint256 i; i < side.length; ++i) {
-            AdlRanking.Candidate memory c = _candidate(side[i], perp.getPosition(marketId, side[i]), price);
-            if (c.account == address(0)) continue;
+            uint256 k = _key(perp.getPosition(marketId, side[i]), price, 0);
+            if (k == 0) continue;
             ++eligible;
-            if (AdlRanking.ranksBefore(c, me)) ++better;
+            if (k > mine) ++better;
         }
-        if (me.account == address(0)) return (0, 0, eligible, 0);
+        if (mine == 0) return (0, 0, eligible, 0);
         rank = better + 1;
-        return (me.score, rank, eligible, AdlRanking.lights(rank, eligible));
+        return (AdlRanking.scoreOf(mine), rank, eligible, AdlRanking.lights(rank, eligible));
     }
 
-    function _candidate(address account, Position memory pos, uint256 price)
-        private
-        view
-        returns (AdlRanking.Candidate memory c)
-    {
+    /// @dev The protocol's ranking key of a position (0 if not eligible).
+    function _key(Position memory pos, uint256 price, uint256 index) private view returns (uint256) {
         int256 u = PerpMath.unrealizedPnl(pos.size, pos.openNotional, price, _scale);
-        if (u <= 0) return c;
-        return AdlRanking.Candidate(account, AdlRanking.score(uint256(u), pos.margin), PerpMath.abs(pos.size), pos.openSeq);
+        if (u <= 0) return 0;
+        return AdlRanking.key(AdlRanking.score(uint256(u), pos.margin), PerpMath.abs(pos.size), pos.openSeq, index);
     }
 
     function _view(MarketParams memory p, uint256 price, address account, Position memory pos)

@@ -49,11 +49,13 @@ abstract contract AdlModule is InsuranceFundModule {
         returns (uint256 filled)
     {
         uint256 tradePrice = _fundTradePrice(mkt, price);
-        (AdlRanking.Candidate[] memory list, uint256 count) = _rankedCandidates(marketId, cpIsLong, price);
+        (uint256[] memory keys, address[] memory accounts, uint256 count) =
+            _rankedCandidates(marketId, cpIsLong, price);
         for (uint256 r; r < count && filled != required; ++r) {
-            AdlRanking.Candidate memory c = AdlRanking.next(list, r, count);
-            Position storage pos = _positions[marketId][c.account];
-            uint256 q = PerpMath.min(required - filled, _adlCapacity(pos, tradePrice));
+            uint256 k = AdlRanking.next(keys, r, count);
+            address account = accounts[AdlRanking.indexOf(k)];
+            Position storage pos = _positions[marketId][account];
+            uint256 q = PerpMath.min(required - filled, _adlCapacity(pos, tradePrice, PerpMath.WAD * _scale));
             if (q == 0) continue;
             // Counterparties selling are paid rounded down; buying, they pay rounded up.
             uint256 n = cpIsLong
@@ -61,10 +63,10 @@ abstract contract AdlModule is InsuranceFundModule {
                 : PerpMath.notionalUp(q, tradePrice, _scale);
             if (!_marginSurvives(pos, q, n)) continue;
             int256 delta = cpIsLong ? -int256(q) : int256(q);
-            _fillTrader(marketId, c.account, delta, n, 0, price);
+            _fillTrader(marketId, account, delta, n, 0, price);
             _fillFund(mkt, -delta, n);
             filled += q;
-            _afterAdlFill(marketId, c, ADL_TYPE_FUND, delta, tradePrice, n, r + 1);
+            _afterAdlFill(marketId, account, AdlRanking.scoreOf(k), ADL_TYPE_FUND, delta, tradePrice, n, r + 1);
         }
     }
 
@@ -101,35 +103,38 @@ abstract contract AdlModule is InsuranceFundModule {
         returns (uint256 filled, uint256 pieces)
     {
         uint256 pb = PerpMath.priceOf(nb, absSize, _scale);
-        (AdlRanking.Candidate[] memory list, uint256 count) = _rankedCandidates(marketId, cpIsLong, price);
+        (uint256[] memory keys, address[] memory accounts, uint256 count) =
+            _rankedCandidates(marketId, cpIsLong, price);
         for (uint256 r; r < count && filled != absSize; ++r) {
-            AdlRanking.Candidate memory c = AdlRanking.next(list, r, count);
-            Position storage pos = _positions[marketId][c.account];
-            uint256 q = PerpMath.min(absSize - filled, _adlCapacity(pos, pb));
+            uint256 k = AdlRanking.next(keys, r, count);
+            address account = accounts[AdlRanking.indexOf(k)];
+            Position storage pos = _positions[marketId][account];
+            uint256 q = PerpMath.min(absSize - filled, _adlCapacity(pos, nb, absSize));
             if (q == 0) continue;
             // Counterparties selling are paid rounded down; buying, they pay rounded up.
             uint256 n = cpIsLong ? Math.mulDiv(nb, q, absSize) : Math.mulDiv(nb, q, absSize, Math.Rounding.Ceil);
             if (!_marginSurvives(pos, q, n)) continue;
             int256 delta = cpIsLong ? -int256(q) : int256(q);
-            _fillTrader(marketId, c.account, delta, n, 0, price);
+            _fillTrader(marketId, account, delta, n, 0, price);
             filled += q;
             pieces += n;
-            _afterAdlFill(marketId, c, ADL_TYPE_BANKRUPT, delta, pb, n, r + 1);
+            _afterAdlFill(marketId, account, AdlRanking.scoreOf(k), ADL_TYPE_BANKRUPT, delta, pb, n, r + 1);
         }
     }
 
     function _afterAdlFill(
         uint256 marketId,
-        AdlRanking.Candidate memory c,
+        address account,
+        uint256 score,
         uint8 adlType,
         int256 delta,
         uint256 price,
         uint256 notional,
         uint256 rank
     ) private {
-        _bumpOrderEpoch(c.account);
-        emit AdlFill(marketId, c.account, adlType, delta, price, notional, c.score, rank);
-        _emitPosition(marketId, c.account);
+        _bumpOrderEpoch(account);
+        emit AdlFill(marketId, account, adlType, delta, price, notional, score, rank);
+        _emitPosition(marketId, account);
     }
 
     function _freeMemoryPointer() private pure returns (uint256 ptr) {
@@ -146,25 +151,27 @@ abstract contract AdlModule is InsuranceFundModule {
         }
     }
 
-    /// @dev One pass over a side: every position with unrealized PnL > 0 at `price`, with its score u / E (WAD).
+    /// @dev One pass over a side: the ranking key of every position with unrealized PnL > 0 at `price`, and the
+    ///      side's accounts as they stand now (fills close positions and reorder the storage list).
     function _rankedCandidates(uint256 marketId, bool isLong, uint256 price)
         internal
         view
-        returns (AdlRanking.Candidate[] memory list, uint256 count)
+        returns (uint256[] memory keys, address[] memory accounts, uint256 count)
     {
         address[] storage side = _sideAccounts[marketId][isLong];
         mapping(address => Position) storage positions = _positions[marketId];
         uint256 n = side.length;
-        list = new AdlRanking.Candidate[](n);
+        keys = new uint256[](n);
+        accounts = new address[](n);
         for (uint256 i; i < n;) {
             address account = side[i];
+            accounts[i] = account;
             Position storage pos = positions[account];
             int256 size = pos.size;
             int256 u = _unrealizedPnl(size, pos.openNotional, price);
             if (u > 0) {
-                list[count] = AdlRanking.Candidate(
-                    account, AdlRanking.score(uint256(u), pos.margin), PerpMath.abs(size), pos.openSeq
-                );
+                keys[count] =
+                    AdlRanking.key(AdlRanking.score(uint256(u), pos.margin), PerpMath.abs(size), pos.openSeq, i);
                 unchecked {
                     ++count; // count <= i < n
                 }
@@ -175,15 +182,22 @@ abstract contract AdlModule is InsuranceFundModule {
         }
     }
 
-    /// @dev Most a position can be cut at `tradePrice`: all of it if closing there realizes no loss, otherwise the
-    ///      share whose realized loss its margin covers (two units kept back for rounding).
-    function _adlCapacity(Position storage pos, uint256 tradePrice) internal view returns (uint256) {
+    /// @dev Most a position can be cut when it trades at `priceNum / priceDen` collateral units per size unit
+    ///      (Type 1: the bankruptcy notional over the bankrupt size, exactly; Type 2: the price over WAD * scale):
+    ///      all of it if closing there realizes no loss, otherwise the size whose realized loss its margin covers,
+    ///      with two units kept back for the two roundings of a fill (the piece notional and the released cost).
+    function _adlCapacity(Position storage pos, uint256 priceNum, uint256 priceDen) internal view returns (uint256) {
         uint256 absSize = PerpMath.abs(pos.size);
-        int256 pnlAll = _unrealizedPnl(pos.size, pos.openNotional, tradePrice);
-        if (pnlAll >= 0) return absSize;
+        uint256 cost = PerpMath.abs(pos.openNotional);
+        // Loss per size unit, as a fraction over priceDen * absSize: a long sells (loses cost - price), a short
+        // buys back (loses price - proceeds).
+        uint256 atPrice = priceNum * absSize;
+        uint256 atCost = cost * priceDen;
+        if (pos.size > 0 ? atCost <= atPrice : atPrice <= atCost) return absSize;
+        uint256 lossNum = pos.size > 0 ? atCost - atPrice : atPrice - atCost;
         uint256 margin = pos.margin;
         if (margin <= 2) return 0;
-        return PerpMath.min(absSize, Math.mulDiv(margin - 2, absSize, uint256(-pnlAll)));
+        return PerpMath.min(absSize, Math.mulDiv(margin - 2, priceDen * absSize, lossNum));
     }
 
     /// @dev Whether cutting `q` for notional `n` leaves the position's margin >= 0 (exact check before the fill).
