@@ -26,6 +26,8 @@ interface IPerpetualErrors {
     error StaleOraclePrice(uint256 marketId, uint256 updatedAt, uint256 maxAge);
     /// @notice Thrown when the account has no position in the market.
     error NoPosition(uint256 marketId, address account);
+    /// @notice Thrown when a margin removal asks for more than the position's margin.
+    error InsufficientPositionMargin(uint256 marketId, address account, uint256 margin, uint256 amount);
     /// @notice Thrown when equity after an action would be below the initial margin.
     error InsufficientMargin(uint256 marketId, address account, int256 equity, uint256 initialMargin);
     /// @notice Thrown when an order or a margin removal asks for more leverage than the market allows (WAD).
@@ -161,7 +163,7 @@ interface IPerpetual is IPerpetualErrors, IPerpetualEvents {
     /// @notice Deposits `amount` collateral (token units) for the caller.
     function deposit(uint256 amount) external;
 
-    /// @notice Deposits `amount` collateral paid by the caller into `account`'s free collateral.
+    /// @notice Deposits `amount` collateral paid by the caller into `account`'s free collateral (not address 0).
     function depositFor(address account, uint256 amount) external;
 
     /// @notice Deposits for many accounts in one call (the caller pays the sum).
@@ -170,7 +172,8 @@ interface IPerpetual is IPerpetualErrors, IPerpetualEvents {
     /// @notice Withdraws `amount` of the caller's free collateral to the caller.
     function withdraw(uint256 amount) external;
 
-    /// @notice Moves `amount` of free collateral into the caller's position margin in `marketId`.
+    /// @notice Moves `amount` of free collateral into the caller's position margin in `marketId`. Allowed on a
+    ///         paused market: adding margin only makes a position safer, and liquidation keeps running there.
     function addMargin(uint256 marketId, uint256 amount) external;
 
     /// @notice Moves `amount` of position margin back to free collateral; equity must stay above initial

@@ -90,6 +90,7 @@ class Audit:
         return self.accounts
 
     def snapshot(self) -> Snapshot:
+        self.market_ids = list(range(1, self.perp.call("marketCount") + 1))  # markets listed since are included
         positions, funds, oi, sides = {}, {}, {}, {}
         for mid in self.market_ids:
             views = self._all_positions(mid)

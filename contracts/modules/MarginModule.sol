@@ -34,6 +34,7 @@ abstract contract MarginModule is PerpBase, ReentrancyGuardTransient {
         for (uint256 i; i < accounts.length; ++i) {
             uint256 amount = amounts[i];
             if (amount == 0) revert ZeroAmount();
+            if (accounts[i] == address(0)) revert InvalidParameter("account", 0);
             uint256 free = _credit(accounts[i], amount);
             total += amount;
             emit Deposited(accounts[i], msg.sender, amount, free);
@@ -51,7 +52,7 @@ abstract contract MarginModule is PerpBase, ReentrancyGuardTransient {
 
     /// @inheritdoc IPerpetual
     function addMargin(uint256 marketId, uint256 amount) external nonReentrant {
-        _activeMarket(marketId);
+        _market(marketId);
         if (amount == 0) revert ZeroAmount();
         Position storage pos = _positions[marketId][msg.sender];
         if (pos.size == 0) revert NoPosition(marketId, msg.sender);
@@ -67,7 +68,7 @@ abstract contract MarginModule is PerpBase, ReentrancyGuardTransient {
         Position storage pos = _positions[marketId][msg.sender];
         if (pos.size == 0) revert NoPosition(marketId, msg.sender);
         uint256 price = _markPrice(marketId, mkt);
-        if (pos.margin < amount) revert InsufficientMargin(marketId, msg.sender, _equity(pos, price), amount);
+        if (pos.margin < amount) revert InsufficientPositionMargin(marketId, msg.sender, pos.margin, amount);
         pos.margin -= uint128(amount);
         _credit(msg.sender, amount);
         // Health after the write: equity must cover initial margin, and leverage stay within the maximum.
@@ -81,6 +82,7 @@ abstract contract MarginModule is PerpBase, ReentrancyGuardTransient {
 
     function _deposit(address account, uint256 amount) private {
         if (amount == 0) revert ZeroAmount();
+        if (account == address(0)) revert InvalidParameter("account", 0);
         uint256 free = _credit(account, amount);
         emit Deposited(account, msg.sender, amount, free);
         _pullCollateral(msg.sender, amount);

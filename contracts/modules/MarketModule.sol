@@ -44,7 +44,8 @@ abstract contract MarketModule is PerpBase, Ownable2Step {
         emit OracleUpdated(marketId, address(oracle));
     }
 
-    /// @notice Pauses or unpauses trading and margin changes in a market. Liquidation and ADL keep working.
+    /// @notice Pauses or unpauses trading and margin removal in a market. Adding margin, liquidation and ADL keep
+    ///         working, so that traders can still defend positions that keepers can still liquidate.
     function setPaused(uint256 marketId, bool paused) external onlyOwner {
         _market(marketId).paused = paused;
         emit MarketPauseSet(marketId, paused);

@@ -108,12 +108,14 @@ def test_add_margin_in_other_market_than_the_position_reverts_no_position(checke
         env.perp.addMargin(env.BTC, env.units(1), {"from": alice})
 
 
-def test_add_margin_on_paused_market_reverts_market_paused(checked, ref, alice, deployer):
+def test_add_margin_on_paused_market_is_allowed(checked, ref, alice, deployer):
+    """Pause stops trading and margin removal, but a trader can still defend a position keepers can liquidate."""
     env = checked
     env.perp.setPaused(env.ETH, True, {"from": deployer})
-    with brownie.reverts(err("MarketPaused", env.ETH)):
-        env.perp.addMargin(env.ETH, env.units(1), {"from": alice})
-    assert stored(env, env.ETH, alice)[2] == ref.long_margin
+    free = env.free(alice)
+    env.perp.addMargin(env.ETH, env.units(1), {"from": alice})
+    assert stored(env, env.ETH, alice)[2] == ref.long_margin + env.units(1)
+    assert env.free(alice) == free - env.units(1)
 
 
 def test_add_margin_on_unknown_market_reverts_unknown_market(checked, alice):
@@ -260,7 +262,7 @@ def test_remove_margin_above_position_margin_reverts_insufficient_margin_with_am
     assert equity == env.units("614.4")  # 600.15 + 1.5 * (2,010 - 2,000.5)
     amount = ref.long_margin + 1
 
-    with brownie.reverts(err("InsufficientMargin", env.ETH, alice, equity, amount)):
+    with brownie.reverts(err("InsufficientPositionMargin", env.ETH, alice, ref.long_margin, amount)):
         env.perp.removeMargin(env.ETH, amount, {"from": alice})
     assert stored(env, env.ETH, alice)[2] == ref.long_margin
 

@@ -279,3 +279,24 @@ def test_withdraw_cannot_take_collateral_locked_as_position_margin(checked, calc
     env.perp.withdraw(o.long_free, {"from": alice})
     assert env.free(alice) == 0
     assert env.token.balanceOf(alice) == o.long_free
+
+
+# ------------------------------------------------------------------ the zero address
+
+
+@pytest.mark.parametrize("batched", [False, True], ids=["depositFor", "depositForMany"])
+def test_deposit_for_the_zero_address_reverts_and_moves_nothing(checked, alice, batched):
+    """Collateral credited to address 0 could never be withdrawn: refused."""
+    env = checked
+    amount = env.units(10)
+    mint_and_approve(env, alice, amount)
+    vault_before = env.token.balanceOf(env.perp)
+    with brownie.reverts(err("InvalidParameter", "account", 0)):
+        if batched:
+            env.perp.depositForMany([alice, brownie.ZERO_ADDRESS], [amount // 2, amount // 2], {"from": alice})
+        else:
+            env.perp.depositFor(brownie.ZERO_ADDRESS, amount, {"from": alice})
+    assert env.token.balanceOf(env.perp) == vault_before
+    assert env.token.balanceOf(alice) == amount
+    assert env.free(alice) == 0
+    assert env.free(brownie.ZERO_ADDRESS) == 0

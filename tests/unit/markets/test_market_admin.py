@@ -343,12 +343,14 @@ def test_pause_blocks_settle_batch_with_market_paused(checked, funded, calc, dep
         env.perp.settleBatch([env.match(maker, taker)], {"from": env.keeper})
 
 
-def test_pause_blocks_add_margin_with_market_paused(checked, funded, calc, deployer, alice, bob):
+def test_pause_blocks_remove_margin_but_not_add_margin(checked, funded, calc, deployer, alice, bob):
     env = checked
     env.trade(alice, bob, env.ETH, WAD, calc.px(2000))
     env.perp.setPaused(env.ETH, True, {"from": deployer})
     with brownie.reverts(err("MarketPaused", env.ETH)):
-        env.perp.addMargin(env.ETH, env.units(1), {"from": alice})
+        env.perp.removeMargin(env.ETH, env.units(1), {"from": alice})
+    env.perp.addMargin(env.ETH, env.units(1), {"from": alice})
+    assert env.perp.getPosition(env.ETH, alice)[2] == env.units(400) + env.units(1)
 
 
 def test_unpause_restores_settle(checked, funded, calc, deployer, alice, bob):
