@@ -66,18 +66,33 @@ contract PerpLens {
         }
     }
 
-    /// @notice Every open position of a market (both sides) valued at mark.
+    /// @notice Every open position of a market (both sides) valued at mark. For large markets use `positionsPage`.
     function allPositions(uint256 marketId) external view returns (PositionView[] memory views) {
-        address[] memory longs = perp.sideAccounts(marketId, true);
-        address[] memory shorts = perp.sideAccounts(marketId, false);
-        (,, MarketParams memory params,) = perp.marketInfo(marketId);
-        uint256 price = perp.markPrice(marketId);
+        (PositionView[] memory longs,) = positionsPage(marketId, true, 0, type(uint256).max);
+        (PositionView[] memory shorts,) = positionsPage(marketId, false, 0, type(uint256).max);
         views = new PositionView[](longs.length + shorts.length);
         for (uint256 i; i < longs.length; ++i) {
-            views[i] = _view(params, price, longs[i], perp.getPosition(marketId, longs[i]));
+            views[i] = longs[i];
         }
         for (uint256 i; i < shorts.length; ++i) {
-            views[longs.length + i] = _view(params, price, shorts[i], perp.getPosition(marketId, shorts[i]));
+            views[longs.length + i] = shorts[i];
+        }
+    }
+
+    /// @notice Up to `count` positions of one side from list index `start`, valued at mark, and the side's length.
+    function positionsPage(uint256 marketId, bool isLong, uint256 start, uint256 count)
+        public
+        view
+        returns (PositionView[] memory views, uint256 total)
+    {
+        (,, MarketParams memory params,) = perp.marketInfo(marketId);
+        uint256 price = perp.markPrice(marketId);
+        address[] memory accounts;
+        Position[] memory positions;
+        (accounts, positions, total) = perp.sidePositions(marketId, isLong, start, count);
+        views = new PositionView[](accounts.length);
+        for (uint256 i; i < accounts.length; ++i) {
+            views[i] = _view(params, price, accounts[i], positions[i]);
         }
     }
 
@@ -85,10 +100,10 @@ contract PerpLens {
     ///         book has them equal.
     function openInterest(uint256 marketId) external view returns (uint256 longs, uint256 shorts) {
         for (uint256 side; side < 2; ++side) {
-            address[] memory accounts = perp.sideAccounts(marketId, side == 0);
+            (, Position[] memory positions,) = perp.sidePositions(marketId, side == 0, 0, type(uint256).max);
             uint256 total;
-            for (uint256 i; i < accounts.length; ++i) {
-                total += PerpMath.abs(perp.getPosition(marketId, accounts[i]).size);
+            for (uint256 i; i < positions.length; ++i) {
+                total += PerpMath.abs(positions[i].size);
             }
             if (side == 0) longs = total;
             else shorts = total;

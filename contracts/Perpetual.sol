@@ -52,6 +52,25 @@ contract Perpetual is MarginModule, MarketModule, TradingModule, LiquidationModu
         return _positions[marketId][account];
     }
 
+    /// @notice Up to `count` open positions on one side of a market from list index `start`, raw as stored (the
+    ///         lens values them at mark); `total` is the side's length, for paging through large markets.
+    function sidePositions(uint256 marketId, bool isLong, uint256 start, uint256 count)
+        external
+        view
+        returns (address[] memory accounts, Position[] memory positions, uint256 total)
+    {
+        address[] storage side = _sideAccounts[marketId][isLong];
+        total = side.length;
+        uint256 end = start + count < total ? start + count : total;
+        uint256 n = end > start ? end - start : 0;
+        accounts = new address[](n);
+        positions = new Position[](n);
+        for (uint256 i; i < n; ++i) {
+            accounts[i] = side[start + i];
+            positions[i] = _positions[marketId][accounts[i]];
+        }
+    }
+
     /// @notice Accounts holding an open position on one side of a market (the ADL scan's input).
     function sideAccounts(uint256 marketId, bool isLong) external view returns (address[] memory) {
         return _sideAccounts[marketId][isLong];

@@ -6,6 +6,7 @@ import json
 from collections import Counter, defaultdict
 from pathlib import Path
 
+from .audit import all_positions
 from .units import WAD
 
 REFUSAL = {1: "negative equity", 2: "risk limit", 3: "distressed"}
@@ -90,7 +91,7 @@ def final_accounts(sim) -> list:
     free = dict(zip(addresses, sim.lens.call("freeCollaterals", addresses)))
     positions = defaultdict(dict)
     for name, mid in sim.dep.market_ids.items():
-        for v in sim.lens.call("allPositions", mid):
+        for v in all_positions(sim.lens, mid):
             positions[v[0]][name] = {"size": v[1], "open_notional": v[2], "margin": v[3], "equity": v[7],
                                      "state": v[9]}
     for t in everyone:

@@ -14,7 +14,7 @@ from decimal import Decimal
 from eth_account import Account
 from eth_utils import keccak
 
-from .audit import Audit, load_abi
+from .audit import Audit, all_positions, load_abi
 from .rpc import Contract, Rpc, RpcError
 from .orders import Order, match_tuple, sign_order
 from .scenario import Scenario
@@ -129,7 +129,6 @@ class Simulation:
             self.events.append(
                 {
                     "step": step,
-                    "block": int(receipt["blockNumber"], 16),
                     "tx": label,
                     "tx_index": self.tx_count,
                     "event": name,
@@ -289,7 +288,7 @@ class Simulation:
         """Liquidates what has been liquidatable for `latency` steps; Type 2 when the fund is in distress.
         Returns the positions still waiting for the keeper (allowed to be underwater until processed)."""
         mid = self.dep.market_ids[m.name]
-        views = self.lens.call("allPositions", mid)
+        views = all_positions(self.lens, mid)
         liquidatable = [v[0] for v in views if v[9] >= LIQUIDATABLE]
         for a in liquidatable:
             self.first_seen.setdefault((mid, a), step)
@@ -309,7 +308,7 @@ class Simulation:
                 self.send(self.perp, "deleverageFund", (mid,), self.dep.keeper, step, f"deleverageFund {m.name}")
             elif reason.startswith("InsufficientAdlCapacity"):
                 record.type2_reverts += 1
-                self.events.append({"step": step, "block": None, "tx": f"deleverageFund {m.name}", "tx_index": None,
+                self.events.append({"step": step, "tx": f"deleverageFund {m.name}", "tx_index": None,
                                     "event": "Type2Reverted", "args": {"reason": reason}})
         return waiting
 
@@ -389,7 +388,7 @@ class Simulation:
         out = {}
         for m in self.scn.markets:
             mid = self.dep.market_ids[m.name]
-            views = self.lens.call("allPositions", mid)
+            views = all_positions(self.lens, mid)
             for is_long in (True, False):
                 side = [v for v in views if (v[1] > 0) == is_long]
                 eligible = [v for v in side if v[6] > 0]

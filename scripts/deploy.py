@@ -63,7 +63,10 @@ class Deployment:
 
 
 def is_devnet() -> bool:
-    return network.show_active() in DEV_NETWORKS
+    """A local development network: one Brownie launches itself (it has a `cmd`), or a known dev name."""
+    from brownie._config import CONFIG  # noqa: PLC0415
+
+    return "cmd" in CONFIG.active_network or network.show_active() in DEV_NETWORKS
 
 
 def get_deployer():

@@ -1,0 +1,128 @@
+"""Simulation throughput benchmark: the batched simulation beside a naive loop (one transaction per call, one
+account read per call) and beside Anvil's own ceiling (pre-signed transfers sent in JSON-RPC batches and mined
+in one block). Prints one table; `make bench` runs it after the gas table.
+
+    brownie run scripts/bench_sim.py --network development
+"""
+from __future__ import annotations
+
+import time
+
+import requests
+from brownie import accounts, network, web3
+from eth_account import Account
+
+from perp.audit import all_positions
+from perp.scenario import load, scaled
+from perp.sim import Deployed, Simulation
+from scripts.simulate import deploy_for
+
+SCENARIO = "scenarios/flash_crash.yaml"
+TRADERS = 500
+NAIVE_STEPS = 6  # the naive loop is slow: a few steps of the same crash are enough for a rate
+TRANSFERS = 2_000
+
+
+def _deployed(dep) -> Deployed:
+    return Deployed(
+        perp=dep.perp.address, lens=dep.lens.address, token=dep.token.address,
+        oracles={n: dep.oracle(n).address for n in dep.markets}, market_ids={n: dep.market_id(n) for n in dep.markets},
+        operator=str(accounts[0]), keeper=str(accounts[1]),
+    )
+
+
+def batched(scn) -> tuple[float, int, float]:
+    """The real simulation: population, every step, audit after every step."""
+    dep = deploy_for(scn)
+    started = time.time()
+    sim = Simulation(web3, _deployed(dep), scn)
+    sim.build_population()
+    built = time.time()
+    sim.lights_before = {}
+    sim.bystander_start = {b.address: sim.perp.call("freeCollateral", b.address) for b in sim.bystanders}
+    for step in range(scn.steps + 1):
+        sim.steps.append(sim.step(step))
+    done = time.time()
+    account_steps = len(sim.traders) * (scn.steps + 1)
+    return account_steps / (done - built), account_steps, built - started
+
+
+def naive(scn) -> float:
+    """The same crash driven the naive way: web3.py contract objects, one call per account read, one transaction
+    per liquidation, the audit reading every account one by one."""
+    dep = deploy_for(scn)
+    sim = Simulation(web3, _deployed(dep), scn)
+    sim.build_population()
+    perp = web3.eth.contract(address=dep.perp.address, abi=dep.perp.abi)
+    lens = web3.eth.contract(address=dep.lens.address, abi=dep.lens.abi)
+    oracles = {n: web3.eth.contract(address=dep.oracle(n).address, abi=dep.oracle(n).abi) for n in dep.markets}
+    keeper, operator = str(accounts[1]), str(accounts[0])
+    traders = sim.traders
+    started = time.time()
+    for step in range(NAIVE_STEPS):
+        for m in scn.markets:
+            answer = int(m.path.points[step + 8] * 10**8)  # steps around the crash (step 10 gaps)
+            tx = oracles[m.name].functions.setPrice(answer).transact({"from": operator})
+            web3.eth.wait_for_transaction_receipt(tx)
+        for t in traders:
+            mid = sim.dep.market_ids[t.market]
+            view = lens.functions.positionInfo(mid, t.address).call()
+            if view[9] >= 4:
+                tx = perp.functions.liquidate(mid, t.address).transact({"from": keeper, "gas": 29_000_000})
+                web3.eth.wait_for_transaction_receipt(tx)
+        for t in traders:  # the audit, one read per account
+            perp.functions.freeCollateral(t.address).call()
+            lens.functions.positionInfo(sim.dep.market_ids[t.market], t.address).call()
+    return len(traders) * NAIVE_STEPS / (time.time() - started)
+
+
+def anvil_ceiling(dep_token) -> float:
+    """Pre-signed ERC20 transfers, sent in JSON-RPC batches of 500 and mined in one block."""
+    sender = Account.from_key(b"\x42" * 32)
+    token = web3.eth.contract(address=dep_token.address, abi=dep_token.abi)
+    tx = token.functions.faucet(sender.address, 10**30).transact({"from": str(accounts[0])})
+    web3.eth.wait_for_transaction_receipt(tx)
+    web3.eth.wait_for_transaction_receipt(
+        web3.eth.send_transaction({"from": str(accounts[0]), "to": sender.address, "value": 10**21})
+    )
+    nonce = web3.eth.get_transaction_count(sender.address)
+    data = token.functions.transfer(str(accounts[2]), 1).build_transaction({"gas": 60_000, "gasPrice": 0, "nonce": 0,
+                                                                             "chainId": web3.eth.chain_id})["data"]
+    raws = []
+    for i in range(TRANSFERS):
+        signed = sender.sign_transaction({"to": token.address, "data": data, "gas": 60_000, "gasPrice": 0,
+                                          "nonce": nonce + i, "chainId": web3.eth.chain_id, "value": 0})
+        raws.append("0x" + bytes(signed.raw_transaction).hex())
+    url = web3.provider.endpoint_uri
+    web3.provider.make_request("evm_setAutomine", [False])
+    started = time.time()
+    for i in range(0, TRANSFERS, 500):
+        batch = [{"jsonrpc": "2.0", "id": j, "method": "eth_sendRawTransaction", "params": [r]}
+                 for j, r in enumerate(raws[i : i + 500])]
+        requests.post(url, json=batch, timeout=120).raise_for_status()
+    web3.provider.make_request("evm_mine", [])
+    elapsed = time.time() - started
+    web3.provider.make_request("evm_setAutomine", [True])
+    mined = token.functions.balanceOf(str(accounts[2])).call()
+    if mined < TRANSFERS:
+        raise RuntimeError(f"only {mined} of {TRANSFERS} transfers were mined in the block")
+    return TRANSFERS / elapsed
+
+
+def main(scenario: str = SCENARIO, traders: int = TRADERS):
+    scn = scaled(load(scenario), traders=traders)
+    print(f"scenario {scn.name}: {traders} traders, {scn.steps + 1} steps, on {network.show_active()}")
+    rate, account_steps, setup = batched(scn)
+    print(f"  batched simulation: {account_steps:,} account-steps, population built in {setup:.1f} s")
+    naive_rate = naive(scn)
+    dep = deploy_for(scn)
+    ceiling = anvil_ceiling(dep.token)
+    rows = [
+        ("batched simulation (account-steps/s)", rate, 1.0),
+        ("naive loop: 1 tx per call, 1 read per account (account-steps/s)", naive_rate, rate / naive_rate),
+        ("Anvil ceiling: pre-signed transfers, batched RPC, 1 block (tx/s)", ceiling, rate / ceiling),
+    ]
+    print(f"\n{'measure':66} | {'rate':>10} | simulation / this")
+    print("-" * 67 + "+" + "-" * 12 + "+" + "-" * 18)
+    for name, value, ratio in rows:
+        print(f"{name:66} | {value:>10,.0f} | {ratio:>8.2f}x")
