@@ -39,9 +39,10 @@ build-fresh:
 	if [ "$$(cat build/.sources 2>/dev/null)" != "$$h" ]; then rm -rf build; mkdir -p build; \
 	  $(BROWNIE) compile >/dev/null && echo "$$h" > build/.sources && echo "contracts compiled"; fi
 
-## Gas benchmarks: prints a table (see docs/BENCHMARKS.md).
+## Benchmarks: the gas table, then the simulation's throughput beside a naive loop and Anvil's ceiling.
 bench: $(SETUP_STAMP) build-fresh
-	$(BROWNIE) run scripts/bench_gas.py --network development
+	$(BROWNIE) run scripts/bench_gas.py --network $(NETWORK)
+	$(BROWNIE) run scripts/bench_sim.py --network $(NETWORK) --silent
 
 setup: $(SETUP_STAMP)
 

@@ -77,10 +77,11 @@ def naive(scn) -> float:
 
 
 def anvil_ceiling(dep_token) -> float:
-    """Pre-signed ERC20 transfers, sent in JSON-RPC batches of 500 and mined in one block."""
+    """Pre-signed ERC20 transfers, sent in JSON-RPC batches of 500 with automine off, then mined (in as few
+    30M-gas blocks as they need: about 1,750 transfers fit one)."""
     sender = Account.from_key(b"\x42" * 32)
     token = web3.eth.contract(address=dep_token.address, abi=dep_token.abi)
-    tx = token.functions.faucet(sender.address, 10**30).transact({"from": str(accounts[0])})
+    tx = token.functions.faucet(sender.address, 10**12).transact({"from": str(accounts[0])})
     web3.eth.wait_for_transaction_receipt(tx)
     web3.eth.wait_for_transaction_receipt(
         web3.eth.send_transaction({"from": str(accounts[0]), "to": sender.address, "value": 10**21})
@@ -100,12 +101,15 @@ def anvil_ceiling(dep_token) -> float:
         batch = [{"jsonrpc": "2.0", "id": j, "method": "eth_sendRawTransaction", "params": [r]}
                  for j, r in enumerate(raws[i : i + 500])]
         requests.post(url, json=batch, timeout=120).raise_for_status()
-    web3.provider.make_request("evm_mine", [])
+    blocks = 0
+    while token.functions.balanceOf(str(accounts[2])).call() < TRANSFERS and blocks < 10:
+        web3.provider.make_request("evm_mine", [])  # as many 30M-gas blocks as the transfers need
+        blocks += 1
     elapsed = time.time() - started
     web3.provider.make_request("evm_setAutomine", [True])
     mined = token.functions.balanceOf(str(accounts[2])).call()
     if mined < TRANSFERS:
-        raise RuntimeError(f"only {mined} of {TRANSFERS} transfers were mined in the block")
+        raise RuntimeError(f"only {mined} of {TRANSFERS} transfers were mined in {blocks} blocks")
     return TRANSFERS / elapsed
 
 
@@ -120,9 +124,10 @@ def main(scenario: str = SCENARIO, traders: int = TRADERS):
     rows = [
         ("batched simulation (account-steps/s)", rate, 1.0),
         ("naive loop: 1 tx per call, 1 read per account (account-steps/s)", naive_rate, rate / naive_rate),
-        ("Anvil ceiling: pre-signed transfers, batched RPC, 1 block (tx/s)", ceiling, rate / ceiling),
+        ("Anvil ceiling: pre-signed transfers, batched RPC, mined in bulk (tx/s)", ceiling, rate / ceiling),
     ]
-    print(f"\n{'measure':66} | {'rate':>10} | simulation / this")
-    print("-" * 67 + "+" + "-" * 12 + "+" + "-" * 18)
+    width = max(len(r[0]) for r in rows)
+    print(f"\n{'measure':{width}} | {'rate':>10} | simulation / this")
+    print("-" * (width + 1) + "+" + "-" * 12 + "+" + "-" * 18)
     for name, value, ratio in rows:
-        print(f"{name:66} | {value:>10,.0f} | {ratio:>8.2f}x")
+        print(f"{name:{width}} | {value:>10,.0f} | {ratio:>8.2f}x")

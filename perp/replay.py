@@ -1,0 +1,784 @@
+"""Event replay auditor (SPEC section 7, invariant 8: the state can be rebuilt from the events alone).
+
+``Replay`` reads every log of a deployment with ``eth_getLogs`` (paged by block range, the page halved when a
+node refuses a range), rebuilds from the events alone
+
+- every account's free collateral and order epoch,
+- every position (size, cost basis, margin, opening sequence number and its place in the side list),
+- every insurance fund (cash, size, cost basis, high-water mark and its timestamp, distress latch),
+- every market (name, oracle, parameters, pause flag) and every order's filled amount,
+- the vault's expected token balance (deposits + top-ups - withdrawals),
+
+checks the events against each other while it goes (a deposit's free collateral after is the one before plus
+the amount, a fill moves a position by the fill's size, every transaction conserves value and keeps the book
+balanced, ADL trigger / side / price / rank order / counterparty equity, the bystander rule), then compares the
+rebuilt state with the chain and runs the state audit of ``perp.audit`` (plus invariant 9: every account can
+withdraw its free collateral, as an ``eth_call``) on the chain state.
+
+Every problem is a ``perp.audit.Finding`` naming the invariant or the mismatch, the account or market and both
+numbers. Findings from the rebuilt-vs-chain comparison start with ``replay.``, findings about the events
+themselves with ``events.``, ADL rules with ``adl_``; the state audit keeps its own names (``conservation``,
+``balanced_book``, ``fund_cash``, ``side_lists``, ``no_bad_debt``) and adds ``withdrawable``.
+
+web3.py (as a provider) and eth-abi only, through ``perp.rpc``::
+
+    from perp.replay import Replay
+    found = Replay(w3, perp_address, lens_address).run()      # list[Finding]
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from eth_utils import to_checksum_address
+
+from .audit import Audit, Finding, load_abi
+from .rpc import Contract, Rpc, RpcError
+
+WAD = 10**18
+MAX_UINT = 2**256 - 1
+LOG_PAGE = 5_000  # blocks per eth_getLogs page (halved while a node refuses the range)
+BATCH = 250  # JSON-RPC calls per batch request
+SIDE_PAGE = 800  # positions per sidePositions call
+
+
+# ---------------------------------------------------------------------------------------------------- math
+# The protocol's rounding (contracts/libraries/PerpMath.sol), for the checks that need a value at a price.
+
+
+def _ceil_div(a: int, b: int) -> int:
+    return -((-a) // b)
+
+
+def position_value(size: int, price: int, scale: int) -> int:
+    """Signed value at `price`, rounded against the holder (long down, short up)."""
+    if size >= 0:
+        return size * price // (WAD * scale)
+    return -_ceil_div(-size * price, WAD * scale)
+
+
+def unrealized_pnl(size: int, open_notional: int, price: int, scale: int) -> int:
+    return position_value(size, price, scale) - open_notional
+
+
+def price_of(amount: int, abs_size: int, scale: int) -> int:
+    return amount * WAD * scale // abs_size
+
+
+# ---------------------------------------------------------------------------------------------------- JSON-RPC
+
+
+def _hex_block(block) -> str:
+    return block if isinstance(block, str) else hex(block)
+
+
+def batch_request(rpc: Rpc, requests: list) -> list:
+    """Results of many JSON-RPC requests ((method, params) pairs), sent as batches when the provider can; an
+    entry is an ``RpcError`` when that request failed."""
+    out: list = []
+    make_batch = getattr(rpc.provider, "make_batch_request", None)
+    for i in range(0, len(requests), BATCH):
+        chunk = requests[i : i + BATCH]
+        responses = None
+        if make_batch is not None and len(chunk) > 1:
+            try:
+                responses = make_batch(chunk)
+            except Exception:  # noqa: BLE001 - a provider without batches: one by one below
+                responses = None
+            if not isinstance(responses, list) or len(responses) != len(chunk):
+                responses = None
+        if responses is None:
+            responses = [rpc.provider.make_request(method, params) for method, params in chunk]
+        for r in responses:
+            if "error" in r:
+                e = r["error"]
+                out.append(RpcError(e.get("message", str(e)), e.get("data")))
+            else:
+                out.append(r["result"])
+    return out
+
+
+def fetch_logs(rpc: Rpc, address: str, from_block: int, to_block: int, page: int = LOG_PAGE, on_page=None) -> list:
+    """Every log of `address` in [from_block, to_block], in chain order, read in block-range pages. A page the
+    node refuses (too many results, range too large) is halved until it passes; the page grows back after."""
+    logs: list = []
+    start, size, pages = from_block, max(1, page), 0
+    while start <= to_block:
+        end = min(to_block, start + size - 1)
+        try:
+            got = rpc.request("eth_getLogs", [{"address": address, "fromBlock": hex(start), "toBlock": hex(end)}])
+        except RpcError:
+            if size == 1:
+                raise
+            size = max(1, size // 2)
+            continue
+        logs.extend(got)
+        pages += 1
+        if on_page:
+            on_page(start, end, len(got))
+        start = end + 1
+        size = min(page, size * 2)
+    logs.sort(key=lambda lg: (int(lg["blockNumber"], 16), int(lg["logIndex"], 16)))
+    return logs
+
+
+def deployment_block(rpc: Rpc, address: str, latest: int) -> int:
+    """The block that created the contract at `address` (binary search on eth_getCode; needs a node that serves
+    historical state, as Anvil does). 0 when the node cannot answer for old blocks."""
+    try:
+        if rpc.request("eth_getCode", [address, hex(latest)]) in ("0x", "0x0", None):
+            return latest
+        lo, hi = 0, latest
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if rpc.request("eth_getCode", [address, hex(mid)]) in ("0x", "0x0", None):
+                lo = mid + 1
+            else:
+                hi = mid
+        return lo
+    except RpcError:
+        return 0
+
+
+# ---------------------------------------------------------------------------------------------------- state
+
+
+@dataclass
+class Pos:
+    size: int = 0
+    open_notional: int = 0
+    margin: int = 0
+    open_seq: int = 0
+
+
+@dataclass
+class Fund:
+    cash: int = 0
+    size: int = 0
+    open_notional: int = 0
+    hwm: int = 0
+    hwm_blocks: set = field(default_factory=lambda: {None})  # blocks whose timestamp the stored one may be
+    distressed: bool = False
+
+
+@dataclass
+class MarketRec:
+    name: str
+    oracle: str
+    params: tuple
+    paused: bool = False
+
+
+@dataclass
+class Rebuilt:
+    """The state rebuilt from the events. Account keys are lower-case hex."""
+
+    free: dict = field(default_factory=dict)
+    epoch: dict = field(default_factory=dict)
+    positions: dict = field(default_factory=dict)  # (market, account) -> Pos
+    sides: dict = field(default_factory=dict)  # (market, is_long) -> [account] in storage order
+    funds: dict = field(default_factory=dict)  # market -> Fund
+    markets: dict = field(default_factory=dict)  # market -> MarketRec
+    filled: dict = field(default_factory=dict)  # order hash (bytes) -> filled amount
+    open_seq: int = 0
+    inflow: int = 0  # deposits + top-ups - withdrawals
+    touched: set = field(default_factory=set)  # (market, account) that ever held a position
+    events: int = 0
+    transactions: int = 0
+    counts: dict = field(default_factory=dict)  # event name -> how many were replayed
+
+    def value(self) -> int:
+        """Free + margins + fund cash - cost bases: what the vault must hold (README, Conservation)."""
+        return (
+            sum(self.free.values())
+            + sum(p.margin - p.open_notional for p in self.positions.values())
+            + sum(f.cash - f.open_notional for f in self.funds.values())
+        )
+
+
+def _a(x) -> str:
+    return str(x).lower()
+
+
+def _sub(market: int, account: str) -> str:
+    return f"{account} in market {market}"
+
+
+def _mismatch(what: str, events, chain) -> str:
+    off = f" (off by {chain - events})" if isinstance(events, int) and isinstance(chain, int) and not isinstance(
+        events, bool) else ""
+    return f"{what}: events say {events}, chain has {chain}{off}"
+
+
+class Replay:
+    """Rebuilds a deployment's state from its events and checks it (see the module docstring)."""
+
+    def __init__(self, w3, perp_address: str, lens_address: str, from_block: int | None = None,
+                 to_block: int | None = None, page: int = LOG_PAGE, after_keeper: bool = False,
+                 check_withdrawals: bool = True):
+        self.w3 = w3
+        self.rpc = Rpc(w3)
+        self.perp = Contract(self.rpc, perp_address, load_abi("Perpetual"))
+        self.lens_address = lens_address
+        self.lens = Contract(self.rpc, lens_address, load_abi("PerpLens"))
+        self.from_block = from_block
+        self.to_block = to_block
+        self.page = page
+        self.after_keeper = after_keeper
+        self.check_withdrawals = check_withdrawals
+        self.state = Rebuilt()
+        self.findings: list[Finding] = []
+        self.scale = 1
+        self.pages = 0
+        self.logs_read = 0
+
+    # ------------------------------------------------------------------------------------------ entry points
+
+    def run(self) -> list[Finding]:
+        """Replays the events, compares with the chain, runs the state audit; returns every finding."""
+        self.findings = []
+        latest = int(self.rpc.request("eth_blockNumber", []), 16)
+        self.to_block = latest if self.to_block is None else self.to_block
+        if self.from_block is None:
+            self.from_block = deployment_block(self.rpc, self.perp.address, self.to_block)
+        self.scale = 10 ** (18 - self._call("collateralDecimals"))
+        self.replay()
+        self.compare()
+        self.audit_chain()
+        return self.findings
+
+    def replay(self) -> Rebuilt:
+        """Rebuilds the state from the logs (and checks the events against each other)."""
+
+        def count_page(*_):
+            self.pages += 1
+
+        logs = fetch_logs(self.rpc, self.perp.address, self.from_block, self.to_block, self.page, count_page)
+        self.logs_read = len(logs)
+        tx: list = []
+        for log in logs:
+            if tx and log["transactionHash"] != tx[0][0]["transactionHash"]:
+                self._apply_tx(tx)
+                tx = []
+            decoded = self.perp.decode_log(log)
+            if decoded is not None:
+                tx.append((log, decoded[0], decoded[1]))
+        if tx:
+            self._apply_tx(tx)
+        return self.state
+
+    # ------------------------------------------------------------------------------------------ replay
+
+    def _report(self, invariant: str, subject: str, detail: str, tx: str | None = None) -> None:
+        where = f" (tx {tx}, block {self._block})" if tx else ""
+        self.findings.append(Finding(invariant, subject, detail + where))
+
+    def _apply_tx(self, items: list) -> None:
+        s = self.state
+        txh = items[0][0]["transactionHash"]
+        self._block = int(items[0][0]["blockNumber"], 16)
+        s.transactions += 1
+        # Only what this transaction's events name can change: measure value and books over those before and
+        # after (exact, and cheap on long histories).
+        accounts, markets = set(), set()
+        names = set()
+        for _, name, args in items:
+            names.add(name)
+            for k in ("account", "buyer", "seller", "keeper"):
+                if k in args:
+                    accounts.add(_a(args[k]))
+            if "marketId" in args:
+                markets.add(args["marketId"])
+        value0, inflow0 = self._value(accounts, markets), s.inflow
+        books0 = self._books(accounts, markets)
+        risky = bool(names & {"Liquidated", "AdlFill"})
+        free0 = {a: s.free.get(a, 0) for a in accounts if not self._holds(a)} if risky else {}
+        ctx = {
+            "tx": txh,
+            "expect": {},  # (market, account) -> expected size after the pending fill
+            "fund_expect": {},  # market -> expected fund size at its next FundUpdated
+            "cash_expect": {},  # market -> expected fund cash at its next FundUpdated (top-ups)
+            "liquidation": None,
+            "refused": False,
+            "last_adl": None,
+            "adl_check": {},  # (market, account) -> mark price, for the Type 1 counterparty-equity check
+            "type2_price": {},  # market -> fund state at the tx start (for the Type 2 price cap)
+        }
+        for _, name, args in items:
+            s.events += 1
+            s.counts[name] = s.counts.get(name, 0) + 1
+            handler = getattr(self, f"_on_{name}", None)
+            if handler is not None:
+                handler(args, ctx)
+        for (m, a), size in ctx["expect"].items():
+            self._report("events.position", _sub(m, a), f"a fill expected size {size} but no PositionUpdated followed",
+                         txh)
+        for m, size in ctx["fund_expect"].items():
+            self._report("events.fund", f"market {m} fund",
+                         f"fills expected fund size {size} but no FundUpdated followed", txh)
+        # Every transaction conserves value and keeps every book balanced.
+        value1 = self._value(accounts, markets)
+        moved = (value1 - value0) - (s.inflow - inflow0)
+        if moved:
+            self._report("events.conservation", "vault",
+                         f"free + margins + fund cash - cost bases moved by {value1 - value0} while collateral in "
+                         f"minus out was {s.inflow - inflow0} (off by {moved})", txh)
+        books1 = self._books(accounts, markets)
+        for m in markets:
+            if books1.get(m, 0) != books0.get(m, 0):
+                self._report("events.balanced_book", f"market {m}",
+                             f"long minus short size moved by {books1.get(m, 0) - books0.get(m, 0)}", txh)
+        # Invariant 7: an account with no position does not lose free collateral to a liquidation or ADL.
+        for a, before in free0.items():
+            if s.free.get(a, 0) < before:
+                self._report("bystander", a,
+                             f"free collateral {before} -> {s.free.get(a, 0)} in a liquidation/ADL transaction "
+                             f"while it held no position", txh)
+
+    def _holds(self, account: str) -> bool:
+        return any((m, account) in self.state.positions for m in self.state.markets)
+
+    def _value(self, accounts: set, markets: set) -> int:
+        s = self.state
+        total = sum(s.free.get(a, 0) for a in accounts)
+        for m in markets:
+            f = s.funds.get(m)
+            if f is not None:
+                total += f.cash - f.open_notional
+            for a in accounts:
+                p = s.positions.get((m, a))
+                if p is not None:
+                    total += p.margin - p.open_notional
+        return total
+
+    def _books(self, accounts: set, markets: set) -> dict:
+        s = self.state
+        out = {}
+        for m in markets:
+            f = s.funds.get(m)
+            out[m] = (f.size if f else 0) + sum(s.positions[(m, a)].size for a in accounts if (m, a) in s.positions)
+        return out
+
+    # -- markets
+
+    def _on_MarketCreated(self, a, ctx):
+        m = a["marketId"]
+        self.state.markets[m] = MarketRec(a["name"], _a(a["oracle"]), tuple(a["params"]))
+        self.state.funds.setdefault(m, Fund())
+
+    def _on_MarketParamsUpdated(self, a, ctx):
+        if a["marketId"] in self.state.markets:
+            self.state.markets[a["marketId"]].params = tuple(a["params"])
+
+    def _on_OracleUpdated(self, a, ctx):
+        if a["marketId"] in self.state.markets:
+            self.state.markets[a["marketId"]].oracle = _a(a["oracle"])
+
+    def _on_MarketPauseSet(self, a, ctx):
+        if a["marketId"] in self.state.markets:
+            self.state.markets[a["marketId"]].paused = a["paused"]
+
+    # -- free collateral and epochs
+
+    def _set_free(self, account: str, value: int) -> None:
+        self.state.free[account] = value
+        self.state.epoch.setdefault(account, 0)
+
+    def _on_Deposited(self, a, ctx):
+        acct = _a(a["account"])
+        before = self.state.free.get(acct, 0)
+        if before + a["amount"] != a["freeCollateral"]:
+            self._report("events.free_collateral", acct,
+                         f"deposit of {a['amount']} onto {before} reported free collateral {a['freeCollateral']} "
+                         f"(expected {before + a['amount']})", ctx["tx"])
+        self.state.inflow += a["amount"]
+        self._set_free(acct, a["freeCollateral"])
+
+    def _on_Withdrawn(self, a, ctx):
+        acct = _a(a["account"])
+        before = self.state.free.get(acct, 0)
+        if before - a["amount"] != a["freeCollateral"]:
+            self._report("events.free_collateral", acct,
+                         f"withdrawal of {a['amount']} from {before} reported free collateral {a['freeCollateral']} "
+                         f"(expected {before - a['amount']})", ctx["tx"])
+        self.state.inflow -= a["amount"]
+        self._set_free(acct, a["freeCollateral"])
+
+    def _on_OrderEpochBumped(self, a, ctx):
+        acct = _a(a["account"])
+        before = self.state.epoch.get(acct, 0)
+        if a["newEpoch"] != before + 1:
+            self._report("events.order_epoch", acct, f"epoch bumped from {before} to {a['newEpoch']}", ctx["tx"])
+        self.state.epoch[acct] = a["newEpoch"]
+        self.state.free.setdefault(acct, 0)
+
+    def _on_OrderCancelled(self, a, ctx):
+        self.state.filled[bytes(a["orderHash"])] = MAX_UINT
+        self.state.epoch.setdefault(_a(a["account"]), 0)
+        self.state.free.setdefault(_a(a["account"]), 0)
+
+    # -- positions
+
+    def _on_Trade(self, a, ctx):
+        m, size = a["marketId"], a["size"]
+        s = self.state
+        for acct, delta in ((_a(a["buyer"]), size), (_a(a["seller"]), -size)):
+            before = s.positions.get((m, acct), Pos()).size
+            ctx["expect"][(m, acct)] = before + delta
+        for h in (bytes(a["buyOrderHash"]), bytes(a["sellOrderHash"])):
+            s.filled[h] = s.filled.get(h, 0) + size
+        fees = a["buyerFee"] + a["sellerFee"]
+        if m in s.funds:
+            s.funds[m].cash += fees  # fees go to fund cash without a FundUpdated
+        else:
+            self._report("events.market", f"market {m}", "trade in a market never created", ctx["tx"])
+
+    def _on_PositionUpdated(self, a, ctx):
+        m, acct = a["marketId"], _a(a["account"])
+        s = self.state
+        key = (m, acct)
+        pos = s.positions.get(key, Pos())
+        new_size = a["size"]
+        expected = ctx["expect"].pop(key, None)
+        if expected is not None and expected != new_size:
+            self._report("events.position", _sub(m, acct),
+                         f"fill should have left size {expected}, PositionUpdated says {new_size}", ctx["tx"])
+        if pos.size != 0 and (new_size == 0 or (pos.size > 0) != (new_size > 0)):
+            self._close(m, acct, pos.size > 0)
+        if new_size != 0 and (pos.size == 0 or (pos.size > 0) != (new_size > 0)):
+            s.open_seq += 1
+            s.sides.setdefault((m, new_size > 0), []).append(acct)
+            pos = Pos(open_seq=s.open_seq)
+            s.touched.add(key)
+        if new_size == 0:
+            s.positions.pop(key, None)
+        else:
+            pos.size, pos.open_notional, pos.margin = new_size, a["openNotional"], a["margin"]
+            s.positions[key] = pos
+        if new_size == 0 and (a["openNotional"] != 0 or a["margin"] != 0):
+            self._report("events.position", _sub(m, acct),
+                         f"closed with cost basis {a['openNotional']} and margin {a['margin']} left", ctx["tx"])
+        self._set_free(acct, a["freeCollateral"])
+        # SPEC 4: a counterparty hit by Type 1 keeps equity >= 0 (at the liquidation's mark price).
+        mark = ctx["adl_check"].pop(key, None)
+        if mark is not None and new_size != 0:
+            equity = a["margin"] + unrealized_pnl(new_size, a["openNotional"], mark, self.scale)
+            if equity < 0:
+                self._report("adl_counterparty_equity", _sub(m, acct),
+                             f"equity {equity} < 0 at mark {mark} after its Type 1 fill", ctx["tx"])
+
+    def _close(self, m: int, acct: str, is_long: bool) -> None:
+        """Swap-and-pop, as PerpBase._closePosition."""
+        side = self.state.sides.setdefault((m, is_long), [])
+        if acct not in side:
+            self._report("events.side_list", _sub(m, acct), "closing a position that is not in its side list")
+            return
+        i = side.index(acct)
+        side[i] = side[-1]
+        side.pop()
+
+    # -- liquidation and ADL
+
+    def _on_Liquidated(self, a, ctx):
+        m, acct, keeper = a["marketId"], _a(a["account"]), _a(a["keeper"])
+        s = self.state
+        pos = s.positions.get((m, acct))
+        if pos is None or pos.size != a["size"]:
+            self._report("events.position", _sub(m, acct),
+                         f"liquidated with size {a['size']}, events had {pos.size if pos else 0}", ctx["tx"])
+        if a["keeperReward"]:
+            s.free[keeper] = s.free.get(keeper, 0) + a["keeperReward"]
+            s.epoch.setdefault(keeper, 0)
+            if pos is not None:
+                pos.margin -= a["keeperReward"]
+        # The position is closed before any ADL fill (its PositionUpdated comes last): close it now, so that
+        # the side lists see the same order of removals as the contract.
+        if pos is not None and pos.size:
+            self._close(m, acct, pos.size > 0)
+            s.positions.pop((m, acct), None)
+        ctx["expect"][(m, acct)] = 0
+        ctx["liquidation"] = dict(a, marketId=m)
+        ctx["refused"] = False
+        ctx["last_adl"] = None
+
+    def _on_FundAccepted(self, a, ctx):
+        m = a["marketId"]
+        f = self.state.funds.setdefault(m, Fund())
+        base = ctx["fund_expect"].get(m, f.size)
+        ctx["fund_expect"][m] = base + a["size"]
+
+    def _on_FundRefused(self, a, ctx):
+        ctx["refused"] = True
+
+    def _on_AdlRemainderToFund(self, a, ctx):
+        m = a["marketId"]
+        f = self.state.funds.setdefault(m, Fund())
+        ctx["fund_expect"][m] = ctx["fund_expect"].get(m, f.size) + a["size"]
+
+    def _on_AdlFill(self, a, ctx):
+        m, acct, typ = a["marketId"], _a(a["account"]), a["adlType"]
+        s = self.state
+        who = f"{acct} in market {m} (type {typ}, rank {a['rank']})"
+        pos = s.positions.get((m, acct), Pos())
+        delta = a["sizeDelta"]
+        after = pos.size + delta
+        ctx["expect"][(m, acct)] = after
+        if pos.size == 0 or delta == 0 or (pos.size > 0) == (delta > 0) or abs(delta) > abs(pos.size):
+            self._report("adl_side", who, f"fill of {delta} against a position of {pos.size} (must reduce it)",
+                         ctx["tx"])
+        if a["score"] <= 0:
+            self._report("adl_eligible", who, f"cut with score {a['score']} (u <= 0)", ctx["tx"])
+        last = ctx["last_adl"]
+        if last is not None and last["adlType"] == typ and (a["rank"] <= last["rank"] or a["score"] > last["score"]):
+            self._report("adl_order", who,
+                         f"score {a['score']} cut after rank {last['rank']} score {last['score']}", ctx["tx"])
+        ctx["last_adl"] = a
+        liq = ctx["liquidation"]
+        if typ == 1:
+            if liq is None or not ctx["refused"] or liq["marketId"] != m:
+                self._report("adl_trigger", who, "Type 1 fill without a liquidation the fund refused", ctx["tx"])
+            else:
+                if a["price"] != liq["bankruptcyPrice"]:
+                    self._report("adl_price", who,
+                                 f"Type 1 at {a['price']} != bankruptcy price {liq['bankruptcyPrice']}", ctx["tx"])
+                if (delta > 0) != (liq["size"] > 0):
+                    self._report("adl_side", who, f"Type 1 fill {delta} on the bankrupt position's side "
+                                                  f"({liq['size']})", ctx["tx"])
+                ctx["adl_check"][(m, acct)] = liq["markPrice"]
+        elif typ == 2:
+            f = s.funds.setdefault(m, Fund())
+            if liq is not None:
+                self._report("adl_trigger", who, "Type 2 fill inside a liquidation", ctx["tx"])
+            start = ctx["type2_price"].setdefault(m, (f.cash, f.size, f.open_notional))
+            cash, fsize, fon = start
+            if fsize == 0 or (delta > 0) != (fsize > 0):
+                self._report("adl_side", who, f"Type 2 fill {delta} against a fund of size {fsize}", ctx["tx"])
+            q = abs(delta)
+            want = q * a["price"] // (WAD * self.scale) if delta < 0 else _ceil_div(q * a["price"], WAD * self.scale)
+            if a["notional"] != want:
+                self._report("adl_price", who, f"Type 2 notional {a['notional']} != {want} for {q} at {a['price']}",
+                             ctx["tx"])
+            if fsize > 0 and fon - cash > 0:
+                pfb = _ceil_div((fon - cash) * WAD * self.scale, fsize)
+                if a["price"] < pfb:
+                    self._report("adl_price", who, f"Type 2 at {a['price']} below the fund's bankruptcy price {pfb}",
+                                 ctx["tx"])
+            elif fsize < 0:
+                covered = cash - fon
+                pfb = price_of(covered, -fsize, self.scale) if covered > 0 else 0
+                if a["price"] > pfb:
+                    self._report("adl_price", who, f"Type 2 at {a['price']} above the fund's bankruptcy price {pfb}",
+                                 ctx["tx"])
+            ctx["fund_expect"][m] = ctx["fund_expect"].get(m, f.size) - delta
+        else:
+            self._report("adl_trigger", who, f"unknown ADL type {typ}", ctx["tx"])
+
+    # -- insurance fund
+
+    def _on_FundToppedUp(self, a, ctx):
+        m = a["marketId"]
+        f = self.state.funds.setdefault(m, Fund())
+        self.state.inflow += a["amount"]
+        ctx["cash_expect"][m] = ctx["cash_expect"].get(m, f.cash) + a["amount"]
+
+    def _on_FundUpdated(self, a, ctx):
+        m = a["marketId"]
+        f = self.state.funds.setdefault(m, Fund())
+        want_size = ctx["fund_expect"].pop(m, f.size)
+        if a["size"] != want_size:
+            self._report("events.fund", f"market {m} fund", f"fills should have left size {want_size}, FundUpdated "
+                                                             f"says {a['size']}", ctx["tx"])
+        want_cash = ctx["cash_expect"].pop(m, None)
+        if want_cash is not None and a["cash"] != want_cash:
+            self._report("events.fund", f"market {m} fund",
+                         f"top-up should have left cash {want_cash}, FundUpdated says {a['cash']}", ctx["tx"])
+        f.cash, f.size, f.open_notional = a["cash"], a["size"], a["openNotional"]
+
+    def _on_FundWatermarkUpdated(self, a, ctx):
+        f = self.state.funds.setdefault(a["marketId"], Fund())
+        if a["highWaterMark"] != f.hwm:
+            f.hwm_blocks = {self._block}
+        else:  # the latch moved, or the window reset the mark to an equal equity: either timestamp
+            f.hwm_blocks = f.hwm_blocks | {self._block}
+        f.hwm = a["highWaterMark"]
+        f.distressed = a["distressed"]
+
+    # ------------------------------------------------------------------------------------------ chain reads
+
+    def _call(self, name: str, *args, contract: Contract | None = None, sender: str | None = None):
+        c = contract or self.perp
+        tx = {"to": c.address, "data": c.data(name, *args)}
+        if sender:
+            tx["from"] = sender
+        try:
+            raw = self.rpc.request("eth_call", [tx, hex(self.to_block)])
+        except RpcError as exc:
+            raise RpcError(f"{name} reverted: {c.decode_error(exc.data)}", exc.data) from None
+        return self._decode(c, name, raw)
+
+    @staticmethod
+    def _decode(c: Contract, name: str, raw: str):
+        from eth_abi import decode
+
+        values = decode(c.functions[name][2], bytes.fromhex(raw[2:]))
+        return values[0] if len(values) == 1 else values
+
+    def _calls(self, name: str, arg_list: list, contract: Contract | None = None, senders: list | None = None) -> list:
+        c = contract or self.perp
+        reqs = []
+        for i, args in enumerate(arg_list):
+            tx = {"to": c.address, "data": c.data(name, *args)}
+            if senders:
+                tx["from"] = senders[i]
+            reqs.append(("eth_call", [tx, hex(self.to_block)]))
+        out = []
+        for r in batch_request(self.rpc, reqs):
+            out.append(r if isinstance(r, RpcError) else self._decode(c, name, r))
+        return out
+
+    # ------------------------------------------------------------------------------------------ compare
+
+    def compare(self) -> None:
+        """Compares the rebuilt state with the chain, field by field."""
+        s = self.state
+        accounts = sorted(set(s.free) | set(s.epoch))
+        # free collateral and order epochs
+        for i in range(0, len(accounts), 500):
+            chunk = accounts[i : i + 500]
+            frees = self._call("freeCollaterals", [to_checksum_address(a) for a in chunk], contract=self.lens)
+            for acct, chain in zip(chunk, frees):
+                if s.free.get(acct, 0) != chain:
+                    self.findings.append(Finding("replay.free_collateral", acct,
+                                                 _mismatch("free collateral", s.free.get(acct, 0), chain)))
+        epochs = self._calls("orderEpoch", [(to_checksum_address(a),) for a in accounts])
+        for acct, chain in zip(accounts, epochs):
+            if not isinstance(chain, RpcError) and s.epoch.get(acct, 0) != chain:
+                self.findings.append(Finding("replay.order_epoch", acct, _mismatch("order epoch", s.epoch.get(acct, 0),
+                                                                                   chain)))
+        # markets
+        count = self._call("marketCount")
+        if count != len(s.markets):
+            self.findings.append(Finding("replay.market", "markets", _mismatch("market count", len(s.markets), count)))
+        for m in range(1, count + 1):
+            rec = s.markets.get(m)
+            name, oracle, params, paused = self._call("marketInfo", m)
+            if rec is None:
+                continue
+            for what, ev, ch in (("name", rec.name, name), ("oracle", rec.oracle, _a(oracle)),
+                                 ("parameters", rec.params, tuple(params)), ("paused", rec.paused, paused)):
+                if ev != ch:
+                    self.findings.append(Finding("replay.market", f"market {m}", _mismatch(what, ev, ch)))
+            self._compare_positions(m)
+            self._compare_fund(m)
+        # filled amounts of every order seen
+        hashes = sorted(s.filled)
+        got = self._calls("filledAmount", [(h,) for h in hashes])
+        for h, chain in zip(hashes, got):
+            if not isinstance(chain, RpcError) and chain != s.filled[h]:
+                self.findings.append(Finding("replay.filled_amount", "order 0x" + h.hex(),
+                                             _mismatch("filled amount", s.filled[h], chain)))
+        # the vault: collateral in - out, against the token balance
+        token = Contract(self.rpc, self._call("collateral"), load_abi("MockStablecoin"))
+        balance = self._call("balanceOf", self.perp.address, contract=token)
+        if balance != s.inflow:
+            self.findings.append(Finding("replay.vault", "vault",
+                                         _mismatch("collateral deposited + topped up - withdrawn", s.inflow, balance)))
+        if s.value() != s.inflow:
+            self.findings.append(Finding("events.conservation", "vault",
+                                         f"rebuilt free + margins + fund cash - cost bases {s.value()} != collateral "
+                                         f"in - out {s.inflow} (off by {s.inflow - s.value()})"))
+
+    def _side(self, m: int, is_long: bool) -> list:
+        out, start = [], 0
+        while True:
+            accounts, positions, total = self._call("sidePositions", m, is_long, start, SIDE_PAGE)
+            out.extend((_a(a), p) for a, p in zip(accounts, positions))
+            start += SIDE_PAGE
+            if start >= total:
+                return out
+
+    def _compare_positions(self, m: int) -> None:
+        s = self.state
+        on_chain = set()
+        for is_long in (True, False):
+            side = self._side(m, is_long)
+            label = f"market {m} {'long' if is_long else 'short'}"
+            rebuilt = s.sides.get((m, is_long), [])
+            chain_list = [a for a, _ in side]
+            if chain_list != rebuilt:
+                missing = sorted(set(rebuilt) - set(chain_list))
+                extra = sorted(set(chain_list) - set(rebuilt))
+                detail = (f"events list {len(rebuilt)} accounts, chain {len(chain_list)}"
+                          + (f"; only in events: {missing}" if missing else "")
+                          + (f"; only on chain: {extra}" if extra else "")
+                          + ("; same accounts, different order" if not missing and not extra else ""))
+                self.findings.append(Finding("replay.side_list", label, detail))
+            for index, (acct, p) in enumerate(side):
+                on_chain.add(acct)
+                self._compare_position(m, acct, p, rebuilt.index(acct) if acct in rebuilt else None)
+        # every account that ever held a position here and is flat now: its slots are cleared
+        flat = sorted(a for (mm, a) in s.touched if mm == m and a not in on_chain)
+        got = self._calls("getPosition", [(m, to_checksum_address(a)) for a in flat])
+        for acct, p in zip(flat, got):
+            if not isinstance(p, RpcError):
+                self._compare_position(m, acct, p, None)
+
+    def _compare_position(self, m: int, acct: str, chain: tuple, rebuilt_index) -> None:
+        pos = self.state.positions.get((m, acct), Pos())
+        size, on, margin, seq, index = chain
+        fields = [("size", pos.size, size), ("cost basis", pos.open_notional, on), ("margin", pos.margin, margin)]
+        if pos.size != 0:
+            fields.append(("open sequence", pos.open_seq, seq))
+            if rebuilt_index is not None:
+                fields.append(("side-list index", rebuilt_index, index))
+        elif size == 0:
+            fields += [("open sequence", 0, seq), ("side-list index", 0, index)]
+        for what, ev, ch in fields:
+            if ev != ch:
+                self.findings.append(Finding("replay.position", _sub(m, acct), _mismatch(what, ev, ch)))
+
+    def _compare_fund(self, m: int) -> None:
+        f = self.state.funds.get(m, Fund())
+        cash, size, on, hwm, hwm_ts, distressed = self._call("fundAccount", m)
+        for what, ev, ch in (("cash", f.cash, cash), ("size", f.size, size), ("cost basis", f.open_notional, on),
+                             ("high-water mark", f.hwm, hwm), ("distressed", f.distressed, distressed)):
+            if ev != ch:
+                self.findings.append(Finding("replay.fund", f"market {m} fund", _mismatch(what, ev, ch)))
+        allowed = set()
+        for b in f.hwm_blocks:
+            if b is None:
+                allowed.add(0)
+            else:
+                allowed.add(int(self.rpc.request("eth_getBlockByNumber", [hex(b), False])["timestamp"], 16))
+        if hwm_ts not in allowed:
+            self.findings.append(Finding("replay.fund", f"market {m} fund",
+                                         f"high-water-mark timestamp: events allow {sorted(allowed)}, chain has {hwm_ts}"))
+
+    # ------------------------------------------------------------------------------------------ chain audit
+
+    def audit_chain(self) -> None:
+        """The state audit of perp.audit on the chain state (accounts from the replay), and invariant 9."""
+        s = self.state
+        audit = Audit(self.w3, self.perp.address, self.lens_address, set(s.free) | set(s.epoch))
+        snap = audit.snapshot()
+        self.snapshot = snap
+        self.findings.extend(audit.findings(snap, after_keeper=self.after_keeper))
+        if not self.check_withdrawals:
+            return
+        # Invariant 9: every account's free collateral can be withdrawn (simulated with eth_call from it).
+        holders = [(a, v) for a, v in sorted(snap.free.items()) if v > 0]
+        results = self._calls("withdraw", [(v,) for _, v in holders],
+                              senders=[to_checksum_address(a) for a, _ in holders])
+        for (acct, amount), r in zip(holders, results):
+            if isinstance(r, RpcError):
+                self.findings.append(Finding("withdrawable", acct, f"withdraw({amount}) of its free collateral reverts: "
+                                                                   f"{self.perp.decode_error(r.data)}"))
+
+    # ------------------------------------------------------------------------------------------ summary
+
+    def summary(self) -> str:
+        s = self.state
+        return (
+            f"replayed {s.events} events in {s.transactions} transactions from blocks {self.from_block}..{self.to_block} "
+            f"({self.pages} log pages): {len(set(s.free) | set(s.epoch))} accounts, {len(s.positions)} open positions, "
+            f"{len(s.markets)} markets, {len(s.filled)} orders"
+        )

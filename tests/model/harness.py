@@ -1,0 +1,333 @@
+"""Differential harness: one deployment and one ``perp.model.Model`` driven in lock-step.
+
+``Harness.act(label, chain_call, model_call)`` runs an action on the chain (a Brownie transaction, with the
+next block's timestamp pinned to ``Harness.now`` through ``evm_setNextBlockTimestamp`` so the model sees the
+same ``block.timestamp``), then the same action on the model, and asserts that both succeed or both fail with the
+same custom error (Brownie's decoded revert string against ``ModelError.revert_string()``, the format of
+``tests/support.err``), that the events that matter agree (``AdlFill`` one by one: account, type, size, price,
+notional, score, rank; ``Liquidated``, ``FundRefused``, ``AdlRemainderToFund``), and then ``compare()``s the whole
+state: every free collateral and order epoch, every position (size, openNotional, margin, openSeq, listIndex)
+with the side lists in storage order, every fund (cash, size, openNotional, high-water mark and its timestamp,
+distress latch), the vault's token balance and the filled amounts of every order used so far.
+Reads go through ``perp.rpc`` (raw eth-abi calls), which is several times faster than Brownie's contract layer.
+"""
+from __future__ import annotations
+
+import functools
+
+import brownie
+from brownie import web3
+
+from perp.audit import load_abi
+from perp.model import ModelError, Model, addr
+from perp.orders import Order, order_digest, sign_order
+from perp.rpc import Contract, Rpc
+
+WAD = 10**18
+ORACLE_DECIMALS = 8
+
+
+class Mismatch(AssertionError):
+    pass
+
+
+class Harness:
+    def __init__(self, env, traders=None):
+        self.env = env
+        self.perp = env.perp
+        self.decimals = env.decimals
+        self.scale = env.scale
+        self.one = 10**env.decimals
+        self.deployer = env.dep.deployer
+        self.keeper = env.keeper
+        self.signers = list(env.signers)
+        self.addrs = [s.address.lower() for s in self.signers]
+        self.by_addr = {s.address.lower(): s for s in self.signers}
+        self.traders = traders or self.signers[1:9]
+        rpc = Rpc(web3)
+        self.P = Contract(rpc, self.perp.address, load_abi("Perpetual"))
+        self.T = Contract(rpc, env.token.address, load_abi("MockStablecoin"))
+        self.L = Contract(rpc, env.lens.address, load_abi("PerpLens"))
+        self.chain_id = env.chain_id
+        perp_address = self.perp.address
+
+        @functools.lru_cache(maxsize=None)
+        def hasher(order):
+            return order_digest(order, self.chain_id, perp_address)
+
+        self.hasher = hasher
+        self.model = Model(self.decimals, hasher)
+        self.markets = {}
+        for name in ("ETH-PERP", "BTC-PERP"):
+            mid = env.dep.market_id(name)
+            params = env.dep.markets[name]["params"]
+            oracle = env.dep.oracle(name)
+            _, answer, _, updated, _ = oracle.latestRoundData()
+            assert self.model.create_market(params, int(answer), int(updated), ORACLE_DECIMALS) == mid
+            m = self.model.markets[mid]
+            cash, size, on, hwm, ts, dist = self.P.call("fundAccount", mid)
+            assert size == 0 and on == 0
+            m.fund_cash, m.fund_hwm, m.fund_hwm_ts, m.fund_distressed = cash, hwm, ts, dist
+            m.paused = bool(self.perp.marketInfo(mid)[3])
+            self.markets[mid] = (name, oracle, params)
+        for is_long in (True, False):
+            for mid in self.markets:
+                assert self.P.call("sideAccounts", mid, is_long) == [], "harness needs a deployment without positions"
+        self.model.vault = self.T.call("balanceOf", self.perp.address)
+        frees = self.L.call("freeCollaterals", self.addrs)
+        for a, f in zip(self.addrs, frees):
+            if f:
+                self.model.free[a] = f
+            e = self.P.call("orderEpoch", a)
+            if e:
+                self.model.epoch[a] = e
+        # the model's openSeq counter cannot be read; a fresh deployment has 0 (checked on the first open)
+        self.now = web3.eth.get_block("latest").timestamp + 1
+        self.nonce = 10**6
+        self.orders_used = {}  # hash -> Order
+        self.log = []
+        self.adl_fills = []  # every AdlFill seen (chain values), for the ADL order/type properties
+        self.steps = 0
+        self.reverts = 0
+        self.compare()
+
+    # ------------------------------------------------------------------------------------------ time and orders
+
+    def tick(self, seconds: int = 1) -> None:
+        self.now += seconds
+
+    def _pin_time(self) -> None:
+        web3.provider.make_request("evm_setNextBlockTimestamp", [self.now])
+
+    def order(self, account, market_id, is_buy, size, limit_price, leverage, reduce_only=False, expiry=None,
+              epoch=None, nonce=None):
+        a = addr(account)
+        if nonce is None:
+            self.nonce += 1
+            nonce = self.nonce
+        return Order(account=self.by_addr[a].address, market_id=market_id, is_buy=is_buy, size=size,
+                     limit_price=limit_price, leverage=leverage, nonce=nonce,
+                     expiry=self.now + 86_400 if expiry is None else expiry, reduce_only=reduce_only,
+                     epoch=self.model.order_epoch(a) if epoch is None else epoch)
+
+    def sign(self, order, signer=None):
+        s = signer or self.by_addr[addr(order.account)]
+        return sign_order(order, s.private_key, self.chain_id, self.perp.address)
+
+    # ------------------------------------------------------------------------------------------ actions
+
+    def act(self, label, chain_call, model_call):
+        """Runs one action on both sides; returns (chain tx or None, model result, error string or None)."""
+        self.tick(1)
+        self._pin_time()
+        tx, chain_err = None, None
+        try:
+            tx = chain_call()
+        except brownie.exceptions.VirtualMachineError as exc:
+            chain_err = exc.revert_msg
+        ts = web3.eth.get_block("latest").timestamp
+        if ts != self.now:
+            raise Mismatch(f"{label}: block timestamp {ts} != pinned {self.now}")
+        result, model_err = None, None
+        try:
+            result = model_call(self.now)
+        except ModelError as exc:
+            model_err = exc.revert_string()
+        self.steps += 1
+        self.log.append((label, chain_err))
+        if chain_err != model_err:
+            raise Mismatch(f"{label}: chain {'reverted ' + repr(chain_err) if chain_err else 'succeeded'}, model "
+                           f"{'raised ' + repr(model_err) if model_err else 'succeeded'}")
+        if chain_err:
+            self.reverts += 1
+        else:
+            self._compare_events(label, tx)
+        self.compare(label)
+        return tx, result, chain_err
+
+    def _compare_events(self, label, tx):
+        def chain_events(name):
+            if tx is None or name not in tx.events:
+                return []
+            out = []
+            for e in tx.events[name]:
+                d = dict(e)
+                for k, v in d.items():
+                    if isinstance(v, str) and v.startswith("0x") and len(v) == 42:
+                        d[k] = v.lower()
+                    elif not isinstance(v, (bool, str)):
+                        d[k] = int(v)
+                out.append(d)
+            return out
+
+        for name in ("AdlFill", "Liquidated", "FundRefused", "FundAccepted", "AdlRemainderToFund",
+                     "FundWatermarkUpdated"):
+            got = chain_events(name)
+            want = [d for n, d in self.model.events if n == name]
+            if got != want:
+                raise Mismatch(f"{label}: {name} events differ:\n chain {got}\n model {want}")
+        self.adl_fills.extend(chain_events("AdlFill"))
+
+    # ------------------------------------------------------------------------------------------ comparison
+
+    def chain_state(self) -> dict:
+        frees = self.L.call("freeCollaterals", self.addrs)
+        epochs = [self.P.call("orderEpoch", a) for a in self.addrs]
+        positions, sides = {}, {}
+        for mid in self.markets:
+            for is_long in (True, False):
+                accounts, poss, total = self.P.call("sidePositions", mid, is_long, 0, 1000)
+                sides[(mid, is_long)] = [a.lower() for a in accounts]
+                for a, p in zip(accounts, poss):
+                    positions[(mid, a.lower())] = tuple(p)
+        funds = {mid: tuple(self.P.call("fundAccount", mid)) for mid in self.markets}
+        return {
+            "free": {a: f for a, f in zip(self.addrs, frees) if f},
+            "epoch": {a: e for a, e in zip(self.addrs, epochs) if e},
+            "positions": positions,
+            "sides": sides,
+            "funds": funds,
+            "vault": self.T.call("balanceOf", self.perp.address),
+        }
+
+    def model_state(self) -> dict:
+        m = self.model
+        return {
+            "free": {a: f for a, f in m.free.items() if f and a in self.by_addr},
+            "epoch": {a: e for a, e in m.epoch.items() if e and a in self.by_addr},
+            "positions": {k: p.as_tuple() for k, p in m.positions.items()},
+            "sides": {k: list(v) for k, v in m.sides.items()},
+            "funds": {mid: mk.fund_tuple() for mid, mk in m.markets.items()},
+            "vault": m.vault,
+        }
+
+    def compare(self, label="initial"):
+        got, want = self.chain_state(), self.model_state()
+        for key in got:
+            if got[key] != want[key]:
+                diff = _diff(got[key], want[key]) if isinstance(got[key], dict) else (got[key], want[key])
+                raise Mismatch(f"after {label}: {key} differs (chain, model): {diff}")
+        for h, order in self.orders_used.items():
+            c = self.P.call("filledAmount", h)
+            if c != self.model.filled_amount(h):
+                raise Mismatch(f"after {label}: filledAmount of {order} chain {c} model {self.model.filled_amount(h)}")
+
+    def mark(self, mid) -> int:
+        m = self.model.markets[mid]
+        return m.answer * 10 ** (18 - ORACLE_DECIMALS)
+
+    # ------------------------------------------------------------------------------------------ action helpers
+
+    def deposit(self, account, amount):
+        a = self.by_addr[addr(account)]
+        if amount:
+            self.mint(a, amount)
+        return self.act(f"deposit({a}, {amount})", lambda: self.perp.deposit(amount, {"from": a}),
+                        lambda now: self.model.deposit(a, amount))
+
+    def withdraw(self, account, amount):
+        return self.act(f"withdraw({account}, {amount})", lambda: self.perp.withdraw(amount, {"from": account}),
+                        lambda now: self.model.withdraw(account, amount))
+
+    def add_margin(self, account, mid, amount):
+        return self.act(f"addMargin({account}, {mid}, {amount})",
+                        lambda: self.perp.addMargin(mid, amount, {"from": account}),
+                        lambda now: self.model.add_margin(account, mid, amount))
+
+    def remove_margin(self, account, mid, amount):
+        return self.act(f"removeMargin({account}, {mid}, {amount})",
+                        lambda: self.perp.removeMargin(mid, amount, {"from": account}),
+                        lambda now: self.model.remove_margin(account, mid, amount, now))
+
+    def raw(self, call):
+        """A transaction outside the model (token faucet, approvals) at the next pinned timestamp."""
+        self.tick(1)
+        self._pin_time()
+        return call()
+
+    def mint(self, account, amount):
+        """Faucet + approve `amount` for `account` (token only; the vault does not change)."""
+        self.raw(lambda: self.env.token.faucet(account, amount, {"from": account}))
+        self.raw(lambda: self.env.token.approve(self.perp, amount, {"from": account}))
+
+    def set_price(self, mid, answer):
+        oracle = self.markets[mid][1]
+        self.tick(1)
+        self._pin_time()
+        oracle.setPrice(answer, {"from": self.deployer})
+        self.model.set_price(mid, answer, self.now)
+        self.log.append((f"setPrice({mid}, {answer})", None))
+
+    def set_paused(self, mid, paused):
+        self.tick(1)
+        self._pin_time()
+        self.perp.setPaused(mid, paused, {"from": self.deployer})
+        self.model.set_paused(mid, paused)
+        self.log.append((f"setPaused({mid}, {paused})", None))
+
+    def settle(self, matches, submitter=None):
+        """``matches``: list of (maker, taker, fill_size, fill_price, maker_signer, taker_signer); signer None =
+        the order's own account, else the signer object that signs instead (a forged signature)."""
+        tuples, model_matches = [], []
+        from perp.model import Match
+
+        for maker, taker, fill_size, fill_price, ms, ts in matches:
+            for o in (maker, taker):
+                self.orders_used[self.hasher(o)] = o
+            tuples.append((maker.as_tuple(), self.sign(maker, ms), taker.as_tuple(), self.sign(taker, ts), fill_size,
+                           fill_price))
+            model_matches.append(Match(maker, taker, fill_size, fill_price, ms.address if ms else None,
+                                       ts.address if ts else None))
+        sub = submitter or self.keeper
+        label = "settle" + ("Batch" if len(tuples) > 1 else "") + repr([(m.maker.account[:8], m.taker.account[:8],
+                                                                         m.fill_size, m.fill_price) for m in
+                                                                        model_matches])
+        if len(tuples) == 1:
+            return self.act(label, lambda: self.perp.settle(tuples[0], {"from": sub}),
+                            lambda now: self.model.settle(model_matches[0], now))
+        return self.act(label, lambda: self.perp.settleBatch(tuples, {"from": sub}),
+                        lambda now: self.model.settle_batch(model_matches, now))
+
+    def cancel_order(self, sender, order):
+        self.orders_used[self.hasher(order)] = order
+        return self.act(f"cancelOrder({sender}, {order.nonce})",
+                        lambda: self.perp.cancelOrder(order.as_tuple(), {"from": sender}),
+                        lambda now: self.model.cancel_order(sender, order))
+
+    def cancel_all(self, sender):
+        return self.act(f"cancelAllOrders({sender})", lambda: self.perp.cancelAllOrders({"from": sender}),
+                        lambda now: self.model.cancel_all(sender))
+
+    def liquidate(self, mid, account, keeper=None):
+        k = keeper or self.keeper
+        return self.act(f"liquidate({mid}, {account})", lambda: self.perp.liquidate(mid, account, {"from": k}),
+                        lambda now: self.model.liquidate(k, mid, account, now))
+
+    def liquidate_batch(self, mid, accounts, keeper=None):
+        k = keeper or self.keeper
+        tx, result, e = self.act(f"liquidateBatch({mid}, {len(accounts)})",
+                                 lambda: self.perp.liquidateBatch(mid, accounts, {"from": k}),
+                                 lambda now: self.model.liquidate_batch(k, mid, accounts, now))
+        if tx is not None and tx.return_value != result:
+            raise Mismatch(f"liquidateBatch returned {tx.return_value}, model {result}")
+        return tx, result, e
+
+    def deleverage_fund(self, mid, keeper=None):
+        k = keeper or self.keeper
+        return self.act(f"deleverageFund({mid})", lambda: self.perp.deleverageFund(mid, {"from": k}),
+                        lambda now: self.model.deleverage_fund(k, mid, now))
+
+    def top_up(self, sender, mid, amount):
+        if amount:
+            self.mint(sender, amount)
+        return self.act(f"topUpFund({mid}, {amount})", lambda: self.perp.topUpFund(mid, amount, {"from": sender}),
+                        lambda now: self.model.top_up_fund(sender, mid, amount))
+
+    def poke(self, mid):
+        return self.act(f"pokeFund({mid})", lambda: self.perp.pokeFund(mid, {"from": self.keeper}),
+                        lambda now: self.model.poke_fund(self.keeper, mid, now))
+
+
+def _diff(a: dict, b: dict) -> dict:
+    keys = set(a) | set(b)
+    return {k: (a.get(k), b.get(k)) for k in sorted(keys, key=str) if a.get(k) != b.get(k)}
