@@ -156,3 +156,24 @@ def test_a_closed_position_planted_back_is_reported(story, alice):
     found = replay(env).findings
     assert Finding("replay.position", f"{alice.address.lower()} in market {env.ETH}",
                    f"size: events say 0, chain has {WAD} (off by {WAD})") in found
+
+
+def test_replay_matches_a_crash_simulation(tmp_path):
+    """A simulated flash crash (reduced size): batched deposits and fills, keeper liquidation batches, Type 1."""
+    from scripts.simulate import run
+
+    report, sim = run("scenarios/flash_crash.yaml", out_dir=str(tmp_path), plots=False, quiet=True, traders=60)
+    r = Replay(web3, sim.dep.perp, sim.dep.lens)
+    assert r.run() == []
+    assert r.state.counts.get("Liquidated", 0) > 0 and r.state.counts.get("AdlFill", 0) > 0
+    assert len(r.state.free) >= 60
+
+
+def test_replay_matches_a_slow_cascade_with_type2(tmp_path):
+    from scripts.simulate import run
+
+    report, sim = run("scenarios/slow_cascade.yaml", out_dir=str(tmp_path), plots=False, quiet=True, traders=60)
+    r = Replay(web3, sim.dep.perp, sim.dep.lens)
+    assert r.run() == []
+    fills = [e for e in sim.events if e["event"] == "AdlFill"]
+    assert {e["args"]["adlType"] for e in fills} >= {2}, {e["args"]["adlType"] for e in fills}

@@ -1,0 +1,315 @@
+"""Seeded random actions for the differential test, applied through ``harness.Harness`` (chain and model)."""
+from __future__ import annotations
+
+import random
+
+from perp.model import unrealized_pnl
+
+WAD = 10**18
+ORACLE = 10**10  # WAD per oracle unit (8-decimal feed)
+
+
+class Driver:
+    def __init__(self, h, seed: int):
+        self.h = h
+        self.rng = random.Random(seed)
+        self.pool = []  # orders with a remainder, for partial fills, overfills, cancels
+        self.initial = {mid: h.model.markets[mid].answer for mid in h.markets}
+        self.kinds = {}
+
+    # ------------------------------------------------------------------------------------------ helpers
+
+    @property
+    def traders(self):
+        return self.h.traders
+
+    def holders(self, mid):
+        m = self.h.model
+        return [self.h.by_addr[a] for a in m.sides[(mid, True)] + m.sides[(mid, False)]]
+
+    def params(self, mid):
+        return self.h.markets[mid][2]
+
+    def leverage(self, mid):
+        r = self.rng.random()
+        max_lev = self.params(mid).max_leverage
+        if r < 0.02:
+            return max_lev + 1
+        if r < 0.03:
+            return WAD // 2
+        if r < 0.5:
+            return self.rng.randint(1, max_lev // WAD) * WAD
+        return self.rng.randint(WAD, max_lev)
+
+    def price(self, mid):
+        mark = self.h.mark(mid)
+        band = self.params(mid).oracle_band_bps
+        r = self.rng.random()
+        if r < 0.04:
+            bps = self.rng.choice([band + 1, -band - 1, band + 100])
+        elif r < 0.15:
+            bps = self.rng.choice([band, -band])
+        else:
+            bps = self.rng.randint(-band, band) // self.rng.choice([1, 2, 5])
+        p = mark + mark * bps // 10_000
+        if self.rng.random() < 0.6:
+            p -= p % 10**16
+        return max(p, 1)
+
+    def size_for(self, notional, price):
+        size = notional * WAD * self.h.scale // max(price, 1)
+        if self.rng.random() < 0.5:
+            size -= size % 10**14
+        if self.rng.random() < 0.2:
+            size += self.rng.randint(1, 10**12)
+        return max(size, 1)
+
+    # ------------------------------------------------------------------------------------------ setup
+
+    def setup(self):
+        h = self.h
+        for t in self.traders:
+            if self.rng.random() < 0.9:
+                h.deposit(t, self.rng.randint(200, 20_000) * h.one + self.rng.randint(0, h.one))
+
+    # ------------------------------------------------------------------------------------------ actions
+
+    def step(self):
+        kinds = ["trade", "reduce", "refill", "price", "liq", "batch", "t2", "deposit", "withdraw", "add",
+                 "remove", "cancel", "cancel_all", "topup", "poke", "sleep", "pause"]
+        weights = [14, 7, 3, 9, 5, 3, 3, 2, 2, 2, 3, 1, 1, 1, 1, 1, 1]
+        kind = self.rng.choices(kinds, weights)[0]
+        self.kinds[kind] = self.kinds.get(kind, 0) + 1
+        getattr(self, "do_" + kind)()
+
+    def _order_pair(self, mid, buyer, seller, size, price, lev_b=None, lev_s=None, ro_b=False, ro_s=False):
+        h, rng = self.h, self.rng
+        ob = size if rng.random() < 0.7 else size + rng.randint(1, size)
+        os_ = size if rng.random() < 0.7 else size + rng.randint(1, size)
+        lim_b = price if rng.random() < 0.8 else price + rng.randint(0, price // 100)
+        lim_s = price if rng.random() < 0.8 else price - rng.randint(0, price // 100)
+        if rng.random() < 0.02:
+            lim_b = price - 1
+        if rng.random() < 0.02:
+            lim_s = price + 1
+        exp_b = h.now - 1 if rng.random() < 0.015 else None
+        ep_s = h.model.order_epoch(seller) + 1 if rng.random() < 0.015 else None
+        b = h.order(buyer, mid, True, ob, lim_b, lev_b or self.leverage(mid), reduce_only=ro_b, expiry=exp_b)
+        s = h.order(seller, mid, False, os_, lim_s, lev_s or self.leverage(mid), reduce_only=ro_s, epoch=ep_s)
+        return b, s
+
+    def _match(self, b, s, size, price):
+        rng = self.rng
+        maker, taker = (b, s) if rng.random() < 0.5 else (s, b)
+        ms = ts = None
+        r = rng.random()
+        if r < 0.015:
+            ms = rng.choice([x for x in self.h.signers if x.address != maker.account])
+        elif r < 0.03:
+            ts = rng.choice([x for x in self.h.signers if x.address != taker.account])
+        fill = size
+        r = rng.random()
+        if r < 0.01:
+            fill = 0
+        for o in (b, s):
+            if o.size > size:
+                self.pool.append(o)
+        return (maker, taker, fill, price, ms, ts)
+
+    def do_trade(self):
+        h, rng = self.h, self.rng
+        mid = rng.choice(list(h.markets))
+        buyer, seller = rng.sample(self.traders, 2)
+        if rng.random() < 0.02:
+            seller = buyer
+        price = self.price(mid)
+        lev_b, lev_s = self.leverage(mid), self.leverage(mid)
+        cap = min(h.model.free_collateral(buyer) * lev_b, h.model.free_collateral(seller) * lev_s) // WAD
+        frac = rng.choice([rng.uniform(0.01, 0.3), rng.uniform(0.3, 0.95), rng.uniform(0.95, 1.2)])
+        notional = int(cap * frac) or rng.randint(1, 100) * h.one
+        if rng.random() < 0.02:
+            notional = 0  # NotionalTooSmall (size of a few wei)
+        size = self.size_for(notional, price) if notional else rng.randint(1, 100)
+        ro_b, ro_s = rng.random() < 0.05, rng.random() < 0.05
+        b, s = self._order_pair(mid, buyer, seller, size, price, lev_b, lev_s, ro_b, ro_s)
+        if rng.random() < 0.01:  # market mismatch
+            other = [m for m in h.markets if m != mid][0]
+            s = h.order(seller, other, False, size, price, lev_s)
+        if rng.random() < 0.01:  # same side
+            s = h.order(seller, mid, True, size, price, lev_s)
+        matches = [self._match(b, s, size, price)]
+        if rng.random() < 0.1:
+            b2, s2 = self._order_pair(mid, *rng.sample(self.traders, 2), max(1, size // 3), price)
+            matches.append(self._match(b2, s2, max(1, size // 3), price))
+        h.settle(matches)
+
+    def do_reduce(self):
+        """A holder reduces, closes or flips, against a random counterparty (often reduce-only)."""
+        h, rng = self.h, self.rng
+        mid = rng.choice(list(h.markets))
+        holders = self.holders(mid)
+        if not holders:
+            return self.do_trade()
+        holder = rng.choice(holders)
+        pos = h.model.position(mid, holder)
+        s = abs(pos.size)
+        q = rng.choice([s, s, max(1, s // 2), max(1, s * rng.randint(1, 99) // 100), s + rng.randint(1, s)])
+        other = rng.choice([t for t in self.traders if t != holder])
+        price = self.price(mid)
+        ro = rng.random() < 0.5
+        if pos.size > 0:
+            b, sl = self._order_pair(mid, other, holder, q, price, ro_s=ro)
+        else:
+            b, sl = self._order_pair(mid, holder, other, q, price, ro_b=ro)
+        h.settle([self._match(b, sl, q, price)])
+
+    def do_refill(self):
+        """Another fill of an order already partly filled (or overfill, or a cancelled one)."""
+        h, rng = self.h, self.rng
+        if not self.pool:
+            return self.do_trade()
+        o = rng.choice(self.pool)
+        filled = h.model.filled_amount(h.hasher(o))
+        rest = o.size - filled if filled <= o.size else 0
+        q = rest if rest and rng.random() < 0.5 else max(1, rest // 2) if rest else rng.randint(1, 10**17)
+        if rng.random() < 0.1:
+            q = rest + 1
+        other = rng.choice([t for t in self.traders if t.address != o.account])
+        price = o.limit_price
+        c = h.order(other, o.market_id, not o.is_buy, q, price, self.leverage(o.market_id))
+        maker, taker = (o, c) if rng.random() < 0.5 else (c, o)
+        h.settle([(maker, taker, q, price, None, None)])
+
+    def do_price(self):
+        h, rng = self.h, self.rng
+        mid = rng.choice(list(h.markets))
+        ans = h.model.markets[mid].answer
+        r = rng.random()
+        if r < 0.6:
+            f = rng.gauss(0, 0.015)
+        elif r < 0.9:
+            f = rng.choice([-1, 1]) * rng.uniform(0.03, 0.08)
+        else:
+            f = rng.choice([-1, -1, 1]) * rng.uniform(0.1, 0.3)
+        new = int(ans * (1 + f))
+        new = max(new, self.initial[mid] // 20)
+        new = min(new, self.initial[mid] * 20)
+        h.set_price(mid, new)
+
+    def do_liq(self):
+        h, rng = self.h, self.rng
+        mid = rng.choice(list(h.markets))
+        holders = self.holders(mid)
+        mark = h.mark(mid)
+        liq = [a for a in holders if h.model.is_liquidatable(mid, a, mark)]
+        if liq and rng.random() < 0.8:
+            target = rng.choice(liq)
+        elif holders and rng.random() < 0.8:
+            target = rng.choice(holders)
+        else:
+            target = rng.choice(self.traders)
+        h.liquidate(mid, target)
+
+    def do_batch(self):
+        h, rng = self.h, self.rng
+        mid = rng.choice(list(h.markets))
+        accts = list(self.traders)
+        rng.shuffle(accts)
+        accts = accts[: rng.randint(1, len(accts))]
+        if rng.random() < 0.2:
+            accts.append(accts[0])
+        h.liquidate_batch(mid, accts)
+
+    def do_t2(self):
+        h, rng = self.h, self.rng
+        with_pos = [mid for mid in h.markets if h.model.markets[mid].fund_size != 0]
+        mid = rng.choice(with_pos) if with_pos and rng.random() < 0.8 else rng.choice(list(h.markets))
+        h.deleverage_fund(mid)
+
+    def do_deposit(self):
+        h, rng = self.h, self.rng
+        amount = 0 if rng.random() < 0.05 else rng.randint(1, 5_000) * h.one + rng.randint(0, h.one)
+        h.deposit(rng.choice(self.traders), amount)
+
+    def do_withdraw(self):
+        h, rng = self.h, self.rng
+        t = rng.choice(self.traders + [h.keeper])
+        free = h.model.free_collateral(t)
+        r = rng.random()
+        amount = 0 if r < 0.05 else free + 1 if r < 0.15 else free if r < 0.3 else rng.randint(0, free) if free else 1
+        h.withdraw(t, amount)
+
+    def _holder_or_any(self, mid):
+        holders = self.holders(mid)
+        if holders and self.rng.random() < 0.9:
+            return self.rng.choice(holders)
+        return self.rng.choice(self.traders)
+
+    def do_add(self):
+        h, rng = self.h, self.rng
+        mid = rng.choice(list(h.markets))
+        t = self._holder_or_any(mid)
+        free = h.model.free_collateral(t)
+        amount = 0 if rng.random() < 0.05 else free + 1 if rng.random() < 0.05 else rng.randint(1, max(1, free // 3))
+        h.add_margin(t, mid, amount)
+
+    def do_remove(self):
+        h, rng = self.h, self.rng
+        mid = rng.choice(list(h.markets))
+        t = self._holder_or_any(mid)
+        pos = h.model.position(mid, t)
+        margin = pos.margin
+        r = rng.random()
+        if r < 0.05:
+            amount = 0
+        elif r < 0.1:
+            amount = margin + 1
+        elif r < 0.4 and pos.size:
+            # about the most that keeps equity above initial margin
+            mark = h.mark(mid)
+            equity = margin + unrealized_pnl(pos.size, pos.open_notional, mark, h.scale)
+            im = abs(pos.size) * mark // (WAD * h.scale) * self.params(mid).imr // WAD
+            amount = max(1, min(margin, equity - im + rng.randint(-3, 3)))
+        else:
+            amount = rng.randint(1, max(1, margin // 2))
+        h.remove_margin(t, mid, amount)
+
+    def do_cancel(self):
+        h, rng = self.h, self.rng
+        if not self.pool:
+            return self.do_cancel_all()
+        o = rng.choice(self.pool)
+        owner = h.by_addr[o.account.lower()]
+        sender = owner if rng.random() < 0.8 else rng.choice([s for s in h.signers if s != owner])
+        h.cancel_order(sender, o)
+
+    def do_cancel_all(self):
+        self.h.cancel_all(self.rng.choice(self.traders))
+
+    def do_topup(self):
+        h, rng = self.h, self.rng
+        amount = 0 if rng.random() < 0.1 else rng.randint(1, 300) * h.one
+        h.top_up(h.deployer, rng.choice(list(h.markets)), amount)
+
+    def do_poke(self):
+        self.h.poke(self.rng.choice(list(self.h.markets)))
+
+    def do_sleep(self):
+        h, rng = self.h, self.rng
+        r = rng.random()
+        if r < 0.4:
+            h.tick(rng.randint(10, 600))
+        elif r < 0.7:
+            h.tick(3_700)  # oracles stale until the next price
+            if rng.random() < 0.5:
+                for mid in h.markets:
+                    h.set_price(mid, h.model.markets[mid].answer)
+        else:
+            h.tick(8 * 3600 + 100)  # the high-water-mark window passes
+            for mid in h.markets:
+                h.set_price(mid, h.model.markets[mid].answer)
+
+    def do_pause(self):
+        h, rng = self.h, self.rng
+        mid = rng.choice(list(h.markets))
+        h.set_paused(mid, not h.model.markets[mid].paused)
