@@ -662,11 +662,13 @@ class Replay:
             rec = s.markets.get(m)
             name, oracle, params, paused = self._call("marketInfo", m)
             if rec is None:
-                continue
-            for what, ev, ch in (("name", rec.name, name), ("oracle", rec.oracle, _a(oracle)),
-                                 ("parameters", rec.params, tuple(params)), ("paused", rec.paused, paused)):
-                if ev != ch:
-                    self.findings.append(Finding("replay.market", f"market {m}", _mismatch(what, ev, ch)))
+                self.findings.append(Finding("replay.market", f"market {m}",
+                                             f"listed on chain ({name}) but no MarketCreated event was replayed"))
+            else:
+                for what, ev, ch in (("name", rec.name, name), ("oracle", rec.oracle, _a(oracle)),
+                                     ("parameters", rec.params, tuple(params)), ("paused", rec.paused, paused)):
+                    if ev != ch:
+                        self.findings.append(Finding("replay.market", f"market {m}", _mismatch(what, ev, ch)))
             self._compare_positions(m)
             self._compare_fund(m)
         # filled amounts of every order seen

@@ -44,6 +44,17 @@ def erin(signers):
 
 
 @pytest.fixture(scope="session")
+def frank(signers):
+    """An account that no module fixture funds."""
+    return signers[6]
+
+
+@pytest.fixture(scope="session")
+def grace(signers):
+    return signers[7]
+
+
+@pytest.fixture(scope="session")
 def outsider(signers):
     return signers[8]
 

@@ -34,9 +34,9 @@ export PATH="$ROOT/node_modules/.bin:$ROOT/.venv/bin:$PATH"
 .venv/bin/brownie networks modify development cmd=anvil gas_limit=30000000 >/dev/null
 # dev1..dev4: the same on private ports, so that several test runs can share one machine (docs/TESTING.md).
 for i in 1 2 3 4; do
-  if ! .venv/bin/brownie networks list 2>/dev/null | grep -q "dev$i:"; then
-    .venv/bin/brownie networks add Development "dev$i" cmd=anvil host=http://127.0.0.1 port=$((8550 + i)) \
-      gas_limit=30000000 accounts=10 base_fee=0 >/dev/null
-  fi
+  settings="host=http://127.0.0.1 port=$((8550 + i)) gas_limit=30000000 accounts=10 base_fee=0"
+  # shellcheck disable=SC2086
+  .venv/bin/brownie networks modify "dev$i" $settings >/dev/null 2>&1 \
+    || .venv/bin/brownie networks add Development "dev$i" cmd=anvil $settings >/dev/null
 done
 echo "==> set-up complete"

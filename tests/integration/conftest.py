@@ -32,11 +32,3 @@ def env200(signers):
     return env
 
 
-@pytest.fixture(scope="session")
-def frank(signers):
-    return signers[6]
-
-
-@pytest.fixture(scope="session")
-def grace(signers):
-    return signers[7]

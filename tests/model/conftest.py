@@ -39,7 +39,7 @@ Sizes (environment variables)
 - ``DIFF_SEED_BASE`` (default 0): first seed (to replay one: ``DIFF_SEED_BASE=17 DIFF_SEEDS=1``).
 - ``STATEFUL_PROFILE=long`` (or ``STATEFUL_EXAMPLES``/``STATEFUL_STEPS``): the state machine's size; the default
   (CI) is 10 examples of up to 15 steps.
-- ``MODEL_SCENARIOS`` (default 300): pure-model scenarios in ``test_model_pure.py``.
+- ``MODEL_SCENARIOS`` (default 2000): pure-model scenarios in ``test_model_pure.py``.
 """
 import os
 import sys

@@ -37,8 +37,10 @@ class Driver:
             return max_lev + 1
         if r < 0.03:
             return WAD // 2
-        if r < 0.5:
+        if r < 0.4:
             return self.rng.randint(1, max_lev // WAD) * WAD
+        if r < 0.7:
+            return self.rng.randint(max_lev // 2, max_lev)
         return self.rng.randint(WAD, max_lev)
 
     def price(self, mid):
@@ -76,8 +78,11 @@ class Driver:
 
     def step(self):
         kinds = ["trade", "reduce", "refill", "price", "liq", "batch", "t2", "deposit", "withdraw", "add",
-                 "remove", "cancel", "cancel_all", "topup", "poke", "sleep", "pause"]
-        weights = [14, 7, 3, 9, 5, 3, 3, 2, 2, 2, 3, 1, 1, 1, 1, 1, 1]
+                 "remove", "cancel", "cancel_all", "topup", "poke", "sleep", "pause", "crash"]
+        weights = [16, 7, 3, 7, 4, 3, 3, 2, 2, 2, 3, 1, 1, 1, 1, 1, 1, 4]
+        for mid in self.h.markets:
+            if self.h.model.markets[mid].paused and self.rng.random() < 0.4:
+                self.h.set_paused(mid, False)
         kind = self.rng.choices(kinds, weights)[0]
         self.kinds[kind] = self.kinds.get(kind, 0) + 1
         getattr(self, "do_" + kind)()
@@ -196,6 +201,31 @@ class Driver:
         new = min(new, self.initial[mid] * 20)
         h.set_price(mid, new)
 
+    def do_crash(self):
+        """A large move against the side with more open leverage, then a keeper pass (batch), maybe Type 2."""
+        h, rng = self.h, self.rng
+        mid = rng.choice(list(h.markets))
+        m = h.model
+        mark = h.mark(mid)
+
+        def lev(is_long):
+            total = 0
+            for a in m.sides[(mid, is_long)]:
+                p = m.positions[(mid, a)]
+                total += abs(p.size) * mark // (WAD * h.scale) * WAD // max(1, p.margin)
+            return total
+
+        down = lev(True) >= lev(False) if rng.random() < 0.8 else rng.random() < 0.5
+        f = rng.uniform(0.04, 0.3)
+        ans = m.markets[mid].answer
+        h.set_price(mid, max(self.initial[mid] // 20, int(ans * (1 - f if down else 1 + f))))
+        holders = self.holders(mid)
+        rng.shuffle(holders)
+        if holders:
+            h.liquidate_batch(mid, holders)
+        if rng.random() < 0.6:
+            h.deleverage_fund(mid)
+
     def do_liq(self):
         h, rng = self.h, self.rng
         mid = rng.choice(list(h.markets))
@@ -204,7 +234,7 @@ class Driver:
         liq = [a for a in holders if h.model.is_liquidatable(mid, a, mark)]
         if liq and rng.random() < 0.8:
             target = rng.choice(liq)
-        elif holders and rng.random() < 0.8:
+        elif holders and rng.random() < 0.95:
             target = rng.choice(holders)
         else:
             target = rng.choice(self.traders)

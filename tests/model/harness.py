@@ -72,7 +72,7 @@ class Harness:
             self.markets[mid] = (name, oracle, params)
         for is_long in (True, False):
             for mid in self.markets:
-                assert self.P.call("sideAccounts", mid, is_long) == [], "harness needs a deployment without positions"
+                assert len(self.P.call("sideAccounts", mid, is_long)) == 0, "harness needs a deployment without positions"
         self.model.vault = self.T.call("balanceOf", self.perp.address)
         frees = self.L.call("freeCollaterals", self.addrs)
         for a, f in zip(self.addrs, frees):

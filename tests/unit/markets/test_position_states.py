@@ -16,11 +16,6 @@ ONE_THIRD = 333_333_333_333_333_333
 NONE, HEALTHY, REDUCE_ONLY, MARGIN_CALL, LIQUIDATABLE, BANKRUPT = range(6)
 
 
-@pytest.fixture(scope="session")
-def frank(signers):
-    return signers[6]
-
-
 @pytest.fixture(scope="module", autouse=True)
 def book(env, calc, open_pair, alice, bob, carol, dave, erin, frank):
     a = open_pair(env, alice, bob, env.ETH, WAD, calc.px(2000))

@@ -45,12 +45,3 @@ def calc(env):
     return Calc(env)
 
 
-@pytest.fixture(scope="session")
-def frank(signers):
-    """An account that the module fixtures do not fund (for collateral-limit tests)."""
-    return signers[6]
-
-
-@pytest.fixture(scope="session")
-def grace(signers):
-    return signers[7]

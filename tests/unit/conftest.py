@@ -1,6 +1,6 @@
-"""Fixtures of the margin tests: hand arithmetic (integer math from docs/TESTING.md) and a helper that opens a
-long/short pair and returns what every number should be afterwards, computed from the formulas, never read
-back from the contract."""
+"""Fixtures shared by the unit tests (margin and markets use them; trading has its own `calc`): hand arithmetic
+(integer math from docs/TESTING.md) and a helper that opens a long/short pair and returns what every number
+should be afterwards, computed from the formulas, never read back from the contract."""
 from decimal import Decimal
 from types import SimpleNamespace
 
