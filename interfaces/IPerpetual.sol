@@ -18,7 +18,7 @@ interface IPerpetualErrors {
     error UnknownMarket(uint256 marketId);
     /// @notice Thrown on a call that needs an unpaused market.
     error MarketPaused(uint256 marketId);
-    /// @notice Thrown when a parameter is outside its hard bounds; `code` names it (see `MarketParams`).
+    /// @notice Thrown when a parameter is outside its hard bounds; `name` names it (see `MarketParams`).
     error InvalidParameter(string name, uint256 value);
     /// @notice Thrown when an oracle answers a non-positive price.
     error InvalidOraclePrice(uint256 marketId, int256 answer);

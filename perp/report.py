@@ -95,9 +95,10 @@ def final_accounts(sim) -> list:
             positions[v[0]][name] = {"size": v[1], "open_notional": v[2], "margin": v[3], "equity": v[7],
                                      "state": v[9]}
     for t in everyone:
+        key = t.address.lower()  # eth-abi decodes addresses in lower case
         out.append({"address": t.address, "role": t.role, "market": t.market, "side": "long" if t.is_long else "short",
                     "leverage": t.leverage, "deposit": t.deposit, "free_collateral": free[t.address],
-                    "positions": positions.get(t.address, {}), "queue_lights_before": sim.lights_before.get(t.address)})
+                    "positions": positions.get(key, {}), "queue_lights_before": sim.lights_before.get(key)})
     return out
 
 

@@ -84,6 +84,22 @@ def run_story(env, signers) -> dict:
     assert {e["adlType"] for e in txs["type2"].events["AdlFill"]} == {2}
     assert env.perp.fundAccount(env.ETH)[1] == 0
 
+    # ---------------------------------------------------------------- BTC-PERP: a refusal by risk limit, Type 1 with a
+    # remainder to the fund: of the two shorts, dave (entered at 60,000) is eligible and deployer (entered at
+    # 57,000) is not (u < 0 at 57,500), so Type 1 fills dave's 0.005 and the fund takes the other 0.005.
+    params[12] = 1  # maxFundNotional: 1 unit
+    env.perp.setMarketParams(env.BTC, params, owner)
+    env.fund(outsider, 1000 * U)
+    env.fund(deployer, 1000 * U)
+    env.trade(bob, outsider, env.BTC, w("0.01"), w(60000), buyer_leverage=w(20), seller_leverage=w(2))
+    env.set_price(env.BTC, 57000)
+    env.trade(outsider, deployer, env.BTC, w("0.01"), w(57000), buyer_leverage=w(2), seller_leverage=w(2))
+    env.set_price(env.BTC, 57500)
+    txs["remainder"] = env.perp.liquidate(env.BTC, bob, {"from": keeper})
+    assert txs["remainder"].events["FundRefused"]["reason"] == 2  # RiskLimit
+    assert txs["remainder"].events["AdlFill"]["account"] == dave
+    assert txs["remainder"].events["AdlRemainderToFund"]["size"] == w("0.005")
+
     # ---------------------------------------------------------------- recovery: top-up, poke, a new trade, withdrawals
     env.set_price(env.ETH, 1900)
     env.perp.topUpFund(env.ETH, 150 * U, {"from": outsider})

@@ -27,7 +27,7 @@ def test_replay_rebuilds_the_chain_exactly_after_the_story(story, alice, bob, ca
     s = r.state
     # every kind of event of the story was replayed
     for name in ("Deposited", "Withdrawn", "PositionUpdated", "Trade", "FundUpdated", "FundToppedUp", "Liquidated",
-                 "FundAccepted", "FundRefused", "AdlFill", "OrderCancelled", "OrderEpochBumped",
+                 "FundAccepted", "FundRefused", "AdlFill", "AdlRemainderToFund", "OrderCancelled", "OrderEpochBumped",
                  "FundWatermarkUpdated", "MarketCreated", "MarketParamsUpdated", "OracleUpdated", "MarketPauseSet"):
         assert s.counts.get(name, 0) > 0, name
     # the rebuilt numbers are the chain's, account by account

@@ -42,7 +42,7 @@ class PerpMachine:
         self.bystander = self.env.signers[8]
         self.closer = self.env.signers[0]
         self.orders = []
-        self.checked_fills = 0
+        self.adl_groups = []
         for i, t in enumerate(h.traders):
             h.deposit(t, (500 + 1500 * i) * h.one)
         h.deposit(self.bystander, 777 * h.one)
@@ -59,24 +59,30 @@ class PerpMachine:
         return {a for a in self.h.by_addr if a not in held and a != self.h.keeper.address.lower()}
 
     def keeper_action(self, fn):
-        """Runs a liquidation/ADL action and checks the bystander rule and the ADL rules on its fills."""
+        """Runs a liquidation/ADL action, checks the bystander rule on it and queues its ADL fills, grouped per
+        liquidation (or per Type 2 call) in log order, for ``invariant_adl_rules``."""
         h = self.h
         flat = {a: h.model.free_collateral(a) for a in self.flat_accounts()}
         fund_size = {mid: h.model.markets[mid].fund_size for mid in h.markets}
-        before = len(h.adl_fills)
         tx, result, err = fn()
         for a, f in flat.items():
             assert h.model.free_collateral(a) == f, f"bystander {a} free changed by a keeper action"
-        fills = h.adl_fills[before:]
-        if tx is not None and fills:
-            names = [e.name for e in tx.events]
-            assert ("FundRefused" in names) == any(f["adlType"] == 1 for f in fills)
-            by_market = {}
-            for f in fills:
-                by_market.setdefault((f["marketId"], f["adlType"]), []).append(f)
-            for (mid, typ), fs in by_market.items():
-                if typ == 2:
-                    assert all((f["sizeDelta"] > 0) == (fund_size[mid] > 0) for f in fs), "type 2 side"
+            assert self.env.free(a) == f
+        if tx is None:
+            return tx, result, err
+        group = None
+        for e in tx.events:
+            if e.name == "Liquidated":
+                group = {"kind": "liquidation", "size": int(e["size"]), "refused": False, "fills": []}
+                self.adl_groups.append(group)
+            elif e.name == "FundRefused":
+                group["refused"] = True
+            elif e.name == "AdlFill":
+                if group is None:
+                    mid = int(e["marketId"])
+                    group = {"kind": "type2", "size": fund_size[mid], "refused": None, "fills": []}
+                    self.adl_groups.append(group)
+                group["fills"].append({k: int(v) if not isinstance(v, str) else v for k, v in dict(e).items()})
         return tx, result, err
 
     # ------------------------------------------------------------------------------------------ rules
@@ -206,19 +212,26 @@ class PerpMachine:
         assert self.h.model.free_collateral(self.bystander) == self.bystander_free
         assert self.env.free(self.bystander) == self.bystander_free
 
-    def invariant_adl_order(self):
-        """Within one action, ranks strictly increase and (score, size) never increases along the ranks."""
-        fills = self.h.adl_fills
-        new = fills[self.checked_fills:]
-        self.checked_fills = len(fills)
-        groups = {}
-        for f in new:
-            groups.setdefault((f["marketId"], f["adlType"]), []).append(f)
-        for fs in groups.values():
-            ranks = [f["rank"] for f in fs]
-            scores = [f["score"] for f in fs]
-            assert ranks == sorted(set(ranks)) or len(fs) == 1 or _split_runs(ranks)
+    def invariant_adl_rules(self):
+        """ADL order and type: per liquidation (or Type 2 call), fills come in strictly increasing rank with
+        non-increasing score (the queue order), every filled position was eligible (score > 0, i.e. uPnL > 0),
+        Type 1 only after the fund refused the position, Type 2 only from deleverageFund, and every counterparty
+        sits on the side opposite the position being offset (its size moves toward zero)."""
+        for g in self.adl_groups:
+            fills = g["fills"]
+            types = {f["adlType"] for f in fills}
+            if g["kind"] == "liquidation":
+                assert types <= {1}, "liquidation produced a non-Type-1 fill"
+                assert g["refused"] or not fills, "Type 1 without a fund refusal"
+            else:
+                assert types == {2}
+            ranks = [f["rank"] for f in fills]
+            scores = [f["score"] for f in fills]
+            assert ranks == sorted(set(ranks)), f"ranks {ranks}"
+            assert scores == sorted(scores, reverse=True), f"scores {scores} not in queue order"
             assert all(0 < s <= WAD for s in scores)
+            assert all((f["sizeDelta"] > 0) == (g["size"] > 0) for f in fills), "ADL counterparty on the wrong side"
+        self.adl_groups = []
 
     # ------------------------------------------------------------------------------------------ teardown
 
@@ -268,19 +281,6 @@ class PerpMachine:
         assert vault == cash - fund_on + rest
         if all(m.fund_size == 0 for m in h.model.markets.values()):
             assert vault == cash, "vault must hold exactly the funds' cash"
-
-
-def _split_runs(ranks):
-    """Several Type 1 runs in one batch: each run's ranks strictly increase."""
-    runs, cur = [], [ranks[0]]
-    for r in ranks[1:]:
-        if r > cur[-1]:
-            cur.append(r)
-        else:
-            runs.append(cur)
-            cur = [r]
-    runs.append(cur)
-    return all(run == sorted(set(run)) for run in runs)
 
 
 def test_stateful(menv, state_machine):

@@ -73,6 +73,12 @@ def test_calm_market_fires_nothing_and_funds_end_with_seed_plus_fees(tmp_path):
         seed = int(m.fund_seed * 10**scn.decimals)
         assert fees[m.name] > 0
         assert report["final_funds"][m.name]["cash"] == seed + fees[m.name]
+    # Nobody was liquidated: every trader still holds its position, and each had a place in the queue display.
+    traders = [a for a in report["accounts"] if a["role"] == "trader"]
+    assert len(traders) == TRADERS
+    assert all(a["positions"][a["market"]]["size"] != 0 for a in traders)
+    lights = [a["queue_lights_before"] for a in traders]
+    assert None not in lights and set(lights) <= {0, 1, 2, 3, 4, 5} and 5 in lights
 
 
 def test_flash_crash_hits_the_top_ranked_short_first(tmp_path):
