@@ -14,7 +14,8 @@ if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
 echo "==> installing Python requirements (pinned)"
-.venv/bin/pip install --disable-pip-version-check -q -r requirements.txt
+# (pip's notices about unreachable local index folders of this machine's pip config are filtered out)
+.venv/bin/pip install --disable-pip-version-check -q -r requirements.txt 2> >(grep -v "^WARNING: Location" >&2)
 
 echo "==> installing npm packages (pinned by package.json and package-lock.json)"
 npm install --no-audit --no-fund --loglevel=error

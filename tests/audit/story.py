@@ -102,6 +102,7 @@ def run_story(env, signers) -> dict:
 
     # ---------------------------------------------------------------- recovery: top-up, poke, a new trade, withdrawals
     env.set_price(env.ETH, 1900)
+    env.token.approve(env.perp, 1000 * U, {"from": outsider})
     env.perp.topUpFund(env.ETH, 150 * U, {"from": outsider})
     env.perp.topUpFund(env.BTC, 1 * U, {"from": outsider})
     env.perp.pokeFund(env.ETH, {"from": outsider})
