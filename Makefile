@@ -12,7 +12,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 BROWNIE := $(VENV)/bin/brownie
 SETUP_STAMP := $(ROOT)/.setup-done
 
-.PHONY: setup simulate simulate-all deploy test bench clean build-fresh
+.PHONY: setup simulate simulate-all deploy audit slither test bench clean build-fresh
 
 SCENARIO ?= scenarios/flash_crash.yaml
 NETWORK ?= development
@@ -28,6 +28,15 @@ simulate-all: $(SETUP_STAMP) build-fresh
 ## Deploy and configure everything (devnet by default; NETWORK=<brownie network> with PERP_CONFIG for live ones).
 deploy: $(SETUP_STAMP) build-fresh
 	$(BROWNIE) run scripts/deploy.py --network $(NETWORK)
+
+MANIFEST ?= deployments/development-31337.json
+## Audit any deployment from its manifest: state invariants + event replay (MANIFEST=..., RPC=http://host:port).
+audit: $(SETUP_STAMP) build-fresh
+	$(VENV)/bin/python -m perp.audit_cli $(MANIFEST) $(if $(RPC),--rpc $(RPC))
+
+## Slither on the protocol's own contracts; fails on a high/medium finding not triaged in docs/slither-triage.md.
+slither: $(SETUP_STAMP) build-fresh
+	$(VENV)/bin/python tools/slither_check.py
 
 ## The test suite (Brownie + pytest on a local Anvil that Brownie starts itself).
 test: $(SETUP_STAMP) build-fresh

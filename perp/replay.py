@@ -139,6 +139,29 @@ def deployment_block(rpc: Rpc, address: str, latest: int) -> int:
         return 0
 
 
+class _PinnedProvider:
+    """Answers eth_call at a fixed block instead of "latest", so that the state audit reads the same state as
+    the replay compares with, even while the chain moves on."""
+
+    def __init__(self, provider, block: int):
+        self._provider = provider
+        self._block = hex(block)
+
+    def make_request(self, method, params):
+        if method == "eth_call" and len(params) > 1 and params[1] == "latest":
+            params = [params[0], self._block, *params[2:]]
+        return self._provider.make_request(method, params)
+
+    def __getattr__(self, name):
+        return getattr(self._provider, name)
+
+
+class _Pinned:
+    def __init__(self, w3, block: int):
+        self.provider = _PinnedProvider(w3.provider, block)
+        self.eth = w3.eth
+
+
 # ---------------------------------------------------------------------------------------------------- state
 
 
@@ -256,6 +279,8 @@ class Replay:
         self.logs_read = len(logs)
         tx: list = []
         for log in logs:
+            if log.get("removed"):  # dropped by a reorg
+                continue
             if tx and log["transactionHash"] != tx[0][0]["transactionHash"]:
                 self._apply_tx(tx)
                 tx = []
@@ -275,6 +300,7 @@ class Replay:
     def _apply_tx(self, items: list) -> None:
         s = self.state
         txh = items[0][0]["transactionHash"]
+        self._tx = txh
         self._block = int(items[0][0]["blockNumber"], 16)
         s.transactions += 1
         # Only what this transaction's events name can change: measure value and books over those before and
@@ -470,7 +496,8 @@ class Replay:
         """Swap-and-pop, as PerpBase._closePosition."""
         side = self.state.sides.setdefault((m, is_long), [])
         if acct not in side:
-            self._report("events.side_list", _sub(m, acct), "closing a position that is not in its side list")
+            self._report("events.side_list", _sub(m, acct), "closing a position that is not in its side list",
+                         getattr(self, "_tx", None))
             return
         i = side.index(acct)
         side[i] = side[-1]
@@ -597,7 +624,9 @@ class Replay:
         f = self.state.funds.setdefault(a["marketId"], Fund())
         if a["highWaterMark"] != f.hwm:
             f.hwm_blocks = {self._block}
-        else:  # the latch moved, or the window reset the mark to an equal equity: either timestamp
+        elif a["drawdown"] == 0:
+            # Same mark and no drawdown: the window may have reset the mark to an equal equity (new timestamp),
+            # or only the latch moved (old timestamp). With a drawdown the mark was not reset.
             f.hwm_blocks = f.hwm_blocks | {self._block}
         f.hwm = a["highWaterMark"]
         f.distressed = a["distressed"]
@@ -714,9 +743,10 @@ class Replay:
                           + (f"; only on chain: {extra}" if extra else "")
                           + ("; same accounts, different order" if not missing and not extra else ""))
                 self.findings.append(Finding("replay.side_list", label, detail))
-            for index, (acct, p) in enumerate(side):
+            where = {a: i for i, a in enumerate(rebuilt)}
+            for acct, p in side:
                 on_chain.add(acct)
-                self._compare_position(m, acct, p, rebuilt.index(acct) if acct in rebuilt else None)
+                self._compare_position(m, acct, p, where.get(acct))
         # every account that ever held a position here and is flat now: its slots are cleared
         flat = sorted(a for (mm, a) in s.touched if mm == m and a not in on_chain)
         got = self._calls("getPosition", [(m, to_checksum_address(a)) for a in flat])
@@ -760,7 +790,7 @@ class Replay:
     def audit_chain(self) -> None:
         """The state audit of perp.audit on the chain state (accounts from the replay), and invariant 9."""
         s = self.state
-        audit = Audit(self.w3, self.perp.address, self.lens_address, set(s.free) | set(s.epoch))
+        audit = Audit(_Pinned(self.w3, self.to_block), self.perp.address, self.lens_address, set(s.free) | set(s.epoch))
         snap = audit.snapshot()
         self.snapshot = snap
         self.findings.extend(audit.findings(snap, after_keeper=self.after_keeper))

@@ -16,6 +16,9 @@ fi
 echo "==> installing Python requirements (pinned)"
 # (pip's notices about unreachable local index folders of this machine's pip config are filtered out)
 .venv/bin/pip install --disable-pip-version-check -q -r requirements.txt 2> >(grep -v "^WARNING: Location" >&2)
+# solc-select (a Slither dependency) puts a `solc` shim on the venv's PATH that downloads compilers (and hangs
+# offline); the project compiles through the solc-js bridge below instead.
+rm -f .venv/bin/solc
 
 echo "==> installing npm packages (pinned by package.json and package-lock.json)"
 npm install --no-audit --no-fund --loglevel=error

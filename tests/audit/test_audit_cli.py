@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from brownie import web3
 
-from conftest import account_slot, fund_cash_slot, plant, storage
+from audit_plant import account_slot, fund_cash_slot, plant, storage
 from scripts.deploy import write_manifest
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -3,7 +3,7 @@ the chain's state exactly and reports nothing; an inconsistency planted in stora
 invariant or mismatch, the subject and both numbers."""
 from brownie import web3
 
-from conftest import account_slot, fund_cash_slot, plant, position_slot, storage
+from audit_plant import account_slot, fund_cash_slot, plant, position_slot, storage
 from perp.audit import Finding
 from perp.replay import Replay, fetch_logs
 from perp.rpc import RpcError
@@ -177,3 +177,16 @@ def test_replay_matches_a_slow_cascade_with_type2(tmp_path):
     assert r.run() == []
     fills = [e for e in sim.events if e["event"] == "AdlFill"]
     assert {e["args"]["adlType"] for e in fills} >= {2}, {e["args"]["adlType"] for e in fills}
+
+
+def test_replay_and_state_audit_read_the_same_pinned_block(story, erin):
+    """--to-block: events after it are not replayed and the chain is read at that block, audit included."""
+    env, _ = story
+    height = web3.eth.block_number
+    balance = env.token.balanceOf(env.perp)
+    env.fund(erin, env.units(77))
+    r = replay(env, to_block=height)
+    assert r.findings == []
+    assert r.snapshot.vault_balance == balance == r.state.inflow
+    assert r.state.free[erin.address.lower()] == 0
+    assert replay(env).state.free[erin.address.lower()] == env.units(77)
