@@ -3,6 +3,7 @@ pragma solidity ^0.8.24;
 
 import {IPerpetualErrors} from "../../interfaces/IPerpetual.sol";
 import {MarketParams} from "../../interfaces/IPerpetualTypes.sol";
+import {AggregatorV3Interface} from "../../interfaces/AggregatorV3Interface.sol";
 import {PerpMath} from "./PerpMath.sol";
 
 /// @title MarketParamsLib
@@ -16,6 +17,15 @@ library MarketParamsLib {
     uint256 internal constant MIN_HWM_WINDOW = 1 minutes;
     uint256 internal constant MAX_HWM_WINDOW = 30 days;
     uint256 internal constant MIN_IMR = 1e15; // 0.1% (1000x)
+
+    /// @notice The oracle's decimals, after checking it is a contract answering with at most 18 decimals.
+    function validateOracle(AggregatorV3Interface oracle) external view returns (uint8 decimals) {
+        if (address(oracle).code.length == 0) {
+            revert IPerpetualErrors.InvalidParameter("oracle", uint256(uint160(address(oracle))));
+        }
+        decimals = oracle.decimals();
+        if (decimals > 18) revert IPerpetualErrors.InvalidParameter("oracleDecimals", decimals);
+    }
 
     /// @notice Reverts with `InvalidParameter(name, value)` for the first parameter outside its bounds.
     function validate(MarketParams calldata p) external pure {

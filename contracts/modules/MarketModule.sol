@@ -17,7 +17,7 @@ abstract contract MarketModule is PerpBase, Ownable2Step {
         returns (uint256 marketId)
     {
         MarketParamsLib.validate(params);
-        uint8 oracleDecimals = _checkOracle(oracle);
+        uint8 oracleDecimals = MarketParamsLib.validateOracle(oracle);
         marketId = ++marketCount;
         Market storage mkt = _markets[marketId];
         mkt.oracle = oracle;
@@ -39,7 +39,7 @@ abstract contract MarketModule is PerpBase, Ownable2Step {
     /// @notice Replaces a market's oracle.
     function setOracle(uint256 marketId, AggregatorV3Interface oracle) external onlyOwner {
         Market storage mkt = _market(marketId);
-        mkt.oracleDecimals = _checkOracle(oracle);
+        mkt.oracleDecimals = MarketParamsLib.validateOracle(oracle);
         mkt.oracle = oracle;
         emit OracleUpdated(marketId, address(oracle));
     }
@@ -49,11 +49,5 @@ abstract contract MarketModule is PerpBase, Ownable2Step {
     function setPaused(uint256 marketId, bool paused) external onlyOwner {
         _market(marketId).paused = paused;
         emit MarketPauseSet(marketId, paused);
-    }
-
-    function _checkOracle(AggregatorV3Interface oracle) private view returns (uint8 decimals) {
-        if (address(oracle).code.length == 0) revert InvalidParameter("oracle", uint256(uint160(address(oracle))));
-        decimals = oracle.decimals();
-        if (decimals > 18) revert InvalidParameter("oracleDecimals", decimals);
     }
 }
