@@ -345,8 +345,8 @@ def parse(raw, base_dir: Path = Path("."), source: str = "<scenario>") -> Scenar
     )
 
 
-def scaled(scn: Scenario, traders: int | None = None, steps: int | None = None) -> Scenario:
-    """The same scenario with fewer traders (for tests); the price path is kept."""
+def scaled(scn: Scenario, traders: int | None = None) -> Scenario:
+    """The same scenario with another number of traders (the tests run reduced sizes); the price path is kept."""
     from dataclasses import replace
 
     pop = scn.population if traders is None else replace(scn.population, count=traders)

@@ -8,7 +8,7 @@ kept for the report. A violated invariant stops the run with ``SimulationHalted`
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 
 from eth_account import Account
@@ -43,6 +43,7 @@ class Trader:
     deposit: int
     entry_round: int
     role: str = "trader"
+    nonce: int = 0  # the last order nonce this account signed
 
 
 @dataclass
@@ -227,10 +228,9 @@ class Simulation:
             self.send(self.perp, "settleBatch", (chunk,), self.dep.operator, None, "settleBatch")
 
     def _order(self, who: Trader, mid: int, is_buy: bool, size: int, price: int, leverage: int) -> Order:
-        who.__dict__.setdefault("_nonce", 0)
-        who._nonce += 1  # noqa: SLF001
+        who.nonce += 1
         return Order(account=who.address, market_id=mid, is_buy=is_buy, size=size, limit_price=price,
-                     leverage=leverage, nonce=who._nonce, expiry=ORDER_EXPIRY)  # noqa: SLF001
+                     leverage=leverage, nonce=who.nonce, expiry=ORDER_EXPIRY)
 
     def mark_price(self, step: int, market: str) -> int:
         """The oracle price (WAD) the scenario set at `step`."""

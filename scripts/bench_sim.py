@@ -12,7 +12,6 @@ import requests
 from brownie import accounts, network, web3
 from eth_account import Account
 
-from perp.audit import all_positions
 from perp.scenario import load, scaled
 from perp.sim import Deployed, Simulation
 from scripts.simulate import deploy_for

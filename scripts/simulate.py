@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from brownie import accounts, network, web3
+from brownie import accounts, web3
 
 from perp import report as rpt
 from perp.scenario import ScenarioError, load, scaled

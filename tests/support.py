@@ -1,7 +1,6 @@
 """Test harness: a deployment plus signers, order helpers and the invariant audit after every action."""
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 
 from brownie import chain, web3
