@@ -28,8 +28,9 @@ reverted transaction does). ``ModelError`` has one subclass per custom error of 
 ``InsufficientFreeCollateral``), carries the same arguments in the same order, and the checks run in the
 contract's order so that the same error wins. ``str(exc)`` (or ``exc.revert_string()``) is the string Brownie
 reports and ``tests/support.err(name, *args)`` builds: ``"InsufficientFreeCollateral: 0xabc..., 0, 5"``.
-Solidity panics the contracts can reach only with absurd amounts (SafeCast overflows of int128/uint128,
-checked-multiplication overflow) are modelled as ``ModelError("Panic", ...)`` where cheap, and otherwise not.
+Failures the contracts reach only with absurd amounts are modelled where cheap: OpenZeppelin's SafeCast errors
+for the int128/uint128 storage fields (``SafeCastOverflowedUintDowncast(128, value)``), a division by zero or an
+underflow as ``ModelError("Panic", code)``; checked-multiplication overflows of 256-bit products are not.
 
 Inputs the model cannot compute by itself, and how to supply them:
 
@@ -54,9 +55,10 @@ events that matter for the differential tests in ``model.events`` (reset at the 
 The ranking: ``_ranked_candidates`` builds the contract's one-word keys
 ``score << 192 | min(|size|, 2^96-1) << 96 | (2^64-1 - openSeq) << 32 | listIndex`` for every position on the
 scanned side with uPnL > 0 at mark, in side-list order, and the picks are the keys in descending order (what
-the linear first pick plus binary heap of ``AdlRanking.next`` yields for distinct keys). Since openSeq is unique
-the index never breaks a tie, but the side-list order still matters for one thing: nothing (the rank, score and
-fills do not depend on it); the model keeps the swap-and-pop order anyway so the lists can be compared.
+the linear first pick plus binary heap of ``AdlRanking.next`` yields for distinct keys). openSeq is unique, so the
+index bits never break a tie and the side-list order changes no rank, score or fill; it only names where each
+account sits (``listIndex``, the ``sideAccounts`` view). The model still keeps the exact swap-and-pop order and
+the ``openSeq`` counter, and the differential tests compare both with the chain after every action.
 
 Speed: ``python -m perp.model`` runs random pure-model scenarios with the invariants checked after every step and
 prints how many per minute (see ``random_scenario``).
@@ -91,7 +93,8 @@ ERROR_NAMES = (
     "InvalidSignature", "OrderExpired", "OrderIsCancelled", "OrderEpochStale", "OrderOverfilled", "MarketMismatch",
     "SameSide", "SelfTrade", "PriceOutsideLimit", "PriceOutsideOracleBand", "ReduceOnlyViolated",
     "NotionalTooSmall", "NotOrderOwner", "NotLiquidatable", "FundNotDistressed", "FundFlat",
-    "InsufficientAdlCapacity", "ValueOverflow", "Panic",
+    "InsufficientAdlCapacity", "ValueOverflow", "Panic", "SafeCastOverflowedUintDowncast",
+    "SafeCastOverflowedIntDowncast", "ERC20InsufficientBalance",
 )
 
 
@@ -253,14 +256,18 @@ def reduction(size: int, open_notional: int, abs_delta: int, notional: int):
 
 
 def _int128(x: int) -> int:
+    """OpenZeppelin SafeCast.toInt128."""
     if not -(2**127) <= x < 2**127:
-        fail("Panic", "SafeCastOverflowedIntDowncast", 128, x)
+        fail("SafeCastOverflowedIntDowncast", 128, x)
     return x
 
 
 def _uint128(x: int) -> int:
-    if not 0 <= x <= UINT128_MAX:
-        fail("Panic", "SafeCastOverflowedUintDowncast", 128, x)
+    """OpenZeppelin SafeCast.toUint128 (a negative input is an underflow panic in the contract)."""
+    if x < 0:
+        fail("Panic", 0x11)
+    if x > UINT128_MAX:
+        fail("SafeCastOverflowedUintDowncast", 128, x)
     return x
 
 
@@ -343,7 +350,7 @@ def default_hasher(order) -> tuple:
 class Model:
     """The protocol state and its actions. ``decimals``: collateral decimals (0..18)."""
 
-    def __init__(self, decimals: int = 6, hasher=None):
+    def __init__(self, decimals: int = 6, hasher=None, address: str = "0x" + "00" * 19 + "fe"):
         if decimals > 18:
             fail("UnsupportedDecimals", decimals)
         self.decimals = decimals
@@ -358,6 +365,7 @@ class Model:
         self.market_count = 0
         self.open_seq = 0
         self.vault = 0  # the collateral token balance of the contract
+        self.address = addr(address)  # the contract's address (named by the token's transfer error)
         self.events: list = []
         self._filled_journal = None
 
@@ -380,6 +388,7 @@ class Model:
             else:
                 self.filled[h] = old
         self._filled_journal = None
+        self.events = []  # a reverted transaction emits nothing
 
     def _tx(self, fn, *args):
         snap = self._begin()
@@ -562,6 +571,8 @@ class Model:
             if amount == 0:
                 fail("ZeroAmount")
             self._debit(addr(sender), amount)
+            if self.vault < amount:  # the token's transfer fails: the vault holds less than it owes
+                fail("ERC20InsufficientBalance", self.address, self.vault, amount)
             self.vault -= amount
 
         self._tx(run)
@@ -1037,6 +1048,8 @@ class Model:
         self._tx(run)
 
     def fund_trade_price(self, m: Market, mark) -> int:
+        if m.fund_cash < 0:  # bad debt already: no price keeps cash >= 0, so no cap (as the contract)
+            return mark
         size = m.fund_size
         abs_size = abs(size)
         if size > 0:

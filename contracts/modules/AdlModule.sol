@@ -208,7 +208,11 @@ abstract contract AdlModule is InsuranceFundModule {
 
     /// @dev Type 2 price: mark, capped at the fund's bankruptcy price so that its cash never goes negative
     ///      (a long fund sells no lower than where its equity is zero; a short fund buys no higher).
+    ///      A fund whose cash is already negative (bad debt no counterparty could take) trades at mark: no price
+    ///      keeps its cash >= 0 then, and a cap would hand counterparties up to their whole position (a short
+    ///      fund's cap would reach zero), far beyond the fund's own entry.
     function _fundTradePrice(Market storage mkt, uint256 mark) internal view returns (uint256) {
+        if (mkt.fundCash < 0) return mark;
         int256 size = mkt.fundSize;
         uint256 absSize = PerpMath.abs(size);
         if (size > 0) {

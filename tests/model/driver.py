@@ -223,7 +223,15 @@ class Driver:
         rng.shuffle(holders)
         if holders:
             h.liquidate_batch(mid, holders)
-        if rng.random() < 0.6:
+        if m.markets[mid].fund_size != 0 and rng.random() < 0.5:
+            # a second leg against the position the fund just inherited: drawdown, maybe negative equity
+            fund_long = m.markets[mid].fund_size > 0
+            f2 = rng.uniform(0.02, 0.25)
+            ans = m.markets[mid].answer
+            h.set_price(mid, max(self.initial[mid] // 20, int(ans * (1 - f2 if fund_long else 1 + f2))))
+            if rng.random() < 0.3:
+                h.poke(mid)
+        if rng.random() < 0.7:
             h.deleverage_fund(mid)
 
     def do_liq(self):
@@ -259,7 +267,18 @@ class Driver:
     def do_deposit(self):
         h, rng = self.h, self.rng
         amount = 0 if rng.random() < 0.05 else rng.randint(1, 5_000) * h.one + rng.randint(0, h.one)
-        h.deposit(rng.choice(self.traders), amount)
+        r = rng.random()
+        if r < 0.6:
+            h.deposit(rng.choice(self.traders), amount)
+        elif r < 0.8:
+            h.deposit_for(h.deployer, rng.choice(self.traders + ["0x" + "00" * 20]), amount)
+        else:
+            accts = rng.sample(self.traders, rng.randint(1, 3))
+            amounts = [rng.choice([0, amount, amount // 2 + 1]) if rng.random() < 0.1 else amount // 2 + 1
+                       for _ in accts]
+            if rng.random() < 0.05:
+                amounts.append(1)  # length mismatch
+            h.deposit_for_many(h.deployer, [a.address if hasattr(a, "address") else a for a in accts], amounts)
 
     def do_withdraw(self):
         h, rng = self.h, self.rng

@@ -32,7 +32,7 @@ class Mismatch(AssertionError):
 
 
 class Harness:
-    def __init__(self, env, traders=None):
+    def __init__(self, env, traders=None, preminted=False):
         self.env = env
         self.perp = env.perp
         self.decimals = env.decimals
@@ -44,6 +44,8 @@ class Harness:
         self.addrs = [s.address.lower() for s in self.signers]
         self.by_addr = {s.address.lower(): s for s in self.signers}
         self.traders = traders or self.signers[1:9]
+        self.preminted = preminted
+        self.defer_compare = False  # True: skip the whole-state comparison after each action (call compare())
         rpc = Rpc(web3)
         self.P = Contract(rpc, self.perp.address, load_abi("Perpetual"))
         self.T = Contract(rpc, env.token.address, load_abi("MockStablecoin"))
@@ -56,7 +58,7 @@ class Harness:
             return order_digest(order, self.chain_id, perp_address)
 
         self.hasher = hasher
-        self.model = Model(self.decimals, hasher)
+        self.model = Model(self.decimals, hasher, self.perp.address)
         self.markets = {}
         for name in ("ETH-PERP", "BTC-PERP"):
             mid = env.dep.market_id(name)
@@ -85,8 +87,10 @@ class Harness:
         self.now = web3.eth.get_block("latest").timestamp + 1
         self.nonce = 10**6
         self.orders_used = {}  # hash -> Order
+        self.step_orders = {}  # the orders of the current action (their filled amounts are compared after it)
         self.log = []
         self.adl_fills = []  # every AdlFill seen (chain values), for the ADL order/type properties
+        self.negative_cash = []  # (step, action, market, fund) whenever a fund's cash is below zero
         self.steps = 0
         self.reverts = 0
         self.compare()
@@ -125,6 +129,8 @@ class Harness:
             tx = chain_call()
         except brownie.exceptions.VirtualMachineError as exc:
             chain_err = exc.revert_msg
+        except brownie.exceptions.TransactionError as exc:
+            tx, chain_err = self._recover_dropped(label, exc)
         ts = web3.eth.get_block("latest").timestamp
         if ts != self.now:
             raise Mismatch(f"{label}: block timestamp {ts} != pinned {self.now}")
@@ -142,8 +148,29 @@ class Harness:
             self.reverts += 1
         else:
             self._compare_events(label, tx)
-        self.compare(label)
+        if not self.defer_compare:
+            self.compare(label)
+            self.step_orders = {}
+        for mid, mk in self.model.markets.items():
+            if mk.fund_cash < 0:
+                self.negative_cash.append((self.steps, label, mid, mk.fund_tuple()))
         return tx, result, chain_err
+
+    @staticmethod
+    def _recover_dropped(label, exc):
+        """Brownie occasionally reports an automined transaction as "dropped without known replacement" (about 1
+        in 8,000 transactions in the deep runs). The node has the receipt: read it instead of failing the run."""
+        import re
+
+        from brownie.network.transaction import TransactionReceipt
+
+        found = re.search(r"0x[0-9a-fA-F]{64}", str(exc))
+        if "dropped" not in str(exc) or not found or web3.eth.get_transaction_receipt(found.group(0)) is None:
+            raise exc
+        tx = TransactionReceipt(found.group(0))
+        if tx.status == 0:
+            return None, tx.revert_msg
+        return tx, None
 
     def _compare_events(self, label, tx):
         def chain_events(name):
@@ -201,13 +228,15 @@ class Harness:
             "vault": m.vault,
         }
 
-    def compare(self, label="initial"):
+    def compare(self, label="initial", all_orders=False):
+        """Whole-state comparison; filled amounts of this action's orders (of every order so far with
+        ``all_orders``: a filled amount only changes when its order is used or cancelled)."""
         got, want = self.chain_state(), self.model_state()
         for key in got:
             if got[key] != want[key]:
                 diff = _diff(got[key], want[key]) if isinstance(got[key], dict) else (got[key], want[key])
                 raise Mismatch(f"after {label}: {key} differs (chain, model): {diff}")
-        for h, order in self.orders_used.items():
+        for h, order in (self.orders_used if all_orders else self.step_orders).items():
             c = self.P.call("filledAmount", h)
             if c != self.model.filled_amount(h):
                 raise Mismatch(f"after {label}: filledAmount of {order} chain {c} model {self.model.filled_amount(h)}")
@@ -224,6 +253,21 @@ class Harness:
             self.mint(a, amount)
         return self.act(f"deposit({a}, {amount})", lambda: self.perp.deposit(amount, {"from": a}),
                         lambda now: self.model.deposit(a, amount))
+
+    def deposit_for(self, payer, account, amount):
+        if amount:
+            self.mint(payer, amount)
+        return self.act(f"depositFor({account}, {amount})",
+                        lambda: self.perp.depositFor(account, amount, {"from": payer}),
+                        lambda now: self.model.deposit_for(payer, account, amount))
+
+    def deposit_for_many(self, payer, accounts, amounts):
+        total = sum(amounts)
+        if total:
+            self.mint(payer, total)
+        return self.act(f"depositForMany({len(accounts)}, {amounts})",
+                        lambda: self.perp.depositForMany(accounts, amounts, {"from": payer}),
+                        lambda now: self.model.deposit_for_many(payer, accounts, amounts))
 
     def withdraw(self, account, amount):
         return self.act(f"withdraw({account}, {amount})", lambda: self.perp.withdraw(amount, {"from": account}),
@@ -246,7 +290,10 @@ class Harness:
         return call()
 
     def mint(self, account, amount):
-        """Faucet + approve `amount` for `account` (token only; the vault does not change)."""
+        """Faucet + approve `amount` for `account` (token only; the vault does not change). Skipped when the
+        signers were given a large balance and allowance up front (``preminted``)."""
+        if self.preminted:
+            return
         self.raw(lambda: self.env.token.faucet(account, amount, {"from": account}))
         self.raw(lambda: self.env.token.approve(self.perp, amount, {"from": account}))
 
@@ -274,6 +321,7 @@ class Harness:
         for maker, taker, fill_size, fill_price, ms, ts in matches:
             for o in (maker, taker):
                 self.orders_used[self.hasher(o)] = o
+                self.step_orders[self.hasher(o)] = o
             tuples.append((maker.as_tuple(), self.sign(maker, ms), taker.as_tuple(), self.sign(taker, ts), fill_size,
                            fill_price))
             model_matches.append(Match(maker, taker, fill_size, fill_price, ms.address if ms else None,
@@ -290,6 +338,7 @@ class Harness:
 
     def cancel_order(self, sender, order):
         self.orders_used[self.hasher(order)] = order
+        self.step_orders[self.hasher(order)] = order
         return self.act(f"cancelOrder({sender}, {order.nonce})",
                         lambda: self.perp.cancelOrder(order.as_tuple(), {"from": sender}),
                         lambda now: self.model.cancel_order(sender, order))

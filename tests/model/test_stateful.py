@@ -8,7 +8,7 @@ the closing account's mirror of it).
 
 Brownie trap: a hypothesis ``@precondition`` on a ``rule_*`` makes Brownie skip that rule silently, so rules that
 need a position return early instead.
-Size: ``STATEFUL_PROFILE=long`` (200 examples x 40 steps) or ``STATEFUL_EXAMPLES`` / ``STATEFUL_STEPS``."""
+Size: ``STATEFUL_PROFILE=long`` (300 examples x 40 steps) or ``STATEFUL_EXAMPLES`` / ``STATEFUL_STEPS``."""
 import os
 
 from brownie.test import strategy
@@ -16,13 +16,15 @@ from brownie.test import strategy
 from harness import Harness, Mismatch
 from perp.model import WAD, unrealized_pnl
 
-PROFILES = {"ci": (10, 15), "long": (200, 40)}
-EXAMPLES, STEPS = PROFILES[os.environ.get("STATEFUL_PROFILE", "ci")]
+PROFILES = {"ci": (15, 15), "long": (300, 40)}
+PROFILE = os.environ.get("STATEFUL_PROFILE", "ci")
+EXAMPLES, STEPS = PROFILES[PROFILE]
 EXAMPLES = int(os.environ.get("STATEFUL_EXAMPLES", EXAMPLES))
 STEPS = int(os.environ.get("STATEFUL_STEPS", STEPS))
 
 
 class PerpMachine:
+    stats = {}
     st_who = strategy("uint8", max_value=6)
     st_other = strategy("uint8", max_value=6)
     st_mid = strategy("uint8", min_value=1, max_value=2)
@@ -35,18 +37,41 @@ class PerpMachine:
     st_seconds = strategy("uint32", min_value=1, max_value=40_000)
 
     def __init__(cls, env):
+        """Once per deployment (before Brownie's snapshot): every signer gets a large token balance and an
+        unlimited allowance, so that deposits in the examples are one transaction each."""
         cls.env = env
+        big = 10**12 * 10**env.decimals  # MockStablecoin.MAX_FAUCET_TOKENS
+        for s in env.signers:
+            env.token.faucet(s, big, {"from": s})
+            env.token.approve(env.perp, 2**256 - 1, {"from": s})
 
     def setup(self):
-        h = self.h = Harness(self.env, traders=self.env.signers[1:8])
+        h = self.h = Harness(self.env, traders=self.env.signers[1:8], preminted=True)
         self.bystander = self.env.signers[8]
         self.closer = self.env.signers[0]
         self.orders = []
         self.adl_groups = []
-        for i, t in enumerate(h.traders):
-            h.deposit(t, (500 + 1500 * i) * h.one)
-        h.deposit(self.bystander, 777 * h.one)
+        accounts = [t.address for t in h.traders] + [self.bystander.address]
+        amounts = [(500 + 1500 * i) * h.one for i in range(len(h.traders))] + [777 * h.one]
+        _, _, err = h.deposit_for_many(h.deployer, accounts, amounts)
+        assert err is None
         self.bystander_free = h.model.free_collateral(self.bystander)
+
+    def initialize_book(self):
+        """Every example starts from a leveraged two-sided book in both markets (20x against 2x, both ways), so
+        that a crash rule can reach liquidation, the fund's refusal and Type 1 / Type 2 within a few steps."""
+        h = self.h
+        t = h.traders
+        _, _, err = h.deposit_for_many(h.deployer, [a.address for a in t[:4]], [10_000 * h.one] * 4)
+        assert err is None, err
+        for mid, size in ((1, 2 * WAD), (2, WAD // 20)):
+            price = h.mark(mid)
+            hi = h.markets[mid][2].max_leverage
+            for buyer, seller, lb, ls in ((t[0], t[1], hi, 2 * WAD), (t[2], t[3], 2 * WAD, hi)):
+                b = h.order(buyer, mid, True, size, price, lb)
+                s = h.order(seller, mid, False, size, price, ls)
+                _, _, err = h.settle([(b, s, size, price, None, None)])
+                assert err is None, err
 
     # ------------------------------------------------------------------------------------------ helpers
 
@@ -148,7 +173,8 @@ class PerpMachine:
     def rule_cancel(self, st_who, st_flag):
         h = self.h
         if not self.orders:
-            return h.cancel_all(self.trader(st_who))
+            h.cancel_all(self.trader(st_who))
+            return
         o = self.orders[st_who % len(self.orders)]
         owner = h.by_addr[o.account.lower()]
         h.cancel_order(owner if st_flag else self.trader(st_who), o)
@@ -160,6 +186,15 @@ class PerpMachine:
         h = self.h
         ans = h.model.markets[st_mid].answer
         h.set_price(st_mid, max(ans // 10, ans + ans * st_move // 10_000))
+
+    def rule_crash(self, st_mid, st_move, st_flag):
+        """A move of 5-35% (against the longs when st_flag), then a keeper pass over every trader and a Type 2."""
+        h = self.h
+        ans = h.model.markets[st_mid].answer
+        move = 500 + abs(st_move) % 3_001
+        h.set_price(st_mid, max(ans // 10, ans - ans * move // 10_000 if st_flag else ans + ans * move // 10_000))
+        self.keeper_action(lambda: h.liquidate_batch(st_mid, [t.address for t in h.traders]))
+        self.keeper_action(lambda: h.deleverage_fund(st_mid))
 
     def rule_liquidate(self, st_mid, st_who):
         h = self.h
@@ -205,6 +240,7 @@ class PerpMachine:
 
     def invariant_audit(self):
         """Conservation, balanced book, no negative fund cash, side lists (perp/audit.py), and the model agrees."""
+        PerpMachine.stats["invariant_checks"] = PerpMachine.stats.get("invariant_checks", 0) + 1
         self.env.check()
         self.h.model.check()
 
@@ -237,6 +273,11 @@ class PerpMachine:
 
     def teardown(self):
         h = self.h
+        st = PerpMachine.stats
+        st["examples"] = st.get("examples", 0) + 1
+        st["actions"] = st.get("actions", 0) + h.steps
+        st["reverted"] = st.get("reverted", 0) + h.reverts
+        st["adl_fills"] = st.get("adl_fills", 0) + len(h.adl_fills)
         for mid in h.markets:
             if h.model.markets[mid].paused:
                 h.set_paused(mid, False)
@@ -262,17 +303,30 @@ class PerpMachine:
                 equity = pos.margin + unrealized_pnl(pos.size, pos.open_notional, price, h.scale)
                 assert equity >= 0, f"{a} still insolvent after the keeper pass"
                 q = abs(pos.size)
+                if q * price // (WAD * h.scale) == 0:
+                    # dust (an ADL piece): a fill needs a notional of at least one unit, so grow it first
+                    k = 2 * -(-(WAD * h.scale) // price)
+                    h.deposit(h.by_addr[a], h.one)
+                    grow = h.order(a, mid, pos.size > 0, k, price, WAD)
+                    other = h.order(closer, mid, pos.size < 0, k, price, WAD)
+                    _, _, err = h.settle([(other, grow, k, price, None, None)])
+                    assert err is None, f"{a} could not grow its dust position: {err}"
+                    q += k
                 mine = h.order(a, mid, pos.size < 0, q, price, WAD, reduce_only=True)
                 theirs = h.order(closer, mid, pos.size > 0, q, price, WAD)
                 _, _, err = h.settle([(theirs, mine, q, price, None, None)])
                 assert err is None, f"{a} could not close: {err}"
                 assert (mid, a) not in h.model.positions
-        # everyone withdraws everything
+        # everyone withdraws everything (one whole-state comparison at the end; each withdrawal still has to
+        # succeed on both sides)
+        h.defer_compare = True
         for a in list(h.by_addr):
             free = h.model.free_collateral(a)
             if free:
                 _, _, err = h.withdraw(h.by_addr[a], free)
                 assert err is None
+        h.defer_compare = False
+        h.compare("the withdrawals", all_orders=True)
         vault = h.T.call("balanceOf", h.perp.address)
         cash = sum(m.fund_cash for m in h.model.markets.values())
         fund_on = sum(m.fund_open_notional for m in h.model.markets.values())
@@ -283,5 +337,28 @@ class PerpMachine:
             assert vault == cash, "vault must hold exactly the funds' cash"
 
 
-def test_stateful(menv, state_machine):
-    state_machine(PerpMachine, menv, settings={"max_examples": EXAMPLES, "stateful_step_count": STEPS})
+def _state_machine():
+    """Brownie's ``state_machine`` from its pure-Python source. eth-brownie 1.22.2 ships ``brownie/test/stateful``
+    compiled with mypyc, and the compiled ``_BrownieStateMachine`` rejects the subclass it generates itself
+    (``TypeError: brownie.test.stateful._BrownieStateMachine object expected; got ...BrownieStateMachine``), so the
+    ``state_machine`` fixture cannot run any machine. The .py file next to the extension is the same code; loading
+    it by path gives the working function (same rule/invariant naming, strategies and chain snapshots)."""
+    import importlib.util
+    from pathlib import Path
+
+    import brownie.test
+
+    path = Path(brownie.test.__file__).parent / "stateful.py"
+    spec = importlib.util.spec_from_file_location("brownie_test_stateful_source", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.state_machine
+
+
+def test_stateful(menv):
+    settings = {"max_examples": EXAMPLES, "stateful_step_count": STEPS}
+    if PROFILE == "ci":
+        settings["derandomize"] = True  # CI runs the same examples every time; the long profile explores
+    PerpMachine.stats = {}
+    _state_machine()(PerpMachine, menv, settings=settings)
+    print(f"\nstateful: {PerpMachine.stats} (before the teardown's closes)")
