@@ -36,6 +36,7 @@ from brownie import (
     network,
 )
 
+import scripts.brownie_compat  # noqa: F401  (Brownie's "Tx dropped" race on Anvil)
 from perp.params import MarketParams, default_params
 from perp.units import units
 

@@ -3,6 +3,7 @@ decimals, chain isolation after every test, and the invariant audit after every 
 import pytest
 from brownie import accounts
 
+import scripts.brownie_compat  # noqa: F401  (Brownie's "Tx dropped" race on Anvil)
 from scripts.deploy import deploy_devnet
 from support import ANVIL_MNEMONIC, Env
 
