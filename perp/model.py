@@ -101,8 +101,8 @@ ERROR_NAMES = (
 # ----------------------------------------------------------------------------------------------- errors
 
 
-def _fmt(a) -> str:
-    """Formats one error argument as tests/support.err does (Brownie's revert string)."""
+def format_error_arg(a) -> str:
+    """Formats one custom-error argument as Brownie shows it in a revert string (also used by tests/support.err)."""
     if hasattr(a, "address"):
         return a.address.lower()
     if isinstance(a, str) and a.startswith("0x") and len(a) == 42:
@@ -134,7 +134,7 @@ class ModelError(Exception):
         self.args_ = tuple(args)
 
     def revert_string(self) -> str:
-        return f"{self.name}: " + ", ".join(_fmt(a) for a in self.args_)
+        return f"{self.name}: " + ", ".join(format_error_arg(a) for a in self.args_)
 
     def __str__(self) -> str:
         return self.revert_string()

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from brownie import chain, web3
 
 from perp.audit import Audit
+from perp.model import format_error_arg
 from perp.orders import Order, match_tuple, sign_order
 from perp.units import WAD
 
@@ -121,16 +122,4 @@ def err(name: str, *args) -> str:
     """The revert string Brownie reports for custom error `name(args...)`, e.g.
     ``brownie.reverts(err("InsufficientFreeCollateral", alice, 0, 5))``. Addresses are lower-cased, bytes32
     values (order hashes) are shown as Python bytes, bools as True/False, ints in decimal."""
-
-    def fmt(a):
-        if hasattr(a, "address"):
-            return a.address.lower()
-        if isinstance(a, str) and a.startswith("0x") and len(a) == 42:
-            return a.lower()
-        if isinstance(a, str) and a.startswith("0x") and len(a) == 66:
-            return str(bytes.fromhex(a[2:]))
-        if isinstance(a, (bytes, bytearray)):
-            return str(bytes(a))
-        return str(a)
-
-    return f"{name}: " + ", ".join(fmt(a) for a in args)
+    return f"{name}: " + ", ".join(format_error_arg(a) for a in args)
