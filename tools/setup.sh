@@ -19,9 +19,16 @@ echo "==> installing Python requirements (pinned)"
 # solc-select (a Slither dependency) puts a `solc` shim on the venv's PATH that downloads compilers (and hangs
 # offline); the project compiles through the solc-js bridge below instead.
 rm -f .venv/bin/solc
+# pytest-rerunfailures was pinned once; it cannot work under Brownie (INTERNALERROR on a rerun), so it goes.
+.venv/bin/pip uninstall -q -y pytest-rerunfailures 2>/dev/null || true
 
-echo "==> installing npm packages (pinned by package.json and package-lock.json)"
-npm install --no-audit --no-fund --loglevel=error
+echo "==> installing npm packages (exactly package-lock.json)"
+# `npm ci` installs the lock as it is and never rewrites it (so a fresh clone stays clean); the lock lists every
+# platform's optional binary package, and npm takes only this machine's. Skipped when node_modules already holds it.
+if ! cmp -s package-lock.json node_modules/.package-lock.json.src 2>/dev/null; then
+  npm ci --no-audit --no-fund --loglevel=error
+  cp package-lock.json node_modules/.package-lock.json.src
+fi
 
 echo "==> installing the solc-js compiler bridge as .solcx/solc-v${SOLC_VERSION}"
 mkdir -p .solcx

@@ -1,0 +1,83 @@
+"""The confirmation path of scripts/brownie_compat.py against a live Anvil: Anvil's receipt window (the nonce has
+moved, the receipt is not served yet) must not read as "dropped", and a real replacement still must."""
+from types import SimpleNamespace
+
+import pytest
+from brownie import accounts
+import brownie.network.transaction as transaction  # (not `from brownie.network import`: Brownie hashes
+# the modules a test imports, and brownie.network is a compiled extension it cannot read)
+from brownie.network.web3 import web3
+from web3.exceptions import TransactionNotFound
+
+from scripts import brownie_compat
+
+DROPPED, CONFIRMED = -2, 1
+
+
+@pytest.fixture
+def mined_transfer():
+    """A plain transfer, mined; returns its hash and sender."""
+    sender = accounts[0]
+    tx = sender.transfer(accounts[1], 1, silent=True)
+    return tx.txid, sender
+
+
+def hide_receipt_for(monkeypatch, txid, looks):
+    """Anvil's window, replayed: the first `looks` receipt requests for `txid` answer 'not found'."""
+    real = web3.eth.get_transaction_receipt
+    left = {"n": looks}
+
+    def get_receipt(h):
+        if left["n"] > 0 and bytes(h) == bytes.fromhex(txid[2:]):
+            left["n"] -= 1
+            raise TransactionNotFound("not yet")
+        return real(h)
+
+    monkeypatch.setattr(web3.eth, "get_transaction_receipt", get_receipt)
+    return left
+
+
+def test_receipt_window_after_the_nonce_moved_is_not_a_drop(monkeypatch, mined_transfer):
+    txid, sender = mined_transfer
+    left = hide_receipt_for(monkeypatch, txid, looks=5)
+    receipt = transaction.TransactionReceipt(txid, sender=sender, silent=True)
+    assert left["n"] == 0  # the window was really served
+    assert receipt.status == CONFIRMED
+    assert receipt.block_number == web3.eth.get_transaction(txid)["blockNumber"]
+
+
+def test_brownie_unpatched_reads_the_same_window_as_a_drop(monkeypatch, mined_transfer):
+    """The replay above bites: Brownie's own loop calls this mined transfer dropped."""
+    txid, sender = mined_transfer
+    hide_receipt_for(monkeypatch, txid, looks=1)
+    monkeypatch.setattr(transaction.TransactionReceipt, "_await_confirmation",
+                        brownie_compat._original_await_confirmation)
+    receipt = transaction.TransactionReceipt(txid, sender=sender, silent=True)
+    assert receipt.status == DROPPED
+
+
+def test_wait_survives_the_window(monkeypatch, mined_transfer):
+    txid, sender = mined_transfer
+    receipt = transaction.TransactionReceipt(txid, sender=sender, silent=True)
+    hide_receipt_for(monkeypatch, txid, looks=3)
+    receipt.wait(1)
+    assert receipt.status == CONFIRMED
+
+
+def test_a_replaced_transaction_is_still_reported_dropped():
+    """Automine off: two transactions with one nonce; the pool keeps the better-paid one, which is mined."""
+    sender = accounts[0]
+    nonce = sender.nonce
+    web3.provider.make_request("evm_setAutomine", [False])
+    try:
+        first = web3.eth.send_transaction(
+            {"from": str(sender), "to": str(accounts[1]), "value": 1, "nonce": nonce, "gasPrice": 10**9})
+        second = web3.eth.send_transaction(
+            {"from": str(sender), "to": str(accounts[2]), "value": 1, "nonce": nonce, "gasPrice": 10**10})
+        web3.provider.make_request("evm_mine", [])
+    finally:
+        web3.provider.make_request("evm_setAutomine", [True])
+    assert web3.eth.get_transaction_receipt(second)["status"] == 1
+    # (the node has forgotten `first`, so Brownie cannot even build its receipt object: ask the waiter directly)
+    pending = SimpleNamespace(txid=first.to_0x_hex(), sender=sender, nonce=nonce)
+    assert brownie_compat._await_receipt(pending) is False
