@@ -12,7 +12,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 BROWNIE := $(VENV)/bin/brownie
 SETUP_STAMP := $(ROOT)/.setup-done
 
-.PHONY: setup simulate simulate-all deploy audit slither test bench clean build-fresh
+.PHONY: setup simulate simulate-all deploy audit slither test forge gas-snapshot faults bench clean build-fresh
 
 SCENARIO ?= scenarios/flash_crash.yaml
 NETWORK ?= development
@@ -38,9 +38,23 @@ audit: $(SETUP_STAMP) build-fresh
 slither: $(SETUP_STAMP) build-fresh
 	$(VENV)/bin/python tools/slither_check.py
 
-## The test suite (Brownie + pytest on a local Anvil that Brownie starts itself).
+## The test suite: the Foundry suite (fuzz, gas snapshot, invariants; CI profile), then Brownie + pytest on a local
+## Anvil that Brownie starts itself.
 test: $(SETUP_STAMP) build-fresh
+	$(MAKE) --no-print-directory forge
 	$(BROWNIE) test tests/ $(PYTEST_ARGS)
+
+## The Foundry suite alone (tests/forge/): FOUNDRY_PROFILE=ci (default) or deep; fails on a state never reached.
+forge: $(SETUP_STAMP)
+	FOUNDRY_PROFILE=$${FOUNDRY_PROFILE:-ci} $(VENV)/bin/python tools/forge_suite.py
+
+## Rewrites the checked-in gas figures (tests/forge/gas/snapshots/) after a deliberate gas change.
+gas-snapshot: $(SETUP_STAMP)
+	forge test --isolate --match-path 'tests/forge/gas/*'
+
+## Plants each known fault in a copy of the contracts and shows which check catches it (docs/FAULTS.md).
+faults: $(SETUP_STAMP)
+	$(VENV)/bin/python tools/plant_faults.py
 
 # Brownie does not notice edits to imported files under interfaces/: rebuild when any source changed.
 build-fresh:

@@ -49,13 +49,16 @@ def _config() -> dict:
 def standard_json_input() -> dict:
     """The compiler input Brownie would use for the project's own contracts (mocks left out)."""
     solc = _config()["compiler"]["solc"]
-    sources = sorted(
-        str(p.relative_to(ROOT)) for p in (ROOT / "contracts").rglob("*.sol") if "mocks" not in p.parts
-    )
+    # Absolute paths: Slither runs from a temporary folder (see run_slither).
+    sources = sorted(str(p) for p in (ROOT / "contracts").rglob("*.sol") if "mocks" not in p.parts)
+    remappings = []
+    for r in solc.get("remappings", []):
+        prefix, _, target = r.partition("=")
+        remappings.append(f"{prefix}={ROOT / target}")
     settings = {
         "viaIR": bool(solc.get("viaIR", False)),
         "optimizer": {"enabled": bool(solc["optimizer"]["enabled"]), "runs": int(solc["optimizer"]["runs"])},
-        "remappings": list(solc.get("remappings", [])),
+        "remappings": remappings,
         "outputSelection": {"*": {"*": ["abi", "evm.bytecode", "evm.deployedBytecode"], "": ["ast"]}},
     }
     evm = _config()["compiler"].get("evm_version")
@@ -91,7 +94,9 @@ def run_slither(json_out: Path | None = None) -> list[dict]:
             "--filter-paths", EXCLUDED, "--exclude-informational", "--exclude-low", "--exclude-optimization",
             "--json", str(out),
         ]
-        proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+        # From a folder outside the project: crytic-compile walks up from its working directory looking for a
+        # framework config, finds foundry.toml (tests/forge/) and then fails on the solc-json target.
+        proc = subprocess.run(cmd, cwd=tmp, env=env, capture_output=True, text=True, timeout=600)
         if not out.exists():
             raise RuntimeError(f"slither failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
         data = json.loads(out.read_text())
