@@ -184,24 +184,31 @@ class Keeper:
                     self.step()
                     last = self.client.rpc.block_number()  # our own transactions' blocks are already processed
                     seen += 1
-                    if status_file:
-                        Path(status_file).write_text(json.dumps(self.counters) + "\n")
+                    self._status(status_file)
                     if max_blocks is not None and seen >= max_blocks:
                         break
                 backoff = poll
                 time.sleep(poll)
             except (RpcError, TxError, OSError, ValueError) as exc:
                 self._recover(exc, backoff)
+                self._status(status_file)
                 time.sleep(backoff)
                 backoff = min(backoff * 2, max_backoff)
             except Exception as exc:  # noqa: BLE001 - requests' ConnectionError and friends: the node is away
                 if type(exc).__module__.split(".")[0] not in ("requests", "urllib3", "http"):
                     raise
                 self._recover(exc, backoff)
+                self._status(status_file)
                 time.sleep(backoff)
                 backoff = min(backoff * 2, max_backoff)
         self._say(f"stopped: {json.dumps(self.counters)}")
         return self.counters
+
+    def _status(self, status_file) -> None:
+        if status_file:
+            tmp = Path(f"{status_file}.tmp")
+            tmp.write_text(json.dumps(self.counters) + "\n")
+            tmp.replace(status_file)
 
     def _recover(self, exc: Exception, backoff: float) -> None:
         self.counters["errors"] += 1
