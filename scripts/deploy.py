@@ -25,7 +25,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from brownie import MockAggregator, MockStablecoin, Perpetual, PerpLens, accounts, network, web3
+from brownie import MarketParamsLib, MockAggregator, MockStablecoin, Perpetual, PerpLens, accounts, network, web3
 
 import scripts.brownie_compat  # noqa: F401  (Brownie's own confirmation path, made correct on Anvil)
 from perp import deploy as core_deploy
@@ -86,6 +86,8 @@ def get_deployer():
 def _wrap(made, deployer, oracle_container) -> Deployment:
     m = made.manifest
     m.network = network.show_active()
+    for address in m.libraries.values():  # known to Brownie, so that Perpetual.deploy(...) in tests links to it
+        MarketParamsLib.at(address)
     dep = Deployment(perp=Perpetual.at(m.perpetual), lens=PerpLens.at(m.lens), token=None, deployer=deployer,
                      manifest=m)
     for name, info in m.markets.items():
