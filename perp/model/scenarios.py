@@ -7,23 +7,16 @@ import time
 from dataclasses import dataclass, field
 
 from ..core import WAD, ModelError
+from ..orders import Order
 from .storage import Match
 
 
 @dataclass(frozen=True)
-class SimpleOrder:
-    """A stand-in for perp.orders.Order (same attributes) for pure-model runs."""
+class SimpleOrder(Order):
+    """``perp.orders.Order`` without its input checks, for pure-model runs that also try malformed orders."""
 
-    account: str
-    market_id: int
-    is_buy: bool
-    size: int
-    limit_price: int
-    leverage: int
-    nonce: int
-    expiry: int
-    reduce_only: bool = False
-    epoch: int = 0
+    def __post_init__(self) -> None:
+        pass
 
 
 def reference_model(decimals: int = 6, fund_seed: int | None = None, now: int = 1_700_000_000, hasher=None):
