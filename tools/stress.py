@@ -49,10 +49,14 @@ def main() -> int:
     try:
         node.start()
         network = "perp-stress"
-        settings = [f"host=http://127.0.0.1", f"port={node.port}", "gas_limit=30000000", "chainid=31337"]
-        subprocess.run([brownie, "networks", "delete", network], cwd=ROOT, env=env, capture_output=True)
-        subprocess.run([brownie, "networks", "add", "Development", network, "cmd=anvil", *settings], cwd=ROOT,
-                       env=env, check=True, capture_output=True)
+        if not args.no_bench:
+            settings = ["host=http://127.0.0.1", f"port={node.port}", "gas_limit=30000000", "accounts=10"]
+            subprocess.run([brownie, "networks", "delete", network], cwd=ROOT, env=env, capture_output=True)
+            r = subprocess.run([brownie, "networks", "add", "Development", network, "cmd=anvil", *settings],
+                               cwd=ROOT, env=env, capture_output=True, text=True)
+            if r.returncode != 0:
+                print(f"stress: cannot add the Brownie network {network}: {(r.stdout + r.stderr)[-500:]}")
+                return 2
         for b in burners:
             b.start()
         print(f"stress: node {node.url}, {args.rounds} rounds, {args.load} busy processes", flush=True)
