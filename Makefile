@@ -8,31 +8,40 @@ export PATH := $(ROOT)/node_modules/.bin:$(VENV)/bin:$(PATH)
 export SOLCX_BINARY_PATH := $(ROOT)/.solcx
 export PYTHONPATH := $(ROOT)
 export PYTHONDONTWRITEBYTECODE := 1
+# Nodes that `perp` starts for itself take a free port in this range (shared machines: keep clear of others').
+export PERP_DEVNET_PORTS ?= 8620-8649
 
 BROWNIE := $(VENV)/bin/brownie
+PERP := $(VENV)/bin/perp
 SETUP_STAMP := $(ROOT)/.setup-done
 
-.PHONY: setup simulate simulate-all deploy audit slither test forge gas-snapshot faults bench clean build-fresh
+.PHONY: setup simulate simulate-all deploy audit keeper slither test forge gas-snapshot faults bench stress clean \
+	build-fresh no-stale-node
 
 SCENARIO ?= scenarios/flash_crash.yaml
 NETWORK ?= development
+RPC ?= http://127.0.0.1:8545
 
-## The main job: a crash simulation on a local Anvil devnet that Brownie starts (SCENARIO=... to pick another).
+## The main job: a crash simulation on a fresh Anvil that `perp` starts on a free port and stops (SCENARIO=...).
 simulate: $(SETUP_STAMP) build-fresh
-	$(BROWNIE) run scripts/simulate.py main $(SCENARIO) --network $(NETWORK) --silent
+	$(PERP) simulate $(SCENARIO)
 
-## Every shipped scenario, one after the other.
+## Every shipped scenario, one after the other (each on its own fresh chain).
 simulate-all: $(SETUP_STAMP) build-fresh
-	@for s in scenarios/*.yaml; do $(BROWNIE) run scripts/simulate.py main $$s --network $(NETWORK) --silent || exit 1; done
+	@for s in scenarios/*.yaml; do $(PERP) simulate $$s || exit 1; done
 
-## Deploy and configure everything (devnet by default; NETWORK=<brownie network> with PERP_CONFIG for live ones).
+## Deploy and configure on the node at RPC (devnet mocks; PLAN=plan.yaml and KEY_ENV=VAR for a live network).
 deploy: $(SETUP_STAMP) build-fresh
-	$(BROWNIE) run scripts/deploy.py --network $(NETWORK)
+	$(PERP) deploy --rpc $(RPC) --network development $(if $(PLAN),--config $(PLAN) --yes) $(if $(KEY_ENV),--key-env $(KEY_ENV))
 
 MANIFEST ?= deployments/development-31337.json
 ## Audit any deployment from its manifest: state invariants + event replay (MANIFEST=..., RPC=http://host:port).
 audit: $(SETUP_STAMP) build-fresh
-	$(VENV)/bin/python -m perp.audit_cli $(MANIFEST) $(if $(RPC),--rpc $(RPC))
+	$(PERP) audit $(MANIFEST) --rpc $(RPC)
+
+## Run the keeper against a deployment until Ctrl-C (MANIFEST=..., RPC=...).
+keeper: $(SETUP_STAMP) build-fresh
+	$(PERP) keeper $(MANIFEST) --rpc $(RPC)
 
 ## Slither on the protocol's own contracts; fails on a high/medium finding not triaged in docs/slither-triage.md.
 slither: $(SETUP_STAMP) build-fresh
@@ -40,7 +49,7 @@ slither: $(SETUP_STAMP) build-fresh
 
 ## The test suite: the Foundry suite (fuzz, gas snapshot, invariants; CI profile), then Brownie + pytest on a local
 ## Anvil that Brownie starts itself.
-test: $(SETUP_STAMP) build-fresh
+test: $(SETUP_STAMP) build-fresh no-stale-node
 	$(MAKE) --no-print-directory forge
 	$(BROWNIE) test tests/ $(PYTEST_ARGS)
 
@@ -56,6 +65,13 @@ gas-snapshot: $(SETUP_STAMP)
 faults: $(SETUP_STAMP)
 	$(VENV)/bin/python tools/plant_faults.py
 
+# Brownie attaches silently to whatever listens on the development network's port (a stale Anvil of a crashed run):
+# refuse, unless ATTACH=1 says that node is meant.
+no-stale-node:
+	@if [ "$(NETWORK)$(ATTACH)" = "development" ] && (exec 3<>/dev/tcp/127.0.0.1/8545) 2>/dev/null; then \
+	  echo "error: a node already listens on 127.0.0.1:8545 (a stale Anvil?); stop it, or run with ATTACH=1 to use it" >&2; \
+	  exit 2; fi
+
 # Brownie does not notice edits to imported files under interfaces/: rebuild when any source changed.
 build-fresh:
 	@h=$$(cat contracts/*.sol contracts/*/*.sol interfaces/*.sol brownie-config.yaml | sha1sum | cut -c1-40); \
@@ -63,9 +79,14 @@ build-fresh:
 	  $(BROWNIE) compile >/dev/null && echo "$$h" > build/.sources && echo "contracts compiled"; fi
 
 ## Benchmarks: the gas table, then the simulation's throughput beside a naive loop and Anvil's ceiling.
-bench: $(SETUP_STAMP) build-fresh
+bench: $(SETUP_STAMP) build-fresh no-stale-node
 	$(BROWNIE) run scripts/bench_gas.py --network $(NETWORK)
 	$(BROWNIE) run scripts/bench_sim.py --network $(NETWORK) --silent
+
+## Two simulations and the benchmarks back to back on one chain, ROUNDS times, under CPU load (docs/TESTING.md).
+ROUNDS ?= 20
+stress: $(SETUP_STAMP) build-fresh
+	$(VENV)/bin/python tools/stress.py --rounds $(ROUNDS)
 
 setup: $(SETUP_STAMP)
 

@@ -31,7 +31,7 @@ class UsageError(Exception):
 def _load_manifest(path: Path) -> dict:
     if not path.exists():
         raise UsageError(
-            f"manifest not found: {path}\n  deploy first (`make deploy` or `brownie run scripts/deploy.py`), which "
+            f"manifest not found: {path}\n  deploy first (`make deploy`, `perp deploy` or `brownie run scripts/deploy.py`), which "
             f"writes deployments/<network>-<chainid>.json"
         )
     try:
@@ -40,17 +40,19 @@ def _load_manifest(path: Path) -> dict:
         raise UsageError(f"manifest {path} is not readable JSON: {exc}") from None
     missing = [k for k in ("perpetual", "lens") if not isinstance(data, dict) or not data.get(k)]
     if missing:
-        raise UsageError(f"manifest {path} lacks {', '.join(missing)} (is it a deployment manifest of scripts/deploy.py?)")
+        raise UsageError(f"manifest {path} lacks {', '.join(missing)} (is it a deployment manifest of `perp deploy` or "
+                         f"scripts/deploy.py?)")
     return data
 
 
 def _check_abis() -> None:
-    from .audit import BUILD
+    from .chain.abi import build_dir
 
-    missing = [n for n in ("Perpetual", "PerpLens", "MockStablecoin") if not (BUILD / f"{n}.json").exists()]
+    build = build_dir()
+    missing = [n for n in ("Perpetual", "PerpLens") if not (build / f"{n}.json").exists()]
     if missing:
         raise UsageError(
-            f"contract ABIs not built ({', '.join(str(BUILD / (n + '.json')) for n in missing)} missing): run "
+            f"contract ABIs not built ({', '.join(str(build / (n + '.json')) for n in missing)} missing): run "
             f"`make setup` and compile (`brownie compile`, or any make target such as `make deploy`)"
         )
 
@@ -86,8 +88,8 @@ def _fmt_units(amount: int, decimals: int) -> str:
     return f"{sign}{whole:,}" + (f".{frac:0{decimals}d}".rstrip("0").rstrip(".") if decimals else "")
 
 
-def run(argv=None, out=sys.stdout) -> int:
-    ap = argparse.ArgumentParser(prog="python -m perp.audit_cli", description=__doc__.split("\n\n")[0])
+def run(argv=None, out=sys.stdout, prog: str = "python -m perp.audit_cli") -> int:
+    ap = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
     ap.add_argument("manifest", type=Path, help="deployment manifest written by scripts/deploy.py")
     ap.add_argument("--rpc", help=f"node URL (default: $PERP_RPC_URL, the manifest's `rpc`, or {DEFAULT_RPC})")
     ap.add_argument("--from-block", type=int, help="first block to replay (default: the Perpetual's deployment block)")

@@ -31,156 +31,36 @@ from dataclasses import dataclass, field
 
 from eth_utils import to_checksum_address
 
-from .audit import Audit, Finding, load_abi
-from .rpc import Contract, Rpc, RpcError
+from .audit import Audit
+from .chain.abi import load_abi
+from .chain.logs import LOG_PAGE, deployment_block, fetch_logs, group_by_transaction
+from .chain.rpc import Contract, Rpc, RpcError
+from .core import Fund as CoreFund
+from .core import Position, book_value
+from .invariants import Finding, adl_fill, counterparty_equity
 
-WAD = 10**18
 MAX_UINT = 2**256 - 1
-LOG_PAGE = 5_000  # blocks per eth_getLogs page (halved while a node refuses the range)
-BATCH = 250  # JSON-RPC calls per batch request
 SIDE_PAGE = 800  # positions per sidePositions call
 
-
-# ---------------------------------------------------------------------------------------------------- math
-# The protocol's rounding (contracts/libraries/PerpMath.sol), for the checks that need a value at a price.
-
-
-def _ceil_div(a: int, b: int) -> int:
-    return -((-a) // b)
-
-
-def position_value(size: int, price: int, scale: int) -> int:
-    """Signed value at `price`, rounded against the holder (long down, short up)."""
-    if size >= 0:
-        return size * price // (WAD * scale)
-    return -_ceil_div(-size * price, WAD * scale)
-
-
-def unrealized_pnl(size: int, open_notional: int, price: int, scale: int) -> int:
-    return position_value(size, price, scale) - open_notional
-
-
-def price_of(amount: int, abs_size: int, scale: int) -> int:
-    return amount * WAD * scale // abs_size
-
-
-# ---------------------------------------------------------------------------------------------------- JSON-RPC
-
-
-def _hex_block(block) -> str:
-    return block if isinstance(block, str) else hex(block)
+__all__ = ["Replay", "Rebuilt", "Pos", "Fund", "MarketRec", "fetch_logs", "deployment_block", "batch_request"]
 
 
 def batch_request(rpc: Rpc, requests: list) -> list:
-    """Results of many JSON-RPC requests ((method, params) pairs), sent as batches when the provider can; an
-    entry is an ``RpcError`` when that request failed."""
-    out: list = []
-    make_batch = getattr(rpc.provider, "make_batch_request", None)
-    for i in range(0, len(requests), BATCH):
-        chunk = requests[i : i + BATCH]
-        responses = None
-        if make_batch is not None and len(chunk) > 1:
-            try:
-                responses = make_batch(chunk)
-            except Exception:  # noqa: BLE001 - a provider without batches: one by one below
-                responses = None
-            if not isinstance(responses, list) or len(responses) != len(chunk):
-                responses = None
-        if responses is None:
-            responses = [rpc.provider.make_request(method, params) for method, params in chunk]
-        for r in responses:
-            if "error" in r:
-                e = r["error"]
-                out.append(RpcError(e.get("message", str(e)), e.get("data")))
-            else:
-                out.append(r["result"])
-    return out
-
-
-def fetch_logs(rpc: Rpc, address: str, from_block: int, to_block: int, page: int = LOG_PAGE, on_page=None) -> list:
-    """Every log of `address` in [from_block, to_block], in chain order, read in block-range pages. A page the
-    node refuses (too many results, range too large) is halved until it passes; the page grows back after."""
-    logs: list = []
-    start, size, pages = from_block, max(1, page), 0
-    while start <= to_block:
-        end = min(to_block, start + size - 1)
-        try:
-            got = rpc.request("eth_getLogs", [{"address": address, "fromBlock": hex(start), "toBlock": hex(end)}])
-        except RpcError:
-            if size == 1:
-                raise
-            size = max(1, size // 2)
-            continue
-        logs.extend(got)
-        pages += 1
-        if on_page:
-            on_page(start, end, len(got))
-        start = end + 1
-        size = min(page, size * 2)
-    logs.sort(key=lambda lg: (int(lg["blockNumber"], 16), int(lg["logIndex"], 16)))
-    return logs
-
-
-def deployment_block(rpc: Rpc, address: str, latest: int) -> int:
-    """The block that created the contract at `address` (binary search on eth_getCode; needs a node that serves
-    historical state, as Anvil does). 0 when the node cannot answer for old blocks."""
-    try:
-        if rpc.request("eth_getCode", [address, hex(latest)]) in ("0x", "0x0", None):
-            return latest
-        lo, hi = 0, latest
-        while lo < hi:
-            mid = (lo + hi) // 2
-            if rpc.request("eth_getCode", [address, hex(mid)]) in ("0x", "0x0", None):
-                lo = mid + 1
-            else:
-                hi = mid
-        return lo
-    except RpcError:
-        return 0
-
-
-class _PinnedProvider:
-    """Answers eth_call at a fixed block instead of "latest", so that the state audit reads the same state as
-    the replay compares with, even while the chain moves on."""
-
-    def __init__(self, provider, block: int):
-        self._provider = provider
-        self._block = hex(block)
-
-    def make_request(self, method, params):
-        if method == "eth_call" and len(params) > 1 and params[1] == "latest":
-            params = [params[0], self._block, *params[2:]]
-        return self._provider.make_request(method, params)
-
-    def __getattr__(self, name):
-        return getattr(self._provider, name)
-
-
-class _Pinned:
-    def __init__(self, w3, block: int):
-        self.provider = _PinnedProvider(w3.provider, block)
-        self.eth = w3.eth
+    """Results of many JSON-RPC requests (``Rpc.batch``)."""
+    return rpc.batch(requests)
 
 
 # ---------------------------------------------------------------------------------------------------- state
 
 
-@dataclass
-class Pos:
-    size: int = 0
-    open_notional: int = 0
-    margin: int = 0
-    open_seq: int = 0
+Pos = Position  # a rebuilt position is the core's Position (size, open_notional, margin, open_seq, list_index)
 
 
-@dataclass
-class Fund:
-    cash: int = 0
-    size: int = 0
-    open_notional: int = 0
-    hwm: int = 0
-    hwm_blocks: set = field(default_factory=lambda: {None})  # blocks whose timestamp the stored one may be
-    distressed: bool = False
+@dataclass(slots=True)
+class Fund(CoreFund):
+    """A rebuilt fund: the core's Fund, plus the blocks whose timestamp the stored high-water-mark timestamp may be."""
+
+    hwm_blocks: set = field(default_factory=lambda: {None})
 
 
 @dataclass
@@ -211,11 +91,7 @@ class Rebuilt:
 
     def value(self) -> int:
         """Free + margins + fund cash - cost bases: what the vault must hold (README, Conservation)."""
-        return (
-            sum(self.free.values())
-            + sum(p.margin - p.open_notional for p in self.positions.values())
-            + sum(f.cash - f.open_notional for f in self.funds.values())
-        )
+        return book_value(sum(self.free.values()), self.positions.values(), self.funds.values())
 
 
 def _a(x) -> str:
@@ -269,6 +145,16 @@ class Replay:
         self.audit_chain()
         return self.findings
 
+    def prime(self) -> list[Finding]:
+        """Replays the history up to the latest block (no comparison with the chain yet), so that later
+        transactions can be fed one by one to ``apply_logs``; returns the findings so far."""
+        self.to_block = int(self.rpc.request("eth_blockNumber", []), 16)
+        if self.from_block is None:
+            self.from_block = deployment_block(self.rpc, self.perp.address, self.to_block)
+        self.scale = 10 ** (18 - self._call("collateralDecimals"))
+        self.replay()
+        return list(self.findings)
+
     def replay(self) -> Rebuilt:
         """Rebuilds the state from the logs (and checks the events against each other)."""
 
@@ -276,20 +162,23 @@ class Replay:
             self.pages += 1
 
         logs = fetch_logs(self.rpc, self.perp.address, self.from_block, self.to_block, self.page, count_page)
-        self.logs_read = len(logs)
-        tx: list = []
-        for log in logs:
-            if log.get("removed"):  # dropped by a reorg
-                continue
-            if tx and log["transactionHash"] != tx[0][0]["transactionHash"]:
-                self._apply_tx(tx)
-                tx = []
-            decoded = self.perp.decode_log(log)
-            if decoded is not None:
-                tx.append((log, decoded[0], decoded[1]))
-        if tx:
-            self._apply_tx(tx)
+        self.apply_logs(logs)
         return self.state
+
+    def apply_logs(self, logs: list) -> list[Finding]:
+        """Replays more logs (in chain order, whole transactions); returns the findings they raised. The simulation
+        feeds every receipt's logs here, so its per-step ADL and event checks are this auditor's."""
+        first = len(self.findings)
+        self.logs_read += len(logs)
+        for tx_logs in group_by_transaction(logs):
+            items = []
+            for log in tx_logs:
+                decoded = self.perp.decode_log(log)
+                if decoded is not None:
+                    items.append((log, decoded[0], decoded[1]))
+            if items:
+                self._apply_tx(items)
+        return self.findings[first:]
 
     # ------------------------------------------------------------------------------------------ replay
 
@@ -327,7 +216,7 @@ class Replay:
             "refused": False,
             "last_adl": None,
             "adl_check": {},  # (market, account) -> mark price, for the Type 1 counterparty-equity check
-            "type2_price": {},  # market -> fund state at the tx start (for the Type 2 price cap)
+            "type2_fund": {},  # market -> the fund at the tx start (for the Type 2 price cap)
         }
         for _, name, args in items:
             s.events += 1
@@ -364,17 +253,11 @@ class Replay:
         return any((m, account) in self.state.positions for m in self.state.markets)
 
     def _value(self, accounts: set, markets: set) -> int:
+        """The conservation sum (perp.core.book_value) over what one transaction can have touched."""
         s = self.state
-        total = sum(s.free.get(a, 0) for a in accounts)
-        for m in markets:
-            f = s.funds.get(m)
-            if f is not None:
-                total += f.cash - f.open_notional
-            for a in accounts:
-                p = s.positions.get((m, a))
-                if p is not None:
-                    total += p.margin - p.open_notional
-        return total
+        positions = [s.positions[(m, a)] for m in markets for a in accounts if (m, a) in s.positions]
+        funds = [s.funds[m] for m in markets if m in s.funds]
+        return book_value(sum(s.free.get(a, 0) for a in accounts), positions, funds)
 
     def _books(self, accounts: set, markets: set) -> dict:
         s = self.state
@@ -486,11 +369,9 @@ class Replay:
         self._set_free(acct, a["freeCollateral"])
         # SPEC 4: a counterparty hit by Type 1 keeps equity >= 0 (at the liquidation's mark price).
         mark = ctx["adl_check"].pop(key, None)
-        if mark is not None and new_size != 0:
-            equity = a["margin"] + unrealized_pnl(new_size, a["openNotional"], mark, self.scale)
-            if equity < 0:
-                self._report("adl_counterparty_equity", _sub(m, acct),
-                             f"equity {equity} < 0 at mark {mark} after its Type 1 fill", ctx["tx"])
+        if mark is not None:
+            for rule, detail in counterparty_equity(new_size, a["openNotional"], a["margin"], mark, self.scale):
+                self._report(rule, _sub(m, acct), detail, ctx["tx"])
 
     def _close(self, m: int, acct: str, is_long: bool) -> None:
         """Swap-and-pop, as PerpBase._closePosition."""
@@ -547,57 +428,19 @@ class Replay:
         who = f"{acct} in market {m} (type {typ}, rank {a['rank']})"
         pos = s.positions.get((m, acct), Pos())
         delta = a["sizeDelta"]
-        after = pos.size + delta
-        ctx["expect"][(m, acct)] = after
-        if pos.size == 0 or delta == 0 or (pos.size > 0) == (delta > 0) or abs(delta) > abs(pos.size):
-            self._report("adl_side", who, f"fill of {delta} against a position of {pos.size} (must reduce it)",
-                         ctx["tx"])
-        if a["score"] <= 0:
-            self._report("adl_eligible", who, f"cut with score {a['score']} (u <= 0)", ctx["tx"])
-        last = ctx["last_adl"]
-        if last is not None and last["adlType"] == typ and (a["rank"] <= last["rank"] or a["score"] > last["score"]):
-            self._report("adl_order", who,
-                         f"score {a['score']} cut after rank {last['rank']} score {last['score']}", ctx["tx"])
+        ctx["expect"][(m, acct)] = pos.size + delta
+        f = s.funds.setdefault(m, Fund())
+        if typ == 2:
+            ctx["type2_fund"].setdefault(m, CoreFund(f.cash, f.size, f.open_notional))
+        for rule, detail in adl_fill(a, pos.size, ctx["last_adl"], ctx["liquidation"], ctx["refused"],
+                                     ctx["type2_fund"].get(m), self.scale):
+            self._report(rule, who, detail, ctx["tx"])
         ctx["last_adl"] = a
         liq = ctx["liquidation"]
-        if typ == 1:
-            if liq is None or not ctx["refused"] or liq["marketId"] != m:
-                self._report("adl_trigger", who, "Type 1 fill without a liquidation the fund refused", ctx["tx"])
-            else:
-                if a["price"] != liq["bankruptcyPrice"]:
-                    self._report("adl_price", who,
-                                 f"Type 1 at {a['price']} != bankruptcy price {liq['bankruptcyPrice']}", ctx["tx"])
-                if (delta > 0) != (liq["size"] > 0):
-                    self._report("adl_side", who, f"Type 1 fill {delta} on the bankrupt position's side "
-                                                  f"({liq['size']})", ctx["tx"])
-                ctx["adl_check"][(m, acct)] = liq["markPrice"]
+        if typ == 1 and liq is not None and ctx["refused"] and liq["marketId"] == m:
+            ctx["adl_check"][(m, acct)] = liq["markPrice"]
         elif typ == 2:
-            f = s.funds.setdefault(m, Fund())
-            if liq is not None:
-                self._report("adl_trigger", who, "Type 2 fill inside a liquidation", ctx["tx"])
-            start = ctx["type2_price"].setdefault(m, (f.cash, f.size, f.open_notional))
-            cash, fsize, fon = start
-            if fsize == 0 or (delta > 0) != (fsize > 0):
-                self._report("adl_side", who, f"Type 2 fill {delta} against a fund of size {fsize}", ctx["tx"])
-            q = abs(delta)
-            want = q * a["price"] // (WAD * self.scale) if delta < 0 else _ceil_div(q * a["price"], WAD * self.scale)
-            if a["notional"] != want:
-                self._report("adl_price", who, f"Type 2 notional {a['notional']} != {want} for {q} at {a['price']}",
-                             ctx["tx"])
-            if fsize > 0 and fon - cash > 0:
-                pfb = _ceil_div((fon - cash) * WAD * self.scale, fsize)
-                if a["price"] < pfb:
-                    self._report("adl_price", who, f"Type 2 at {a['price']} below the fund's bankruptcy price {pfb}",
-                                 ctx["tx"])
-            elif fsize < 0:
-                covered = cash - fon
-                pfb = price_of(covered, -fsize, self.scale) if covered > 0 else 0
-                if a["price"] > pfb:
-                    self._report("adl_price", who, f"Type 2 at {a['price']} above the fund's bankruptcy price {pfb}",
-                                 ctx["tx"])
             ctx["fund_expect"][m] = ctx["fund_expect"].get(m, f.size) - delta
-        else:
-            self._report("adl_trigger", who, f"unknown ADL type {typ}", ctx["tx"])
 
     # -- insurance fund
 
@@ -634,35 +477,10 @@ class Replay:
     # ------------------------------------------------------------------------------------------ chain reads
 
     def _call(self, name: str, *args, contract: Contract | None = None, sender: str | None = None):
-        c = contract or self.perp
-        tx = {"to": c.address, "data": c.data(name, *args)}
-        if sender:
-            tx["from"] = sender
-        try:
-            raw = self.rpc.request("eth_call", [tx, hex(self.to_block)])
-        except RpcError as exc:
-            raise RpcError(f"{name} reverted: {c.decode_error(exc.data)}", exc.data) from None
-        return self._decode(c, name, raw)
-
-    @staticmethod
-    def _decode(c: Contract, name: str, raw: str):
-        from eth_abi import decode
-
-        values = decode(c.functions[name][2], bytes.fromhex(raw[2:]))
-        return values[0] if len(values) == 1 else values
+        return (contract or self.perp).call(name, *args, sender=sender, block=self.to_block)
 
     def _calls(self, name: str, arg_list: list, contract: Contract | None = None, senders: list | None = None) -> list:
-        c = contract or self.perp
-        reqs = []
-        for i, args in enumerate(arg_list):
-            tx = {"to": c.address, "data": c.data(name, *args)}
-            if senders:
-                tx["from"] = senders[i]
-            reqs.append(("eth_call", [tx, hex(self.to_block)]))
-        out = []
-        for r in batch_request(self.rpc, reqs):
-            out.append(r if isinstance(r, RpcError) else self._decode(c, name, r))
-        return out
+        return (contract or self.perp).calls(name, arg_list, senders=senders, block=self.to_block)
 
     # ------------------------------------------------------------------------------------------ compare
 
@@ -689,13 +507,14 @@ class Replay:
             self.findings.append(Finding("replay.market", "markets", _mismatch("market count", len(s.markets), count)))
         for m in range(1, count + 1):
             rec = s.markets.get(m)
-            name, oracle, params, paused = self._call("marketInfo", m)
+            info = self._call("marketInfo", m)
             if rec is None:
                 self.findings.append(Finding("replay.market", f"market {m}",
-                                             f"listed on chain ({name}) but no MarketCreated event was replayed"))
+                                             f"listed on chain ({info.name}) but no MarketCreated event was replayed"))
             else:
-                for what, ev, ch in (("name", rec.name, name), ("oracle", rec.oracle, _a(oracle)),
-                                     ("parameters", rec.params, tuple(params)), ("paused", rec.paused, paused)):
+                for what, ev, ch in (("name", rec.name, info.name), ("oracle", rec.oracle, _a(info.oracle)),
+                                     ("parameters", rec.params, tuple(info.params)), ("paused", rec.paused,
+                                                                                      info.paused)):
                     if ev != ch:
                         self.findings.append(Finding("replay.market", f"market {m}", _mismatch(what, ev, ch)))
             self._compare_positions(m)
@@ -708,7 +527,7 @@ class Replay:
                 self.findings.append(Finding("replay.filled_amount", "order 0x" + h.hex(),
                                              _mismatch("filled amount", s.filled[h], chain)))
         # the vault: collateral in - out, against the token balance
-        token = Contract(self.rpc, self._call("collateral"), load_abi("MockStablecoin"))
+        token = Contract(self.rpc, self._call("collateral"), load_abi("ERC20"))
         balance = self._call("balanceOf", self.perp.address, contract=token)
         if balance != s.inflow:
             self.findings.append(Finding("replay.vault", "vault",
@@ -721,10 +540,10 @@ class Replay:
     def _side(self, m: int, is_long: bool) -> list:
         out, start = [], 0
         while True:
-            accounts, positions, total = self._call("sidePositions", m, is_long, start, SIDE_PAGE)
-            out.extend((_a(a), p) for a, p in zip(accounts, positions))
+            r = self._call("sidePositions", m, is_long, start, SIDE_PAGE)
+            out.extend((_a(a), p) for a, p in zip(r.accounts, r.positions))
             start += SIDE_PAGE
-            if start >= total:
+            if start >= r.total:
                 return out
 
     def _compare_positions(self, m: int) -> None:
@@ -754,25 +573,27 @@ class Replay:
             if not isinstance(p, RpcError):
                 self._compare_position(m, acct, p, None)
 
-    def _compare_position(self, m: int, acct: str, chain: tuple, rebuilt_index) -> None:
+    def _compare_position(self, m: int, acct: str, chain, rebuilt_index) -> None:
+        """``chain``: the contract's ``Position`` struct (named tuple)."""
         pos = self.state.positions.get((m, acct), Pos())
-        size, on, margin, seq, index = chain
-        fields = [("size", pos.size, size), ("cost basis", pos.open_notional, on), ("margin", pos.margin, margin)]
+        fields = [("size", pos.size, chain.size), ("cost basis", pos.open_notional, chain.open_notional),
+                  ("margin", pos.margin, chain.margin)]
         if pos.size != 0:
-            fields.append(("open sequence", pos.open_seq, seq))
+            fields.append(("open sequence", pos.open_seq, chain.open_seq))
             if rebuilt_index is not None:
-                fields.append(("side-list index", rebuilt_index, index))
-        elif size == 0:
-            fields += [("open sequence", 0, seq), ("side-list index", 0, index)]
+                fields.append(("side-list index", rebuilt_index, chain.list_index))
+        elif chain.size == 0:
+            fields += [("open sequence", 0, chain.open_seq), ("side-list index", 0, chain.list_index)]
         for what, ev, ch in fields:
             if ev != ch:
                 self.findings.append(Finding("replay.position", _sub(m, acct), _mismatch(what, ev, ch)))
 
     def _compare_fund(self, m: int) -> None:
         f = self.state.funds.get(m, Fund())
-        cash, size, on, hwm, hwm_ts, distressed = self._call("fundAccount", m)
-        for what, ev, ch in (("cash", f.cash, cash), ("size", f.size, size), ("cost basis", f.open_notional, on),
-                             ("high-water mark", f.hwm, hwm), ("distressed", f.distressed, distressed)):
+        c = self._call("fundAccount", m)
+        for what, ev, ch in (("cash", f.cash, c.cash), ("size", f.size, c.size),
+                             ("cost basis", f.open_notional, c.open_notional),
+                             ("high-water mark", f.hwm, c.high_water_mark), ("distressed", f.distressed, c.distressed)):
             if ev != ch:
                 self.findings.append(Finding("replay.fund", f"market {m} fund", _mismatch(what, ev, ch)))
         allowed = set()
@@ -781,16 +602,18 @@ class Replay:
                 allowed.add(0)
             else:
                 allowed.add(int(self.rpc.request("eth_getBlockByNumber", [hex(b), False])["timestamp"], 16))
-        if hwm_ts not in allowed:
+        if c.high_water_mark_timestamp not in allowed:
             self.findings.append(Finding("replay.fund", f"market {m} fund",
-                                         f"high-water-mark timestamp: events allow {sorted(allowed)}, chain has {hwm_ts}"))
+                                         f"high-water-mark timestamp: events allow {sorted(allowed)}, chain has "
+                                         f"{c.high_water_mark_timestamp}"))
 
     # ------------------------------------------------------------------------------------------ chain audit
 
     def audit_chain(self) -> None:
-        """The state audit of perp.audit on the chain state (accounts from the replay), and invariant 9."""
+        """The state audit of perp.audit on the chain state at ``to_block`` (accounts from the replay), and
+        invariant 9."""
         s = self.state
-        audit = Audit(_Pinned(self.w3, self.to_block), self.perp.address, self.lens_address, set(s.free) | set(s.epoch))
+        audit = Audit(self.w3, self.perp.address, self.lens_address, set(s.free) | set(s.epoch), block=self.to_block)
         snap = audit.snapshot()
         self.snapshot = snap
         self.findings.extend(audit.findings(snap, after_keeper=self.after_keeper))

@@ -6,20 +6,14 @@ import json
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from .audit import all_positions
-from .units import WAD
+from .core import RefusalReason, fill_notional
+from .core.fixed import WAD
 
-REFUSAL = {1: "negative equity", 2: "risk limit", 3: "distressed"}
-
-
-def _units_value(size: int, price: int, scale: int, up: bool) -> int:
-    q = abs(size) * price
-    d = WAD * scale
-    return -((-q) // d) if up else q // d
+REFUSAL = {int(r): r.label for r in RefusalReason if r}
 
 
-def summarize(sim) -> dict:
-    """Aggregates the run's events.
+def summarize(run) -> dict:
+    """Aggregates a run's events (``run``: a ``perp.sim.RunRecord``, or a ``Simulation``, whose record is taken).
 
     Haircut of an ADL fill = the PnL the account would have realized at mark minus the PnL it realized at the
     fill price (positive: it lost to ADL; negative: a refused position that was not bankrupt closed at a
@@ -27,16 +21,18 @@ def summarize(sim) -> dict:
     (its negative equity at mark) that its ADL fills took off the fund. Overshoot = the haircuts of an event
     beyond the shortfall it covered, summed over events: fills at the bankruptcy price take exactly the
     deficit, so it is rounding only (a few units)."""
-    scale = sim.scale
-    ids = {v: k for k, v in sim.dep.market_ids.items()}
+    run = run.record() if hasattr(run, "record") else run
+    scale = run.scale
+    ids = {v: k for k, v in run.market_ids.items()}
     counts = Counter()
     decisions = Counter()
     haircuts: dict = defaultdict(int)
     hit_first: dict = {}
     bad_debt = 0
     liquidation = None
-    per_event: dict = defaultdict(lambda: [0, 0])  # Type 1 event (tx, account) -> [shortfall covered, haircuts]
-    for e in sim.events:
+    covered_by: dict = defaultdict(int)  # Type 1 event (tx, account) -> shortfall covered
+    cut_in: dict = defaultdict(int)  # Type 1 event (tx, account) -> haircuts
+    for e in run.events:
         name, a = e["event"], e["args"]
         if name == "Liquidated":
             counts["liquidations"] += 1
@@ -50,78 +46,57 @@ def summarize(sim) -> dict:
         elif name == "AdlFill":
             market = ids[a["marketId"]]
             counts[f"type{a['adlType']}_fills"] += 1
-            mark = liquidation["markPrice"] if a["adlType"] == 1 else sim.mark_price(e["step"], market)
+            mark = liquidation["markPrice"] if a["adlType"] == 1 else run.mark_price(e["step"], market)
             selling = a["sizeDelta"] < 0
-            at_mark = _units_value(a["sizeDelta"], mark, scale, up=not selling)
+            at_mark = fill_notional(abs(a["sizeDelta"]), mark, scale, seller=selling)
             cut = (at_mark - a["notional"]) if selling else (a["notional"] - at_mark)
             haircuts[a["account"]] += cut
-            hit_first.setdefault(a["account"], (e["step"], a["adlType"], a["rank"], market))
+            hit_first.setdefault(a["account"], {"step": e["step"], "type": a["adlType"], "rank": a["rank"],
+                                                "market": market})
             if a["adlType"] == 1:
-                event = per_event[(e["tx_index"], liquidation["account"])]
+                key = (e["tx_index"], liquidation["account"])
                 if liquidation["equity"] < 0:
-                    event[0] += -liquidation["equity"] * abs(a["sizeDelta"]) // abs(liquidation["size"])
-                event[1] += cut
-    covered = sum(ev[0] for ev in per_event.values())
-    type1_haircuts = sum(ev[1] for ev in per_event.values())
-    overshoot = sum(max(0, ev[1] - ev[0]) for ev in per_event.values())
+                    covered_by[key] += -liquidation["equity"] * abs(a["sizeDelta"]) // abs(liquidation["size"])
+                cut_in[key] += cut
     return {
         "liquidations": counts["liquidations"],
         "fund_decisions": dict(decisions),
         "type1_fills": counts["type1_fills"],
         "type2_fills": counts["type2_fills"],
-        "type2_reverts": sum(1 for e in sim.events if e["event"] == "Type2Reverted"),
+        "type2_reverts": sum(1 for e in run.events if e["event"] == "Type2Reverted"),
         "bad_debt": bad_debt,
-        "bad_debt_covered_by_adl": covered,
-        "type1_haircuts": type1_haircuts,
-        "overshoot": overshoot,
+        "bad_debt_covered_by_adl": sum(covered_by.values()),
+        "type1_haircuts": sum(cut_in.values()),
+        "overshoot": sum(max(0, cut_in[k] - covered_by[k]) for k in cut_in),
         "accounts_hit": [
-            {"account": acct, "market": first[3], "first_step": first[0], "adl_type": first[1], "rank": first[2],
-             "haircut": haircuts[acct]}
-            for acct, first in sorted(hit_first.items(), key=lambda kv: (kv[1][0], kv[1][1], kv[1][2]))
+            {"account": acct, "market": first["market"], "first_step": first["step"], "adl_type": first["type"],
+             "rank": first["rank"], "haircut": haircuts[acct]}
+            for acct, first in sorted(hit_first.items(), key=lambda kv: (kv[1]["step"], kv[1]["type"], kv[1]["rank"]))
         ],
-        "transactions": sim.tx_count,
-        "gas_used": sim.gas_used,
+        "transactions": run.transactions,
+        "gas_used": run.gas_used,
     }
 
 
-def final_accounts(sim) -> list:
-    out = []
-    everyone = sim.traders + sim.bystanders + [sim.maker]
-    addresses = [t.address for t in everyone]
-    free = dict(zip(addresses, sim.lens.call("freeCollaterals", addresses)))
-    positions = defaultdict(dict)
-    for name, mid in sim.dep.market_ids.items():
-        for v in all_positions(sim.lens, mid):
-            positions[v[0]][name] = {"size": v[1], "open_notional": v[2], "margin": v[3], "equity": v[7],
-                                     "state": v[9]}
-    for t in everyone:
-        key = t.address.lower()  # eth-abi decodes addresses in lower case
-        out.append({"address": t.address, "role": t.role, "market": t.market, "side": "long" if t.is_long else "short",
-                    "leverage": t.leverage, "deposit": t.deposit, "free_collateral": free[t.address],
-                    "positions": positions.get(key, {}), "queue_lights_before": sim.lights_before.get(key)})
-    return out
-
-
-def build(sim, summary: dict) -> dict:
-    scn = sim.scn
-    funds = {}
-    for name, mid in sim.dep.market_ids.items():
-        f = sim.lens.call("fundState", mid)
-        funds[name] = {"cash": f[0], "size": f[1], "open_notional": f[2], "equity": f[3]}
+def build(run, summary: dict | None = None) -> dict:
+    """The JSON report of a run (a pure function of the ``RunRecord``)."""
+    run = run.record() if hasattr(run, "record") else run
+    summary = summary if summary is not None else summarize(run)
+    scn = run.scenario
     return {
         "scenario": {"name": scn.name, "description": scn.description, "source": scn.source, "steps": scn.steps,
                      "traders": scn.population.count, "seed": scn.population.seed, "collateral_decimals": scn.decimals},
         "summary": summary,
-        "final_funds": funds,
+        "final_funds": run.final_funds,
         "steps": [
             {"step": r.step, "prices": r.prices, "funds": r.funds,
              "open_interest": {k: list(v) for k, v in r.open_interest.items()}, "liquidations": r.liquidations,
              "refusals": r.refusals, "type1_fills": r.type1_fills, "type2_fills": r.type2_fills,
              "type2_reverts": r.type2_reverts}
-            for r in sim.steps
+            for r in run.steps
         ],
-        "events": sim.events,
-        "accounts": final_accounts(sim),
+        "events": run.events,
+        "accounts": run.accounts,
     }
 
 

@@ -1,49 +1,38 @@
 """Crash simulation engine (web3.py and eth-account only).
 
-Given a deployment and a scenario, it builds the trader population (deposits in one call, positions opened by
-settling signed orders against a market maker in batches), then for every price step: moves the oracles,
-lets the keeper liquidate and deleverage, and runs the invariant audit. Every event of every transaction is
-kept for the report. A violated invariant stops the run with ``SimulationHalted``.
+Given a deployment and a scenario, it builds the trader population (``perp.population``: deposits in one call,
+positions opened by settling signed orders against a market maker in batches), then for every price step: moves
+the oracles, lets the keeper (``perp.keeper.Keeper``, with the scenario's latency) liquidate and deleverage, and
+checks every invariant: the state invariants of ``perp.invariants`` on the chain state, the bystander rule, and
+the event rules (ADL trigger, side, eligibility, rank order, prices) through the replay auditor, which follows every
+transaction of the run. A violated invariant stops the run with ``SimulationHalted``. ``Simulation.record()`` is
+the run record that ``perp.report`` turns into the summary, JSON and plots.
 """
 from __future__ import annotations
 
-import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 
-from eth_account import Account
-from eth_utils import keccak
-
-from .audit import Audit, all_positions, load_abi
-from .rpc import Contract, Rpc, RpcError
+from .chain.abi import load_abi
+from .chain.client import PerpClient
+from .chain.rpc import Contract, RpcError
+from .chain.tx import Sender, TxError, revert_reason
+from .core import WAD, queue
+from .invariants import bystanders, check_state
+from .keeper import Keeper
 from .orders import Order, match_tuple, sign_order
+from .population import Trader, build, opening_order
+from .replay import Replay
 from .scenario import Scenario
-from .units import WAD, ceil_div
 
 GAS = 29_000_000
 ORDER_EXPIRY = 2**40  # fixed, so that order hashes (and the report) are the same on every run
 PAIRS_PER_BATCH = 60
-LIQUIDATABLE = 4  # PositionState.Liquidatable; 5 = Bankrupt
 STATE_NAMES = ("none", "healthy", "reduce-only", "margin-call", "liquidatable", "bankrupt")
 
 
 class SimulationHalted(AssertionError):
     """An invariant failed during a run; the message names the invariant, the account and the numbers."""
-
-
-@dataclass
-class Trader:
-    index: int
-    key: bytes
-    address: str
-    market: str
-    is_long: bool
-    leverage: int  # WAD
-    notional: int  # collateral units at entry
-    deposit: int
-    entry_round: int
-    role: str = "trader"
-    nonce: int = 0  # the last order nonce this account signed
 
 
 @dataclass
@@ -73,8 +62,27 @@ class Deployed:
     oracle_decimals: int = 8
 
 
-def _trader_key(seed: int, index: int, tag: bytes = b"trader") -> bytes:
-    return keccak(b"adl-sim/" + tag + seed.to_bytes(8, "big") + index.to_bytes(8, "big"))
+@dataclass
+class RunRecord:
+    """Everything a report needs about a finished run, read from the chain once at the end: ``perp.report`` is a
+    pure function of it."""
+
+    scenario: Scenario
+    market_ids: dict  # name -> id
+    scale: int
+    steps: list  # StepRecord
+    events: list  # {"step", "tx", "tx_index", "event", "args"}
+    accounts: list  # final state of every account of the population
+    final_funds: dict  # name -> {cash, size, open_notional, equity}
+    transactions: int
+    gas_used: int
+    oracle_decimals: int = 8
+    extra: dict = field(default_factory=dict)
+
+    def mark_price(self, step: int, market: str) -> int:
+        """The oracle price (WAD) the scenario set at ``step``."""
+        d = self.oracle_decimals
+        return int(self.scenario.market(market).path.points[step] * 10**d) * 10 ** (18 - d)
 
 
 class Simulation:
@@ -83,12 +91,13 @@ class Simulation:
         self.dep = dep
         self.scn = scenario
         self.progress = progress
-        self.rpc = Rpc(w3)
-        self.perp = Contract(self.rpc, dep.perp, load_abi("Perpetual"))
-        self.lens = Contract(self.rpc, dep.lens, load_abi("PerpLens"))
+        self.client = PerpClient(w3, dep.perp, dep.lens, dep.token)
+        self.rpc = self.client.rpc
+        self.perp = self.client.perp
+        self.lens = self.client.lens
         self.token = Contract(self.rpc, dep.token, load_abi("MockStablecoin"))
         self.oracles = {n: Contract(self.rpc, a, load_abi("MockAggregator")) for n, a in dep.oracles.items()}
-        self.chain_id = w3.eth.chain_id
+        self.chain_id = self.rpc.chain_id()
         self.decimals = scenario.decimals
         self.scale = 10 ** (18 - self.decimals)
         self.events: list = []
@@ -98,76 +107,58 @@ class Simulation:
         self.maker: Trader | None = None
         self.first_seen: dict = {}
         self.lights_before: dict = {}
+        self.bystander_start: dict = {}
         self.tx_count = 0
         self.gas_used = 0
+        self.operator = Sender(self.rpc, address=dep.operator)
+        self.keeper = Keeper(self.client, Sender(self.rpc, address=dep.keeper), batch_size=scenario.keeper.batch_size,
+                             type2=scenario.keeper.type2, max_gas=GAS, gas=GAS, on_receipt=self._on_keeper_receipt,
+                             log=None)
+        self.keeper.names = {mid: name for name, mid in dep.market_ids.items()}
+        from .audit import Audit
+
         self.audit = Audit(w3, dep.perp, dep.lens)
+        self.replay = Replay(w3, dep.perp, dep.lens)
+        self._replay_findings: list = []
+        self._step = None
 
     # ------------------------------------------------------------------ chain plumbing
 
     def send(self, contract: Contract, fn: str, args: tuple, sender: str, step: int | None, label: str) -> dict:
-        receipt = self.rpc.transact(contract.address, contract.data(fn, *args), sender, GAS)
-        if int(receipt["status"], 16) != 1:
-            raise SimulationHalted(f"{label} reverted in step {step}: {self.try_call(contract, fn, args, sender)}")
-        self.tx_count += 1
-        self.gas_used += int(receipt["gasUsed"], 16)
+        s = self.operator if sender == self.dep.operator else self.keeper.sender
+        try:
+            receipt = s.transact(contract, fn, *args, gas=GAS)
+        except TxError as exc:
+            raise SimulationHalted(f"{label} reverted in step {step}: {exc}") from None
         self._collect(receipt, step, label)
         return receipt
 
     def try_call(self, contract: Contract, fn: str, args: tuple, sender: str) -> str | None:
         """None if the call would succeed, else the decoded custom error."""
-        try:
-            contract.call(fn, *args, sender=sender)
-            return None
-        except RpcError as exc:
-            return contract.decode_error(exc.data) if exc.data else str(exc)
+        return revert_reason(contract, fn, args, sender)
+
+    def _on_keeper_receipt(self, receipt: dict, label: str) -> None:
+        self._collect(receipt, self._step, label)
 
     def _collect(self, receipt, step, label) -> None:
+        self.tx_count += 1
+        self.gas_used += int(receipt["gasUsed"], 16)
         for log in receipt["logs"]:
             decoded = self.perp.decode_log(log)
             if decoded is None:
                 continue
             name, args = decoded
-            self.events.append(
-                {
-                    "step": step,
-                    "tx": label,
-                    "tx_index": self.tx_count,
-                    "event": name,
-                    "args": {k: _plain(v) for k, v in args.items()},
-                }
-            )
+            self.events.append({"step": step, "tx": label, "tx_index": self.tx_count, "event": name,
+                                "args": {k: _plain(v) for k, v in args.items()}})
+        if self.replay.to_block is not None:  # primed: follow every transaction of the run
+            self._replay_findings += self.replay.apply_logs(receipt["logs"])
 
     # ------------------------------------------------------------------ population
 
     def build_population(self) -> None:
-        scn, pop = self.scn, self.scn.population
-        rng = random.Random(pop.seed)
-        weights = [float(m.weight) for m in scn.markets]
-        one = 10**self.decimals
-        for i in range(pop.count):
-            market = rng.choices(scn.markets, weights=weights)[0]
-            is_long = rng.random() < pop.long_share
-            lev = max(1.0, pop.leverage.sample(rng))
-            max_lev = market.params.get("max_leverage", (20 if not market.name.startswith("BTC") else 25) * WAD)
-            # 2% under the market's maximum: at exactly 1/imr the initial-margin check (notional rounded up) can
-            # miss by one unit against a margin posted on the fill's notional (rounded down).
-            leverage = min(int(Decimal(str(round(lev, 4))) * WAD), max_lev * 98 // 100)
-            notional = max(int(pop.notional.sample(rng) * one), one)
-            margin = ceil_div(notional * WAD, leverage)
-            deposit = margin + notional // 100 + one  # margin + 1% for fees and rounding
-            key = _trader_key(pop.seed, i)
-            self.traders.append(
-                Trader(i, key, Account.from_key(key).address, market.name, is_long, leverage, notional, deposit,
-                       rng.randrange(pop.entry_rounds))
-            )
-        for j in range(pop.bystanders):
-            key = _trader_key(pop.seed, j, b"bystander")
-            amount = (1_000 + 100 * j) * one
-            self.bystanders.append(Trader(j, key, Account.from_key(key).address, "", False, 0, 0, amount, 0, "bystander"))
-        key = _trader_key(pop.seed, 0, b"maker")
-        gross = sum(t.notional for t in self.traders)
-        self.maker = Trader(0, key, Account.from_key(key).address, "", False, 2 * WAD, gross, gross, 0, "market-maker")
-        everyone = self.traders + self.bystanders + [self.maker]
+        pop = build(self.scn)
+        self.traders, self.bystanders, self.maker = pop.traders, pop.bystanders, pop.maker
+        everyone = pop.everyone
         self.audit.accounts.update(t.address for t in everyone)
         self.audit.accounts.update({self.dep.keeper, self.dep.operator})  # keeper rewards land in free collateral
         self._deposit_all(everyone)
@@ -212,12 +203,8 @@ class Simulation:
             if total:
                 o = self._order(maker, mid, is_buy, total, p, maker.leverage)
                 maker_orders[is_buy] = (o, sign_order(o, maker.key, self.chain_id, self.dep.perp))
-        # Alternate longs and shorts so that the maker's running position stays near its net.
-        longs = [t for t in cohort if t.is_long]
-        shorts = [t for t in cohort if not t.is_long]
-        ordered = [t for pair in zip(longs, shorts) for t in pair] + longs[len(shorts):] + shorts[len(longs):]
         matches = []
-        for t in ordered:
+        for t in opening_order(cohort):
             size = sizes[t.index]
             if size == 0:
                 continue
@@ -234,9 +221,8 @@ class Simulation:
 
     def mark_price(self, step: int, market: str) -> int:
         """The oracle price (WAD) the scenario set at `step`."""
-        return int(self.scn.market(market).path.points[step] * 10**self.dep.oracle_decimals) * 10 ** (
-            18 - self.dep.oracle_decimals
-        )
+        d = self.dep.oracle_decimals
+        return int(self.scn.market(market).path.points[step] * 10**d) * 10 ** (18 - d)
 
     def set_price(self, market: str, price: Decimal, step) -> None:
         answer = int(price * 10**self.dep.oracle_decimals)
@@ -244,10 +230,16 @@ class Simulation:
 
     # ------------------------------------------------------------------ steps
 
-    def run(self) -> None:
+    def start(self) -> None:
+        """Builds the population, records the queue before the crash and the bystanders' balances, and primes the
+        replay auditor that follows the run."""
         self.build_population()
         self.lights_before = self.queue_lights()
         self.bystander_start = {b.address: self.perp.call("freeCollateral", b.address) for b in self.bystanders}
+        self._replay_findings += self.replay.prime()
+
+    def run(self) -> None:
+        self.start()
         for step in range(self.scn.steps + 1):
             record = self.step(step)
             self.steps.append(record)
@@ -255,6 +247,7 @@ class Simulation:
                 self.progress(step, record)
 
     def step(self, step: int) -> StepRecord:
+        self._step = step
         first_event = len(self.events)
         if step > 0:
             for m in self.scn.markets:
@@ -264,14 +257,15 @@ class Simulation:
         record = StepRecord(step, {k: str(v) for k, v in prices.items()}, {}, {})
         pending = set()
         for m in self.scn.markets:
-            pending |= self.keeper(step, m, record)
+            pending |= self.keep(step, m, record)
         self.check(step, first_event, pending)
         for m in self.scn.markets:
             mid = self.dep.market_ids[m.name]
-            f = self.lens.call("fundState", mid)
-            record.funds[m.name] = {"cash": f[0], "size": f[1], "equity": f[3], "net_notional": f[4],
-                                    "drawdown": f[6], "distressed": f[7]}
-            record.open_interest[m.name] = self.last_snapshot.open_interest[mid]
+            f = self.client.fund_view(mid)
+            record.funds[m.name] = {"cash": f.cash, "size": f.size, "equity": f.equity,
+                                    "net_notional": f.net_notional, "drawdown": f.drawdown,
+                                    "distressed": f.distressed}
+            record.open_interest[m.name] = self.last_snapshot.open_interest(mid)
         for e in self.events[first_event:]:
             if e["event"] == "Liquidated":
                 record.liquidations += 1
@@ -284,121 +278,113 @@ class Simulation:
                     record.type2_fills += 1
         return record
 
-    def keeper(self, step: int, m, record: StepRecord) -> set:
-        """Liquidates what has been liquidatable for `latency` steps; Type 2 when the fund is in distress.
-        Returns the positions still waiting for the keeper (allowed to be underwater until processed)."""
+    def keep(self, step: int, m, record: StepRecord) -> set:
+        """The keeper's pass over one market: liquidates what has been liquidatable for ``latency`` steps, pokes
+        the fund when its equity can have moved, calls Type 2 when the fund is in distress. Returns the positions
+        still waiting for the keeper (allowed to be underwater until processed)."""
         mid = self.dep.market_ids[m.name]
-        views = all_positions(self.lens, mid)
-        liquidatable = [v[0] for v in views if v[9] >= LIQUIDATABLE]
+        liquidatable = self.keeper.liquidatable(mid)
         for a in liquidatable:
             self.first_seen.setdefault((mid, a), step)
         due = [a for a in liquidatable if step - self.first_seen[(mid, a)] >= self.scn.keeper.latency]
         waiting = {(mid, a) for a in liquidatable if a not in due}
-        for chunk in _chunks(due, self.scn.keeper.batch_size):
-            self._liquidate_chunk(mid, chunk, step, m.name)
+        self.keeper.type2 = False  # Type 2 below, so that a refused call is recorded in the run's events
+        self.keeper.process(mid, due=due, poke=step == 0 or bool(due) or m.path.points[step] != m.path.points[step - 1])
         for a in due:
             self.first_seen.pop((mid, a), None)
-        if step == 0 or due or m.path.points[step] != m.path.points[step - 1]:
-            # The fund's high-water mark and distress latch move only with its equity: with the price or intake.
-            self.send(self.perp, "pokeFund", (mid,), self.dep.keeper, step, f"pokeFund {m.name}")
-        fund = self.lens.call("fundState", mid)
-        if self.scn.keeper.type2 and fund[1] != 0:
-            reason = self.try_call(self.perp, "deleverageFund", (mid,), self.dep.keeper)
-            if reason is None:
-                self.send(self.perp, "deleverageFund", (mid,), self.dep.keeper, step, f"deleverageFund {m.name}")
-            elif reason.startswith("InsufficientAdlCapacity"):
+        if self.scn.keeper.type2 and self.client.fund(mid).size != 0:
+            reason = self.keeper.deleverage(mid)
+            if reason is not None and reason.startswith("InsufficientAdlCapacity"):
                 record.type2_reverts += 1
                 self.events.append({"step": step, "tx": f"deleverageFund {m.name}", "tx_index": None,
                                     "event": "Type2Reverted", "args": {"reason": reason}})
         return waiting
 
-    def _liquidate_chunk(self, mid: int, chunk: list, step: int, market: str) -> None:
-        """One liquidateBatch, split in halves while it would not fit in a block (Type 1 ADL scans the opposite
-        side for every refused position, so a crash batch can cost far more than plain liquidations)."""
-        try:
-            gas = self.rpc.estimate(self.perp.address, self.perp.data("liquidateBatch", mid, chunk), self.dep.keeper)
-        except RpcError:  # out of gas at the block limit, or a genuine revert (then `send` reports it)
-            gas = GAS + 1
-        if gas > GAS and len(chunk) > 1:
-            half = len(chunk) // 2
-            self._liquidate_chunk(mid, chunk[:half], step, market)
-            self._liquidate_chunk(mid, chunk[half:], step, market)
-            return
-        self.send(self.perp, "liquidateBatch", (mid, chunk), self.dep.keeper, step, f"liquidateBatch {market}")
-
     # ------------------------------------------------------------------ audit
 
     def check(self, step: int, first_event: int, pending: set) -> None:
-        """The invariant audit after the keeper has processed this step; raises SimulationHalted."""
+        """Every invariant after the keeper has processed this step; raises SimulationHalted."""
         snap = self.audit.snapshot()
         self.last_snapshot = snap
-        problems = [str(f) for f in self.audit.findings(snap)]
-        ids = {v: k for k, v in self.dep.market_ids.items()}
-        for (mid, account), p in snap.positions.items():
-            if p[3] is not None and p[3] < 0 and (mid, account) not in pending:
-                problems.append(f"[no_bad_debt] {account} in {ids[mid]}: equity {p[3]} < 0 after the keeper's pass")
-        for b in self.bystanders:
-            now = snap.free.get(b.address.lower(), 0)
-            if now != self.bystander_start[b.address]:
-                problems.append(
-                    f"[bystander] {b.address}: free collateral {now} != {self.bystander_start[b.address]} at start"
-                )
-        problems += self._check_adl_events(self.events[first_event:])
-        if problems:
-            raise SimulationHalted(f"step {step}: invariant violated:\n  " + "\n  ".join(problems))
+        found = check_state(snap, after_keeper=True, exempt=pending) + bystanders(self.bystander_start, snap)
+        found += self._replay_findings
+        self._replay_findings = []
+        if found:
+            raise SimulationHalted(f"step {step}: invariant violated:\n  " + "\n  ".join(map(str, found)))
 
-    def _check_adl_events(self, events: list) -> list[str]:
-        """ADL only when triggered, only opposite eligible positions, in rank order, at the right price."""
-        out = []
-        by_tx: dict = {}
-        for e in events:
-            if e["tx_index"] is not None:
-                by_tx.setdefault(e["tx_index"], []).append(e)
-        for evs in by_tx.values():
-            liquidation, last, refused = None, None, False
-            for e in evs:
-                if e["event"] == "Liquidated":
-                    liquidation, last, refused = e["args"], None, False
-                elif e["event"] == "FundRefused":
-                    refused = True
-                elif e["event"] == "AdlFill":
-                    a = e["args"]
-                    who = f"{a['account']} (rank {a['rank']})"
-                    if a["adlType"] == 1:
-                        if liquidation is None or not refused:
-                            out.append(f"[adl_trigger] Type 1 fill of {who} without a fund refusal")
-                            continue
-                        if a["price"] != liquidation["bankruptcyPrice"]:
-                            out.append(f"[adl_price] Type 1 fill of {who} at {a['price']} != bankruptcy price "
-                                       f"{liquidation['bankruptcyPrice']}")
-                        if (a["sizeDelta"] > 0) != (liquidation["size"] > 0):
-                            out.append(f"[adl_side] Type 1 fill of {who} is on the bankrupt position's side")
-                    if a["score"] <= 0:
-                        out.append(f"[adl_eligible] {who} was cut with score {a['score']} (u <= 0)")
-                    if last is not None and (a["rank"] <= last["rank"] or a["score"] > last["score"]):
-                        out.append(f"[adl_order] {who} score {a['score']} cut after rank {last['rank']} "
-                                   f"score {last['score']}")
-                    last = a
-        return out
-
-    # ------------------------------------------------------------------ queue indicator
+    # ------------------------------------------------------------------ queue indicator and the run record
 
     def queue_lights(self) -> dict:
-        """Lights (1-5, 0 = not eligible) of every position, computed from the lens with the contract's rule."""
+        """Lights (1-5, 0 = not eligible) of every position, by the protocol's ranking (``perp.core.queue``)."""
         out = {}
         for m in self.scn.markets:
             mid = self.dep.market_ids[m.name]
-            views = all_positions(self.lens, mid)
+            price = self.client.mark_price(mid)
             for is_long in (True, False):
-                side = [v for v in views if (v[1] > 0) == is_long]
-                eligible = [v for v in side if v[6] > 0]
-                ranked = sorted(eligible, key=lambda v: (-(v[6] * WAD // (v[3] + v[6])), -abs(v[1]), v[10]))
-                n = len(ranked)
-                for rank, v in enumerate(ranked, 1):
-                    out[v[0]] = 5 - ((rank - 1) * 5) // n
-                for v in side:
-                    out.setdefault(v[0], 0)
+                side = [_Held(a, p) for a, p in self.client.side(mid, is_long)]
+                for account, (_, _, _, lights) in queue(side, price, self.scale).items():
+                    out[account] = lights
         return out
+
+    def record(self) -> RunRecord:
+        """The run record (final accounts and funds read from the chain now)."""
+        everyone = self.traders + self.bystanders + [self.maker]
+        free = self.client.free_collaterals([t.address for t in everyone])
+        positions: dict = {}
+        for name, mid in self.dep.market_ids.items():
+            for v in self.client.position_views(mid):
+                positions.setdefault(v.account.lower(), {})[name] = {
+                    "size": v.size, "open_notional": v.open_notional, "margin": v.margin, "equity": v.equity,
+                    "state": int(v.state)}
+        accounts = []
+        for t in everyone:
+            key = t.address.lower()
+            accounts.append({"address": t.address, "role": t.role, "market": t.market,
+                             "side": "long" if t.is_long else "short", "leverage": t.leverage, "deposit": t.deposit,
+                             "free_collateral": free[key], "positions": positions.get(key, {}),
+                             "queue_lights_before": self.lights_before.get(key)})
+        funds = {}
+        for name, mid in self.dep.market_ids.items():
+            f = self.client.fund_view(mid)
+            funds[name] = {"cash": f.cash, "size": f.size, "open_notional": f.open_notional, "equity": f.equity}
+        return RunRecord(self.scn, dict(self.dep.market_ids), self.scale, list(self.steps), list(self.events),
+                         accounts, funds, self.tx_count, self.gas_used, self.dep.oracle_decimals)
+
+
+# ------------------------------------------------------------------------------------------------ a whole run
+
+
+def deploy_for(operator: Sender, scn: Scenario, keeper: str) -> Deployed:
+    """A fresh devnet deployment for scenario ``scn`` (``perp.deploy.deploy_devnet``): its markets at price 1 until
+    the run sets them, its parameter overrides, its fund seeds. ``operator`` (an unlocked devnet account) deploys,
+    owns the mock oracles and pays the deposits; ``keeper`` is the keeper's unlocked account."""
+    from .deploy import deploy_devnet, set_market_params, top_up_fund
+    from .params import MarketParams
+    from .scenario import ScenarioError
+
+    made = deploy_devnet(operator, decimals=scn.decimals, markets=[(m.name, 1) for m in scn.markets], fund_seed=0)
+    for m in scn.markets:
+        info = made.manifest.markets[m.name]
+        params = MarketParams(**info["params"]).with_(**m.params)
+        problems = params.problems()
+        if problems:
+            raise ScenarioError(f"markets.{m.name}.params: " + "; ".join(problems))
+        set_market_params(operator, made.perp, info["id"], params)
+        info["params"] = dict(params.__dict__)
+        top_up_fund(operator, made.perp, made.token, info["id"], int(m.fund_seed * 10**scn.decimals), faucet=True)
+    return Deployed(perp=made.perp.address, lens=made.lens.address, token=made.token.address,
+                    oracles={n: c.address for n, c in made.oracles.items()},
+                    market_ids={n: i["id"] for n, i in made.manifest.markets.items()},
+                    operator=operator.address, keeper=keeper)
+
+
+@dataclass
+class _Held:
+    account: str
+    p: object
+
+    def __getattr__(self, name):
+        return getattr(self.p, name)
 
 
 def _plain(v):
@@ -412,3 +398,6 @@ def _plain(v):
 def _chunks(items: list, n: int):
     for i in range(0, len(items), n):
         yield items[i : i + n]
+
+
+__all__ = ["Deployed", "RunRecord", "Simulation", "SimulationHalted", "StepRecord", "RpcError"]

@@ -1,4 +1,6 @@
-"""Deploys and configures the protocol, prints what it did and writes a deployment manifest.
+"""Deploys and configures the protocol, prints what it did and writes a deployment manifest: the Brownie face of
+``perp.deploy`` (one deployment path; this script only picks the account and wraps the result in Brownie contract
+objects for scripts and tests).
 
     brownie run scripts/deploy.py                        # local Anvil devnet (started by Brownie)
     PERP_CONFIG=deploy.yaml brownie run scripts/deploy.py --network <any-brownie-network>
@@ -14,47 +16,37 @@ seeds each insurance fund. On any other network it reads a YAML file named by ``
       - {name: ETH-PERP, oracle: 0x...}            # defaults from perp.params, overridable per field
       - {name: BTC-PERP, oracle: 0x..., imr: "40000000000000000"}
 
-and prints every parameter before sending anything.
+and prints every parameter before sending anything. Without Brownie: ``perp deploy --rpc URL`` (see README).
 """
 from __future__ import annotations
 
-import json
 import os
 import sys
-import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from brownie import (
-    MarketParamsLib,
-    MockAggregator,
-    MockStablecoin,
-    Perpetual,
-    PerpLens,
-    accounts,
-    chain,
-    network,
-)
+from brownie import MarketParamsLib, MockAggregator, MockStablecoin, Perpetual, PerpLens, accounts, network, web3
 
-import scripts.brownie_compat  # noqa: F401  (Brownie's "Tx dropped" race on Anvil)
-from perp.params import MarketParams, default_params
-from perp.units import units
+import scripts.brownie_compat  # noqa: F401  (Brownie's own confirmation path, made correct on Anvil)
+from perp import deploy as core_deploy
+from perp.chain import Manifest, Rpc, Sender
+from perp.deploy import DEVNET_MARKETS, ORACLE_DECIMALS  # noqa: F401  (re-exported for scripts and tests)
+from perp.params import MarketParams
 
 DEV_NETWORKS = {"development", "anvil", "hardhat", "ganache"}
 ROOT = Path(__file__).resolve().parent.parent
-ORACLE_DECIMALS = 8
-DEVNET_MARKETS = (("ETH-PERP", 2_000), ("BTC-PERP", 60_000))
 
 
 @dataclass
 class Deployment:
-    """Everything a script or a test needs about one deployment."""
+    """Everything a script or a test needs about one deployment (Brownie contract objects)."""
 
     perp: object
     lens: object
     token: object
     markets: dict = field(default_factory=dict)  # name -> {"id", "oracle", "params"}
     deployer: object = None
+    manifest: Manifest | None = None
 
     def market_id(self, name: str) -> int:
         return self.markets[name]["id"]
@@ -70,6 +62,14 @@ def is_devnet() -> bool:
     return "cmd" in CONFIG.active_network or network.show_active() in DEV_NETWORKS
 
 
+def sender_for(account) -> Sender:
+    """The ``perp.chain.Sender`` of a Brownie account: local signing when it holds a private key, the node's
+    unlocked account otherwise."""
+    rpc = Rpc(web3)
+    key = getattr(account, "private_key", None)
+    return Sender(rpc, private_key=key) if key else Sender(rpc, address=str(account))
+
+
 def get_deployer():
     """The deploying account for the active network."""
     if is_devnet():
@@ -83,80 +83,55 @@ def get_deployer():
     return accounts.load(name)
 
 
-def deploy_devnet(
-    deployer=None,
-    decimals: int = 6,
-    markets=DEVNET_MARKETS,
-    fund_seed: int | None = None,
-    params_override: dict | None = None,
-    quiet: bool = False,
-) -> Deployment:
-    """Deploys a complete devnet: mock collateral, mock feeds, protocol, lens, listed markets, seeded funds."""
+def _wrap(made, deployer, oracle_container) -> Deployment:
+    m = made.manifest
+    m.network = network.show_active()
+    for address in m.libraries.values():  # known to Brownie, so that Perpetual.deploy(...) in tests links to it
+        MarketParamsLib.at(address)
+    dep = Deployment(perp=Perpetual.at(m.perpetual), lens=PerpLens.at(m.lens), token=None, deployer=deployer,
+                     manifest=m)
+    for name, info in m.markets.items():
+        dep.markets[name] = {"id": info["id"], "oracle": oracle_container(info["oracle"]),
+                             "params": MarketParams(**info["params"])}
+    return dep
+
+
+def deploy_devnet(deployer=None, decimals: int = 6, markets=DEVNET_MARKETS, fund_seed: int | None = None,
+                  params_override: dict | None = None, quiet: bool = False) -> Deployment:
+    """Deploys a complete devnet through ``perp.deploy.deploy_devnet``: mock collateral, mock feeds, protocol,
+    lens, listed markets, seeded funds."""
     deployer = deployer or accounts[0]
-    tx = {"from": deployer}
-    token = MockStablecoin.deploy("Mock USD", "mUSD", decimals, tx, publish_source=False)
-    MarketParamsLib.deploy(tx)
-    perp = Perpetual.deploy(token, deployer, tx)
-    lens = PerpLens.deploy(perp, tx)
-    dep = Deployment(perp=perp, lens=lens, token=token, deployer=deployer)
-    seed = units("100000", decimals) if fund_seed is None else fund_seed
-    for name, price in markets:
-        oracle = MockAggregator.deploy(ORACLE_DECIMALS, f"{name} / USD (mock)", price * 10**ORACLE_DECIMALS, deployer, tx)
-        params = default_params(name, decimals).with_(**(params_override or {}))
-        _list_market(dep, name, oracle, params, tx)
-        if seed:
-            token.faucet(deployer, seed, tx)
-            token.approve(perp, seed, tx)
-            perp.topUpFund(dep.market_id(name), seed, tx)
+    made = core_deploy.deploy_devnet(sender_for(deployer), decimals=decimals, markets=markets, fund_seed=fund_seed,
+                                     params_override=params_override, network=network.show_active())
+    dep = _wrap(made, deployer, MockAggregator.at)
+    dep.token = MockStablecoin.at(made.manifest.collateral)
     if not quiet:
         _print_deployment(dep)
     return dep
 
 
-def _list_market(dep: Deployment, name: str, oracle, params: MarketParams, tx) -> None:
-    problems = params.problems()
-    if problems:
-        raise ValueError(f"market {name}: " + "; ".join(problems))
-    receipt = dep.perp.createMarket(name, oracle, params.as_tuple(), tx)
-    market_id = receipt.events["MarketCreated"]["marketId"]
-    dep.markets[name] = {"id": market_id, "oracle": oracle, "params": params}
-
-
 def deploy_live() -> Deployment:
     """Deploys to a live network from the PERP_CONFIG file, printing every parameter before sending."""
-    cfg = _config()
     from brownie import Contract, interface  # noqa: PLC0415
 
-    collateral = interface.IERC20Metadata(cfg["collateral"])
-    decimals = collateral.decimals()
+    cfg = _config()
+    collateral = interface.IERC20Metadata(cfg["collateral"]) if cfg.get("collateral") else None
+    decimals = collateral.decimals() if collateral else 0
+    try:
+        plan = core_deploy.load_plan(cfg, decimals, where=os.environ["PERP_CONFIG"])
+    except core_deploy.DeployError as exc:
+        sys.exit(str(exc))
     deployer = get_deployer()
-    plan = []
-    for m in cfg.get("markets", []):
-        params = default_params(m["name"], decimals)
-        overrides = {k: int(v) for k, v in m.items() if k not in ("name", "oracle")}
-        params = params.with_(**overrides)
-        problems = params.problems()
-        if problems:
-            sys.exit(f"market {m['name']}: " + "; ".join(problems))
-        plan.append((m["name"], m["oracle"], params))
-    print(f"Network {network.show_active()} (chain id {chain.id}), deployer {deployer}")
-    print(f"Collateral {cfg['collateral']} ({decimals} decimals)")
-    for name, oracle, params in plan:
-        print(f"  {name}: oracle {oracle}")
-        for k, v in asdict(params).items():
-            print(f"      {k:24} {v}")
-    tx = {"from": deployer}
-    MarketParamsLib.deploy(tx)
-    perp = Perpetual.deploy(collateral, deployer, tx)
-    lens = PerpLens.deploy(perp, tx)
-    dep = Deployment(perp=perp, lens=lens, token=collateral, deployer=deployer)
-    for name, oracle, params in plan:
-        _list_market(dep, name, Contract.from_abi("AggregatorV3Interface", oracle, interface.AggregatorV3Interface.abi), params, tx)
-    seed = units(str(cfg.get("fund_seed", "0")), decimals)
-    if seed:
-        for name in dep.markets:
-            collateral.approve(perp, seed, tx)
-            perp.topUpFund(dep.market_id(name), seed, tx)
+    sender = sender_for(deployer)
+    print(f"Network {network.show_active()}")
+    print(core_deploy.plan_text(plan, sender.address, sender.chain_id))
+    made = core_deploy.deploy_live(sender, plan, network=network.show_active())
+
+    def feed(address):
+        return Contract.from_abi("AggregatorV3Interface", address, interface.AggregatorV3Interface.abi)
+
+    dep = _wrap(made, deployer, feed)
+    dep.token = collateral
     _print_deployment(dep)
     return dep
 
@@ -167,52 +142,40 @@ def _config() -> dict:
         sys.exit(f"network {network.show_active()} is not a devnet: name a deployment file with PERP_CONFIG")
     import yaml  # noqa: PLC0415
 
-    return yaml.safe_load(Path(path).read_text())
+    if not Path(path).exists():
+        sys.exit(f"PERP_CONFIG={path}: no such file")
+    return yaml.safe_load(Path(path).read_text()) or {}
 
 
 def manifest(dep: Deployment) -> dict:
-    return {
-        "network": network.show_active(),
-        "chain_id": chain.id,
-        "block": chain.height,
-        "deployed_at": int(time.time()),
-        "deployer": str(dep.deployer),
-        "perpetual": dep.perp.address,
-        "lens": dep.lens.address,
-        "collateral": dep.token.address,
-        "collateral_decimals": dep.perp.collateralDecimals(),
-        "markets": {
-            name: {"id": m["id"], "oracle": m["oracle"].address, "params": asdict(m["params"])}
-            for name, m in dep.markets.items()
-        },
-    }
+    return dep.manifest.to_dict()
 
 
 def write_manifest(dep: Deployment, path: Path | None = None) -> Path:
-    data = manifest(dep)
-    path = path or ROOT / "deployments" / f"{data['network']}-{data['chain_id']}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=2) + "\n")
-    return path
+    return core_deploy.write_manifest(dep.manifest, path)
 
 
 def _print_deployment(dep: Deployment) -> None:
-    print(f"\nDeployed on {network.show_active()} (chain id {chain.id})")
-    print(f"  Perpetual   {dep.perp.address}")
-    print(f"  PerpLens    {dep.lens.address}")
-    print(f"  collateral  {dep.token.address} ({dep.perp.collateralDecimals()} decimals)")
-    for name, m in dep.markets.items():
-        fund = dep.lens.fundState(m["id"])
-        p = m["params"]
-        print(
-            f"  market {m['id']} {name:9} oracle {m['oracle'].address}  mark {dep.perp.markPrice(m['id']) / 1e18:,.2f}"
-            f"  imr {p.imr / 1e16:.1f}%  mmr {p.mmr / 1e16:.1f}%  max {p.max_leverage // 10**18}x"
-            f"  fund cash {fund[0] / 10 ** dep.perp.collateralDecimals():,.2f}"
-        )
+    from perp.chain import PerpClient  # noqa: PLC0415
+
+    m = dep.manifest
+    client = PerpClient(web3, m.perpetual, m.lens, m.collateral)
+    one = 10**m.collateral_decimals
+    print(f"\nDeployed on {network.show_active()} (chain id {m.chain_id})")
+    print(f"  Perpetual   {m.perpetual}")
+    print(f"  PerpLens    {m.lens}")
+    print(f"  collateral  {m.collateral} ({m.collateral_decimals} decimals)")
+    for name, info in m.markets.items():
+        p = dep.markets[name]["params"]
+        mark = client.mark_price(info["id"])
+        fund = client.fund(info["id"])
+        print(f"  market {info['id']} {name:9} oracle {info['oracle']}  mark {(mark or 0) / 10**18:,.2f}"
+              f"  imr {p.imr / 1e16:.1f}%  mmr {p.mmr / 1e16:.1f}%  max {p.max_leverage // 10**18}x"
+              f"  fund cash {fund.cash / one:,.2f}")
 
 
 def main():
     dep = deploy_devnet(get_deployer()) if is_devnet() else deploy_live()
     path = write_manifest(dep)
-    print(f"\nManifest written to {path.relative_to(ROOT)}")
+    print(f"\nManifest written to {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
     return dep

@@ -22,6 +22,9 @@ rm -f .venv/bin/solc
 # pytest-rerunfailures was pinned once; it cannot work under Brownie (INTERNALERROR on a rerun), so it goes.
 .venv/bin/pip uninstall -q -y pytest-rerunfailures 2>/dev/null || true
 
+echo "==> installing the perp library and its \`perp\` command into the venv (editable)"
+.venv/bin/pip install --disable-pip-version-check -q --no-deps --no-build-isolation -e . 2> >(grep -v "^WARNING: Location" >&2)
+
 echo "==> installing npm packages (exactly package-lock.json)"
 # `npm ci` installs the lock as it is and never rewrites it (so a fresh clone stays clean); the lock lists every
 # platform's optional binary package, and npm takes only this machine's. Skipped when node_modules already holds it.
@@ -39,6 +42,23 @@ BRIDGE
 chmod +x ".solcx/solc-v${SOLC_VERSION}"
 ".solcx/solc-v${SOLC_VERSION}" --version | grep -q "Version: ${SOLC_VERSION}" \
   || { echo "compiler bridge does not answer with version ${SOLC_VERSION}" >&2; exit 1; }
+
+echo "==> putting what Brownie looks for where Brownie looks (plain \`brownie\` after \`source .venv/bin/activate\`)"
+# Brownie launches `anvil` from PATH: the venv's bin gets a link to the native binary (not the npm wrapper, whose
+# child would outlive a killed wrapper).
+native="$(ls "$ROOT"/node_modules/@foundry-rs/anvil-*/bin/anvil 2>/dev/null | head -1)"
+ln -sf "${native:-$ROOT/node_modules/.bin/anvil}" .venv/bin/anvil
+# py-solc-x looks for solc-v<version> in ~/.solcx unless SOLCX_BINARY_PATH says otherwise.
+mkdir -p "$HOME/.solcx"
+cp ".solcx/solc-v${SOLC_VERSION}" "$HOME/.solcx/solc-v${SOLC_VERSION}"
+# ... and the activate script exports the same environment as the Makefile.
+if ! grep -q "adl-perp environment" .venv/bin/activate; then
+  cat >> .venv/bin/activate <<ACTIVATE
+# adl-perp environment (tools/setup.sh): Anvil, forge and cast from npm, the compiler bridge
+export PATH="$ROOT/node_modules/.bin:\$PATH"
+export SOLCX_BINARY_PATH="$ROOT/.solcx"
+ACTIVATE
+fi
 
 echo "==> configuring Brownie's development network (Anvil, 30M gas per block)"
 export PATH="$ROOT/node_modules/.bin:$ROOT/.venv/bin:$PATH"

@@ -10,8 +10,11 @@ const solc = require('solc');
 const args = process.argv.slice(2);
 
 function findImports(importPath) {
-  // Brownie passes remapped absolute paths and project-relative paths; read them from disk.
-  for (const candidate of [importPath, path.resolve(process.cwd(), importPath)]) {
+  // Brownie passes remapped absolute paths and project-relative paths; read them from disk. A relative remapping
+  // (brownie-config.yaml's `@openzeppelin=node_modules/@openzeppelin`) is also tried against this project's root,
+  // so that compiling works from any working directory.
+  const root = path.resolve(__dirname, '..');
+  for (const candidate of [importPath, path.resolve(process.cwd(), importPath), path.resolve(root, importPath)]) {
     try {
       return { contents: fs.readFileSync(candidate, 'utf8') };
     } catch (_) { /* try the next candidate */ }

@@ -1,0 +1,152 @@
+"""Typed reads of a deployment: the protocol, its lens and its collateral behind one object, returning the core's
+types (``perp.core.Position``, ``perp.core.Fund``, ``perp.core.ProtocolState``) and the lens's views decoded by
+their ABI names. Used by the audit, the replay, the keeper, the simulation and the ``perp`` command."""
+from __future__ import annotations
+
+from eth_utils import to_checksum_address
+
+from ..core import Fund, Position, ProtocolState
+from .abi import load_abi
+from .rpc import Contract, Rpc, RpcError
+
+PAGE = 800  # positions per eth_call: a page stays well inside a 30M-gas call
+
+
+class PerpClient:
+    """``PerpClient(w3_or_rpc, perpetual, lens)``; ``PerpClient.from_manifest(manifest, w3_or_rpc)``.
+
+    ``block`` pins every read to one block (default ``"latest"``)."""
+
+    def __init__(self, w3, perpetual: str, lens: str, collateral: str | None = None, block="latest"):
+        self.rpc = w3 if isinstance(w3, Rpc) else Rpc(w3)
+        self.block = block
+        self.perp = Contract(self.rpc, perpetual, load_abi("Perpetual"))
+        self.lens = Contract(self.rpc, lens, load_abi("PerpLens"))
+        self._collateral = collateral
+        self._token = None
+        self._scale = None
+
+    @classmethod
+    def from_manifest(cls, manifest, w3) -> "PerpClient":
+        return cls(w3, manifest.perpetual, manifest.lens, manifest.collateral)
+
+    def at_block(self, block) -> "PerpClient":
+        """The same deployment read at ``block``."""
+        c = PerpClient(self.rpc, self.perp.address, self.lens.address, self._collateral, block)
+        c._token, c._scale = self._token, self._scale
+        return c
+
+    # ------------------------------------------------------------------ basics
+
+    def call(self, contract: Contract, name: str, *args, sender=None):
+        return contract.call(name, *args, sender=sender, block=self.block)
+
+    @property
+    def token(self) -> Contract:
+        """The collateral, through the standard ERC-20 ABI (any token, not only the mock)."""
+        if self._token is None:
+            address = self._collateral or self.call(self.perp, "collateral")
+            self._token = Contract(self.rpc, address, load_abi("ERC20"))
+        return self._token
+
+    @property
+    def decimals(self) -> int:
+        return 18 - len(str(self.scale)) + 1
+
+    @property
+    def scale(self) -> int:
+        if self._scale is None:
+            self._scale = 10 ** (18 - self.call(self.perp, "collateralDecimals"))
+        return self._scale
+
+    def market_ids(self) -> list:
+        return list(range(1, self.call(self.perp, "marketCount") + 1))
+
+    def market_info(self, market_id: int):
+        """(name, oracle, params, paused), params as ``MarketParams`` named tuple."""
+        return self.call(self.perp, "marketInfo", market_id)
+
+    def mark_price(self, market_id: int) -> int | None:
+        """The mark price (WAD), or None while the oracle is unusable (stale, non-positive)."""
+        try:
+            return self.call(self.perp, "markPrice", market_id)
+        except RpcError:
+            return None
+
+    def free_collaterals(self, accounts: list) -> dict:
+        """{account (lower case): free collateral} read in batches of 500 through the lens."""
+        out = {}
+        accounts = list(accounts)
+        for i in range(0, len(accounts), 500):
+            chunk = [to_checksum_address(a) for a in accounts[i : i + 500]]
+            for a, v in zip(chunk, self.call(self.lens, "freeCollaterals", chunk)):
+                out[a.lower()] = v
+        return out
+
+    def fund(self, market_id: int) -> Fund:
+        f = self.call(self.perp, "fundAccount", market_id)
+        return Fund(f.cash, f.size, f.open_notional, f.high_water_mark, f.high_water_mark_timestamp, f.distressed)
+
+    def fund_view(self, market_id: int):
+        """The lens's ``FundView`` (cash, size, open_notional, equity, net_notional, high_water_mark, drawdown,
+        distressed) at mark."""
+        return self.call(self.lens, "fundState", market_id)
+
+    def position(self, market_id: int, account: str) -> Position:
+        p = self.call(self.perp, "getPosition", market_id, to_checksum_address(account))
+        return Position(p.size, p.open_notional, p.margin, p.open_seq, p.list_index)
+
+    def position_view(self, market_id: int, account: str):
+        """The lens's ``PositionView`` of one position at mark."""
+        return self.call(self.lens, "positionInfo", market_id, to_checksum_address(account))
+
+    def queue(self, market_id: int, account: str):
+        """The lens's queue indicator: (score, rank, eligible, lights)."""
+        return self.call(self.lens, "adlQueue", market_id, to_checksum_address(account))
+
+    # ------------------------------------------------------------------ pages
+
+    def side(self, market_id: int, is_long: bool, page: int = PAGE) -> list:
+        """[(account, Position)] of one side in storage order (with list indexes), read in pages."""
+        out, start = [], 0
+        while True:
+            r = self.call(self.perp, "sidePositions", market_id, is_long, start, page)
+            for i, (a, p) in enumerate(zip(r.accounts, r.positions)):
+                out.append((a.lower(), Position(p.size, p.open_notional, p.margin, p.open_seq, p.list_index)))
+            start += page
+            if start >= r.total:
+                return out
+
+    def position_views(self, market_id: int, page: int = PAGE) -> list:
+        """Every open position of a market valued at mark (lens ``PositionView``s), both sides, read in pages."""
+        out = []
+        for is_long in (True, False):
+            start = 0
+            while True:
+                r = self.call(self.lens, "positionsPage", market_id, is_long, start, page)
+                out.extend(r.views)
+                start += page
+                if start >= r.total:
+                    break
+        return out
+
+    # ------------------------------------------------------------------ the whole state
+
+    def state(self, accounts=()) -> ProtocolState:
+        """The protocol state the invariants check: every position and side list (from ``sidePositions``), every
+        fund, the marks, the free collateral of ``accounts`` plus every position holder, and the vault's token
+        balance."""
+        positions, funds, sides, marks = {}, {}, {}, {}
+        for mid in self.market_ids():
+            for is_long in (True, False):
+                side = self.side(mid, is_long)
+                sides[(mid, is_long)] = [a for a, _ in side]
+                for a, p in side:
+                    positions[(mid, a)] = p
+            funds[mid] = self.fund(mid)
+            marks[mid] = self.mark_price(mid)
+        everyone = {a.lower() for a in accounts} | {a for (_, a) in positions}
+        free = self.free_collaterals(sorted(everyone)) if everyone else {}
+        balance = self.call(self.token, "balanceOf", self.perp.address)
+        return ProtocolState(vault_balance=balance, free=free, positions=positions, funds=funds, sides=sides,
+                             marks=marks, scale=self.scale, index_known=True)

@@ -1,0 +1,119 @@
+"""Typed protocol state shared by every layer: enums of ``interfaces/IPerpetualTypes.sol``, a position, an
+insurance fund, and a whole-protocol snapshot that the invariants (``perp.invariants``) check. Pure Python."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import IntEnum
+
+
+class PositionState(IntEnum):
+    """Graduated health of a position (``PositionState`` in IPerpetualTypes.sol), safest first."""
+
+    NONE = 0
+    HEALTHY = 1
+    REDUCE_ONLY = 2
+    MARGIN_CALL = 3
+    LIQUIDATABLE = 4
+    BANKRUPT = 5
+
+    @property
+    def label(self) -> str:
+        return self.name.lower().replace("_", "-")
+
+
+class RefusalReason(IntEnum):
+    """Why the insurance fund refused an incoming position."""
+
+    NONE = 0
+    NEGATIVE_EQUITY = 1
+    RISK_LIMIT = 2
+    DISTRESSED = 3
+
+    @property
+    def label(self) -> str:
+        return self.name.lower().replace("_", " ")
+
+
+class DistressReason(IntEnum):
+    """Why the fund is in distress (Type 2 allowed), in order of precedence."""
+
+    NONE = 0
+    NEGATIVE_EQUITY = 1
+    DRAWDOWN = 2
+    RISK_LIMIT = 3
+
+
+class AdlType(IntEnum):
+    BANKRUPT = 1  # Type 1: a refused bankrupt position, at its bankruptcy price
+    FUND = 2  # Type 2: the distressed fund's own position, at mark capped at the fund's bankruptcy price
+
+
+@dataclass(slots=True)
+class Position:
+    """An isolated position (``Position`` struct): signed size (WAD), signed cost basis ``open_notional``
+    (collateral units; long paid > 0, short received < 0), margin, opening sequence number and side-list index."""
+
+    size: int = 0
+    open_notional: int = 0
+    margin: int = 0
+    open_seq: int = 0
+    list_index: int = 0
+
+    def copy(self) -> "Position":
+        return Position(self.size, self.open_notional, self.margin, self.open_seq, self.list_index)
+
+    def as_tuple(self) -> tuple:
+        return (self.size, self.open_notional, self.margin, self.open_seq, self.list_index)
+
+    @property
+    def is_long(self) -> bool:
+        return self.size > 0
+
+
+@dataclass(slots=True)
+class Fund:
+    """A market's insurance fund (``fundAccount``): signed cash, the position it holds, its high-water mark with
+    the mark's timestamp, and the distress latch."""
+
+    cash: int = 0
+    size: int = 0
+    open_notional: int = 0
+    hwm: int = 0
+    hwm_ts: int = 0
+    distressed: bool = False
+
+    def as_tuple(self) -> tuple:
+        return (self.cash, self.size, self.open_notional, self.hwm, self.hwm_ts, self.distressed)
+
+
+@dataclass
+class ProtocolState:
+    """Everything the state invariants need, read once (from the chain, the model or a replay).
+
+    Account keys are lower-case hex. ``marks`` holds each market's mark price (WAD), or ``None`` where the oracle
+    is unusable (then equity-based checks skip that market). ``sides`` lists the accounts of each side in storage
+    order; ``index_known`` says whether ``Position.list_index`` was read too (the model and the chain's
+    ``sidePositions`` know it, a lens view does not)."""
+
+    vault_balance: int
+    free: dict = field(default_factory=dict)  # account -> free collateral
+    positions: dict = field(default_factory=dict)  # (market_id, account) -> Position
+    funds: dict = field(default_factory=dict)  # market_id -> Fund
+    sides: dict = field(default_factory=dict)  # (market_id, is_long) -> [account]
+    marks: dict = field(default_factory=dict)  # market_id -> mark price or None
+    scale: int = 1
+    index_known: bool = False
+
+    @property
+    def market_ids(self) -> list:
+        return sorted(self.funds)
+
+    def open_interest(self, market_id: int) -> tuple:
+        """(long, short) open interest of a market, fund included, summed from the positions."""
+        longs = sum(p.size for (m, _), p in self.positions.items() if m == market_id and p.size > 0)
+        shorts = -sum(p.size for (m, _), p in self.positions.items() if m == market_id and p.size < 0)
+        f = self.funds.get(market_id)
+        if f is not None:
+            longs += max(f.size, 0)
+            shorts += max(-f.size, 0)
+        return (longs, shorts)

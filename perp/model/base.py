@@ -1,0 +1,245 @@
+"""Reference model: ``PerpBase`` (contracts/base/PerpBase.sol and PerpStorage.sol): the state the contracts keep, atomic transactions
+(a failing action leaves the state exactly as before), oracle reads, free collateral, and how a fill changes a
+position or the fund."""
+from __future__ import annotations
+
+from ..core.valuation import equity as equity_at
+from ..core import UINT128_MAX, ModelError, Position, fail, fund_equity, notional_up, unrealized_pnl_down, wad_mul_up
+from ..core.fixed import wad_div_up as _wad_div_up
+from .storage import Market, _int128, _uint128, addr, default_hasher, reduction
+
+
+def wad_div_up(x: int, y: int) -> int:
+    """PerpMath.wadDivUp, with the EVM's division-by-zero panic."""
+    if y == 0:
+        fail("Panic", 0x12)
+    return _wad_div_up(x, y)
+
+
+class PerpBase:
+    def __init__(self, decimals: int = 6, hasher=None, address: str = "0x" + "00" * 19 + "fe"):
+        if decimals > 18:
+            fail("UnsupportedDecimals", decimals)
+        self.decimals = decimals
+        self.scale = 10 ** (18 - decimals)
+        self.hasher = hasher or default_hasher
+        self.free: dict = {}
+        self.epoch: dict = {}
+        self.positions: dict = {}  # (market_id, account) -> Position (open positions only)
+        self.sides: dict = {}  # (market_id, is_long) -> [account] in storage order
+        self.filled: dict = {}  # order hash -> filled amount (UINT256_MAX once cancelled)
+        self.markets: dict = {}
+        self.market_count = 0
+        self.open_seq = 0
+        self.vault = 0  # the collateral token balance of the contract
+        self.address = addr(address)  # the contract's address (named by the token's transfer error)
+        self.events: list = []
+        self._filled_journal = None
+
+    def _begin(self):
+        snap = (dict(self.free), dict(self.epoch), {k: p.copy() for k, p in self.positions.items()},
+                {k: list(v) for k, v in self.sides.items()}, {k: m.copy() for k, m in self.markets.items()},
+                self.open_seq, self.vault, self.market_count)
+        self._filled_journal = []
+        self.events = []
+        return snap
+
+    def _rollback(self, snap):
+        (self.free, self.epoch, self.positions, self.sides, self.markets, self.open_seq, self.vault,
+         self.market_count) = snap
+        for h, old in reversed(self._filled_journal):
+            if old is None:
+                self.filled.pop(h, None)
+            else:
+                self.filled[h] = old
+        self._filled_journal = None
+        self.events = []  # a reverted transaction emits nothing
+
+    def _tx(self, fn, *args):
+        snap = self._begin()
+        try:
+            return fn(*args)
+        except ModelError:
+            self._rollback(snap)
+            raise
+        finally:
+            self._filled_journal = None
+
+    def _set_filled(self, h, value):
+        if self._filled_journal is not None:
+            self._filled_journal.append((h, self.filled.get(h)))
+        self.filled[h] = value
+
+    def _market(self, mid) -> Market:
+        m = self.markets.get(mid)
+        if m is None:
+            fail("UnknownMarket", mid)
+        return m
+
+    def _active_market(self, mid) -> Market:
+        m = self._market(mid)
+        if m.paused:
+            fail("MarketPaused", mid)
+        return m
+
+    def mark_price(self, mid: int, now: int) -> int:
+        m = self._market(mid)
+        return self._mark(mid, m, now)
+
+    def _mark(self, mid, m: Market, now: int) -> int:
+        if m.answer <= 0:
+            fail("InvalidOraclePrice", mid, m.answer)
+        max_age = m.params.max_oracle_age
+        if m.updated_at + max_age < now:
+            fail("StaleOraclePrice", mid, m.updated_at, max_age)
+        price = m.answer * 10 ** (18 - m.oracle_decimals)
+        if price > UINT128_MAX:
+            fail("InvalidOraclePrice", mid, m.answer)
+        return price
+
+    def free_collateral(self, account) -> int:
+        return self.free.get(addr(account), 0)
+
+    def order_epoch(self, account) -> int:
+        return self.epoch.get(addr(account), 0)
+
+    def position(self, mid, account) -> Position:
+        return self.positions.get((mid, addr(account))) or Position()
+
+    def filled_amount(self, order_hash) -> int:
+        return self.filled.get(order_hash, 0)
+
+    def fund(self, mid) -> tuple:
+        return self.markets[mid].fund_tuple()
+
+    def side_accounts(self, mid, is_long) -> list:
+        return list(self.sides[(mid, is_long)])
+
+    def position_equity(self, mid, account, price) -> int:
+        p = self.position(mid, account)
+        return equity_at(p.size, p.open_notional, p.margin, price, self.scale)
+
+    def fund_equity(self, mid, price) -> int:
+        return self._fund_equity(self.markets[mid], price)
+
+    def snapshot(self) -> dict:
+        """Plain values for comparisons: free, epochs, positions (with openSeq, listIndex), sides, funds."""
+        return {
+            "free": {a: v for a, v in self.free.items()},
+            "epoch": dict(self.epoch),
+            "positions": {k: p.as_tuple() for k, p in self.positions.items()},
+            "sides": {k: list(v) for k, v in self.sides.items()},
+            "funds": {mid: m.fund_tuple() for mid, m in self.markets.items()},
+            "vault": self.vault,
+        }
+
+    def _credit(self, account, amount) -> int:
+        free = self.free.get(account, 0) + amount
+        self.free[account] = _uint128(free)
+        return free
+
+    def _debit(self, account, amount) -> int:
+        free = self.free.get(account, 0)
+        if free < amount:
+            fail("InsufficientFreeCollateral", account, free, amount)
+        self.free[account] = free - amount
+        return free - amount
+
+    def _bump_epoch(self, account) -> None:
+        self.epoch[account] = self.epoch.get(account, 0) + 1
+
+    def _require_im(self, mid, account, m: Market, price) -> None:
+        pos = self.positions.get((mid, account))
+        if pos is None:
+            return
+        equity = equity_at(pos.size, pos.open_notional, pos.margin, price, self.scale)
+        im = wad_mul_up(notional_up(abs(pos.size), price, self.scale), m.params.imr)
+        if equity < im:
+            fail("InsufficientMargin", mid, account, equity, im)
+
+    def _fill_trader(self, mid, account, delta, notional, leverage, mark) -> bool:
+        pos = self.positions.get((mid, account))
+        size = pos.size if pos is not None else 0
+        abs_delta = abs(delta)
+        open_notional_part = notional
+        open_size_part = abs_delta
+        if size != 0 and (size > 0) != (delta > 0):
+            abs_size = abs(size)
+            closed, close_notional, released, pnl = reduction(size, pos.open_notional, abs_delta, notional)
+            margin_after = pos.margin + pnl
+            if margin_after < 0:
+                fail("TradeLeavesBadDebt", mid, account, margin_after)
+            if closed == abs_size:
+                self._credit(account, margin_after)
+                self._close_position(mid, account, pos)
+                pos = None
+                size = 0
+            else:
+                kept_size = size - closed if size > 0 else size + closed
+                kept_notional = pos.open_notional - released
+                released_margin = self._releasable(mid, kept_size, kept_notional, margin_after,
+                                                   margin_after * closed // abs_size, mark)
+                self._credit(account, released_margin)
+                pos.size = _int128(kept_size)
+                pos.open_notional = _int128(kept_notional)
+                pos.margin = _uint128(margin_after - released_margin)
+                return False
+            open_size_part = abs_delta - closed
+            if open_size_part == 0:
+                return False
+            open_notional_part = notional - close_notional
+        margin_needed = wad_div_up(open_notional_part, leverage)
+        self._debit(account, margin_needed)
+        is_long = delta > 0
+        if size == 0:
+            pos = self._open_position(mid, account, is_long)
+        pos.size = _int128(pos.size + (open_size_part if is_long else -open_size_part))
+        pos.open_notional = _int128(pos.open_notional + (open_notional_part if is_long else -open_notional_part))
+        pos.margin = _uint128(pos.margin + margin_needed)
+        return True
+
+    def _releasable(self, mid, kept_size, kept_notional, margin_after, pro_rata, mark) -> int:
+        equity = margin_after + unrealized_pnl_down(kept_size, kept_notional, mark, self.scale)
+        excess = equity - wad_mul_up(notional_up(abs(kept_size), mark, self.scale), self.markets[mid].params.imr)
+        if excess >= pro_rata:
+            return pro_rata
+        return excess if excess > 0 else 0
+
+    def _fill_fund(self, m: Market, delta, notional) -> None:
+        size = m.fund_size
+        abs_delta = abs(delta)
+        open_notional_part = notional
+        open_size_part = abs_delta
+        if size != 0 and (size > 0) != (delta > 0):
+            closed, close_notional, released, pnl = reduction(size, m.fund_open_notional, abs_delta, notional)
+            m.fund_cash += pnl
+            m.fund_open_notional -= released
+            m.fund_size = size - closed if size > 0 else size + closed
+            open_size_part = abs_delta - closed
+            if open_size_part == 0:
+                return
+            open_notional_part = notional - close_notional
+        is_long = delta > 0
+        m.fund_size += open_size_part if is_long else -open_size_part
+        m.fund_open_notional += open_notional_part if is_long else -open_notional_part
+
+    def _open_position(self, mid, account, is_long) -> Position:
+        side = self.sides[(mid, is_long)]
+        self.open_seq += 1
+        pos = Position(0, 0, 0, self.open_seq, len(side))
+        side.append(account)
+        self.positions[(mid, account)] = pos
+        return pos
+
+    def _close_position(self, mid, account, pos: Position) -> None:
+        side = self.sides[(mid, pos.size > 0)]
+        index = pos.list_index
+        last = side[-1]
+        if last != account:
+            side[index] = last
+            self.positions[(mid, last)].list_index = index
+        side.pop()
+        del self.positions[(mid, account)]
+
+    def _fund_equity(self, m: Market, price) -> int:
+        return fund_equity(m.fund_cash, m.fund_size, m.fund_open_notional, price, self.scale)

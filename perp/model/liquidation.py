@@ -1,0 +1,74 @@
+"""Reference model: ``LiquidationModule`` (contracts/modules/LiquidationModule.sol): liquidation, the keeper reward, the hand-over to the fund or to Type 1 ADL."""
+from __future__ import annotations
+
+from ..core.valuation import equity as equity_at
+from ..core import bankruptcy_notional, bps_down, fail, notional_up, price_of_down, wad_mul_up
+from ..core.valuation import is_liquidatable as _is_liquidatable
+from .storage import REFUSE_NONE, Market, addr
+
+
+class LiquidationModule:
+    def liquidate(self, sender, mid: int, account, now: int) -> None:
+        def run():
+            m = self._market(mid)
+            price = self._mark(mid, m, now)
+            a = addr(account)
+            pos = self.positions.get((mid, a))
+            if pos is None:
+                fail("NoPosition", mid, a)
+            if not self._liquidate(mid, m, a, price, addr(sender), now):
+                mm = wad_mul_up(notional_up(abs(pos.size), price, self.scale), m.params.mmr)
+                fail("NotLiquidatable", mid, a, equity_at(pos.size, pos.open_notional, pos.margin, price, self.scale), mm)
+
+        self._tx(run)
+
+    def liquidate_batch(self, sender, mid: int, accounts, now: int) -> int:
+        def run():
+            m = self._market(mid)
+            price = self._mark(mid, m, now)
+            count = 0
+            for acc in accounts:
+                a = addr(acc)
+                if (mid, a) in self.positions and self._liquidate(mid, m, a, price, addr(sender), now):
+                    count += 1
+            return count
+
+        return self._tx(run)
+
+    def is_liquidatable(self, mid, account, price) -> bool:
+        pos = self.positions.get((mid, addr(account)))
+        if pos is None:
+            return False
+        return _is_liquidatable(pos.size, pos.open_notional, pos.margin, price, self.scale,
+                                self.markets[mid].params.mmr)
+
+    def _liquidate(self, mid, m: Market, account, price, keeper, now) -> bool:
+        pos = self.positions[(mid, account)]
+        size = pos.size
+        equity = equity_at(size, pos.open_notional, pos.margin, price, self.scale)
+        notional = notional_up(abs(size), price, self.scale)
+        if equity >= wad_mul_up(notional, m.params.mmr):
+            return False
+        reward = 0
+        if equity > 0:
+            reward = min(min(bps_down(notional, m.params.liquidation_reward_bps), m.params.max_liquidation_reward),
+                         min(equity, pos.margin))
+            if reward != 0:
+                pos.margin -= reward
+                self._credit(keeper, reward)
+        nb = bankruptcy_notional(size, pos.open_notional, pos.margin)
+        pb = price_of_down(nb, abs(size), self.scale)
+        self.events.append(("Liquidated", {"marketId": mid, "account": account, "keeper": keeper, "size": size,
+                                           "markPrice": price, "bankruptcyPrice": pb, "equity": equity,
+                                           "keeperReward": reward}))
+        self._update_watermark(mid, m, price, now)
+        reason = self._fund_refusal(m, size, nb, price)
+        if reason == REFUSE_NONE:
+            self._fill_trader(mid, account, -size, nb, 0, price)
+            self._fill_fund(m, size, nb)
+            self.events.append(("FundAccepted", {"marketId": mid, "account": account, "size": size,
+                                                 "bankruptcyPrice": pb}))
+        else:
+            self.events.append(("FundRefused", {"marketId": mid, "account": account, "reason": reason}))
+            self._adl_type1(mid, m, account, size, nb, price)
+        return True

@@ -1,0 +1,101 @@
+"""Reference model: ``TradingModule`` (contracts/modules/TradingModule.sol): matching signed orders, fees, cancellation."""
+from __future__ import annotations
+
+from ..core import UINT256_MAX, WAD, bps_down, bps_up, fail, notional_down
+from .storage import Market, Match, addr
+
+
+class TradingModule:
+    def cancel_order(self, sender, order) -> None:
+        def run():
+            s = addr(sender)
+            if addr(order.account) != s:
+                fail("NotOrderOwner", s, addr(order.account))
+            self._set_filled(self.hasher(order), UINT256_MAX)
+
+        self._tx(run)
+
+    def cancel_all(self, sender) -> None:
+        self._tx(lambda: self._bump_epoch(addr(sender)))
+
+    def settle(self, match: Match, now: int, sender=None) -> None:
+        self._tx(self._settle, match, now)
+
+    def settle_batch(self, matches, now: int, sender=None) -> None:
+        def run():
+            for m in matches:
+                self._settle(m, now)
+
+        self._tx(run)
+
+    def _settle(self, mt: Match, now: int) -> None:
+        maker, taker = mt.maker, mt.taker
+        mid = maker.market_id
+        if taker.market_id != mid:
+            fail("MarketMismatch", mid, taker.market_id)
+        if bool(maker.is_buy) == bool(taker.is_buy):
+            fail("SameSide", bool(maker.is_buy))
+        if addr(maker.account) == addr(taker.account):
+            fail("SelfTrade", addr(maker.account))
+        if mt.fill_size == 0:
+            fail("ZeroAmount")
+        m = self._active_market(mid)
+        mark = self._mark(mid, m, now)
+        band = bps_down(mark, m.params.oracle_band_bps)
+        if mt.fill_price > mark + band or mt.fill_price + band < mark:
+            fail("PriceOutsideOracleBand", mt.fill_price, mark, m.params.oracle_band_bps)
+        notional = notional_down(mt.fill_size, mt.fill_price, self.scale)
+        if notional == 0:
+            fail("NotionalTooSmall", mt.fill_size, mt.fill_price)
+        mh, mfee = self._fill_order(m, maker, mt.maker_signer, mt, notional, mark, m.params.maker_fee_bps, now)
+        th, tfee = self._fill_order(m, taker, mt.taker_signer, mt, notional, mark, m.params.taker_fee_bps, now)
+        if mfee + tfee != 0:
+            m.fund_cash += mfee + tfee
+        buyer, seller = (maker, taker) if maker.is_buy else (taker, maker)
+        self.events.append(("Trade", {
+            "marketId": mid, "buyer": addr(buyer.account), "seller": addr(seller.account), "size": mt.fill_size,
+            "price": mt.fill_price, "notional": notional,
+            "buyerFee": mfee if maker.is_buy else tfee, "sellerFee": tfee if maker.is_buy else mfee,
+        }))
+
+    def _fill_order(self, m: Market, order, signer, mt: Match, notional, mark, fee_bps, now):
+        h = self._use_order(order, signer, mt.fill_size, mt.fill_price, m.params.max_leverage, now)
+        mid = order.market_id
+        account = addr(order.account)
+        before = self.position(mid, account).size
+        increased = self._fill_trader(mid, account, mt.fill_size if order.is_buy else -mt.fill_size, notional,
+                                      order.leverage, mark)
+        if order.reduce_only and increased:
+            fail("ReduceOnlyViolated", h, before, self.position(mid, account).size)
+        fee = 0
+        if fee_bps != 0:
+            fee = bps_up(notional, fee_bps)
+            self._debit(account, fee)
+        if increased:
+            self._require_im(mid, account, m, mark)
+        return h, fee
+
+    def _use_order(self, order, signer, fill_size, fill_price, max_leverage, now):
+        h = self.hasher(order)
+        account = addr(order.account)
+        recovered = account if signer is None else addr(signer)
+        if recovered != account:
+            fail("InvalidSignature", account, recovered)
+        if now > order.expiry:
+            fail("OrderExpired", h, order.expiry, now)
+        epoch = self.epoch.get(account, 0)
+        if order.epoch != epoch:
+            fail("OrderEpochStale", h, order.epoch, epoch)
+        if order.leverage > max_leverage:
+            fail("LeverageTooHigh", order.leverage, max_leverage)
+        if order.leverage < WAD:
+            fail("LeverageTooLow", order.leverage)
+        if (fill_price > order.limit_price) if order.is_buy else (fill_price < order.limit_price):
+            fail("PriceOutsideLimit", h, fill_price, order.limit_price)
+        before = self.filled.get(h, 0)
+        if before == UINT256_MAX:
+            fail("OrderIsCancelled", h)
+        if before + fill_size > order.size:
+            fail("OrderOverfilled", h, before, fill_size, order.size)
+        self._set_filled(h, before + fill_size)
+        return h

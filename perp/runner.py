@@ -1,0 +1,61 @@
+"""One crash-simulation run from a scenario file to its report: deploy (``perp.sim.deploy_for``), run
+(``perp.sim.Simulation``) with a progress bar, write the JSON report and the plots, print the summary. Used by
+``perp simulate`` and by ``scripts/simulate.py`` (Brownie)."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from . import report as rpt
+from .chain.abi import PACKAGE_ROOT
+from .scenario import load, scaled
+from .sim import Simulation, SimulationHalted, deploy_for
+
+
+def _shown(path: Path) -> str:
+    return str(path.relative_to(PACKAGE_ROOT)) if path.is_relative_to(PACKAGE_ROOT) else str(path)
+
+
+def run_scenario(w3, operator, keeper: str, scenario_path: str, out_dir: str | None = None, plots: bool = True,
+                 quiet: bool = False, traders: int | None = None):
+    """Runs one scenario on the chain behind ``w3`` (a devnet: mock oracles). ``operator``: a
+    ``perp.chain.Sender`` of an unlocked account; ``keeper``: another unlocked account. Returns (report, sim)."""
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    scn = load(scenario_path)
+    if traders is not None:
+        scn = scaled(scn, traders=traders)
+    console = Console(quiet=quiet)
+    console.print(f"[bold]{scn.name}[/]: {scn.description.strip()}")
+    started = time.time()
+    deployed = deploy_for(operator, scn, keeper)
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total} steps"),
+                  TimeElapsedColumn(), console=console, disable=quiet) as progress:
+        task = progress.add_task("building population", total=scn.steps + 1)
+
+        def on_step(step, record):
+            fills = record.type1_fills + record.type2_fills
+            progress.update(task, completed=step + 1,
+                            description=f"step {step:>4}  liq {record.liquidations:>3}  adl {fills:>3}")
+
+        sim = Simulation(w3, deployed, scn, progress=on_step)
+        try:
+            sim.run()
+        except SimulationHalted as exc:
+            progress.stop()
+            console.print(f"[bold red]simulation halted[/]: {exc}")
+            raise
+    record = sim.record()
+    report = rpt.build(record)
+    out = Path(out_dir) if out_dir else PACKAGE_ROOT / "reports" / "sim" / Path(scenario_path).stem
+    json_path = rpt.write_json(report, out / "report.json")
+    files = rpt.plot(report, out, scn.decimals) if plots else []
+    elapsed = time.time() - started
+    rpt.print_summary(report, scn.decimals, console)
+    console.print(f"report: {_shown(json_path)}")
+    for f in files:
+        console.print(f"plot:   {_shown(f)}")
+    console.print(f"{len(sim.traders)} traders x {scn.steps + 1} steps audited in {elapsed:.1f} s "
+                  f"({len(sim.traders) * (scn.steps + 1) / elapsed:,.0f} account-steps/s)")
+    return report, sim
