@@ -33,10 +33,10 @@ def forge(args: list[str], env: dict) -> tuple[int, str]:
     return proc.returncode, out
 
 
-def coverage() -> dict[str, dict[str, int]]:
-    """{suite: {state: total count over all runs}} from the files the invariant runs wrote."""
+def coverage(folder: Path = COVERAGE) -> dict[str, dict[str, int]]:
+    """{suite: {state: total count over all runs}} from the files the invariant runs wrote into `folder`."""
     table: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for path in sorted(COVERAGE.glob("*.txt")):
+    for path in sorted(folder.glob("*.txt")):
         for line in path.read_text().splitlines():
             name, _, count = line.rpartition(" ")
             if name:

@@ -103,6 +103,11 @@ def run_slither(json_out: Path | None = None) -> list[dict]:
     if not data.get("success", False):
         raise RuntimeError(f"slither failed: {data.get('error')}")
     results = data.get("results", {}).get("detectors", [])
+    for r in results:  # name files relative to the project (Slither ran from a temporary folder)
+        for e in r.get("elements", []):
+            sm = e.get("source_mapping") or {}
+            if sm.get("filename_absolute"):
+                sm["filename_relative"] = os.path.relpath(sm["filename_absolute"], ROOT)
     return [r for r in results if r["impact"] in ("High", "Medium") and _own(r)]
 
 
