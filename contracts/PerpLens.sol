@@ -4,12 +4,14 @@ pragma solidity ^0.8.24;
 import {MarketParams, Position, PositionState} from "../interfaces/IPerpetualTypes.sol";
 import {PerpMath} from "./libraries/PerpMath.sol";
 import {AdlRanking} from "./libraries/AdlRanking.sol";
-import {Perpetual} from "./Perpetual.sol";
+import {IPerpetual} from "../interfaces/IPerpetual.sol";
+import {PerpStorage} from "./base/PerpStorage.sol";
 
 /// @title PerpLens
 /// @notice Read-only views over a `Perpetual` deployment, valued at the current mark price with the protocol's
 ///         own math (`PerpMath`, `AdlRanking`): a position's SPEC figures and state, the fund's equity and
 ///         drawdown, the ADL queue indicator, and batched reads of many positions in one call.
+/// @dev Every read goes to the `Perpetual` address through `IPerpetual`, whichever part implements it.
 contract PerpLens {
     /// @notice A position valued at mark.
     struct PositionView {
@@ -38,12 +40,12 @@ contract PerpLens {
         bool distressed;
     }
 
-    Perpetual public immutable perp;
+    IPerpetual public immutable perp;
     uint256 internal immutable _scale;
 
-    constructor(Perpetual perp_) {
+    constructor(IPerpetual perp_) {
         perp = perp_;
-        _scale = 10 ** (18 - uint256(perp_.collateralDecimals()));
+        _scale = 10 ** (18 - uint256(PerpStorage(address(perp_)).collateralDecimals()));
     }
 
     /// @notice A position valued at the current mark price (SPEC section 3).
@@ -68,8 +70,8 @@ contract PerpLens {
 
     /// @notice Every open position of a market (both sides) valued at mark. For large markets use `positionsPage`.
     function allPositions(uint256 marketId) external view returns (PositionView[] memory views) {
-        (PositionView[] memory longs,) = positionsPage(marketId, true, 0, type(uint256).max);
-        (PositionView[] memory shorts,) = positionsPage(marketId, false, 0, type(uint256).max);
+        (PositionView[] memory longs,) = positionsPage(marketId, true, address(0), type(uint256).max);
+        (PositionView[] memory shorts,) = positionsPage(marketId, false, address(0), type(uint256).max);
         views = new PositionView[](longs.length + shorts.length);
         for (uint256 i; i < longs.length; ++i) {
             views[i] = longs[i];
@@ -79,17 +81,19 @@ contract PerpLens {
         }
     }
 
-    /// @notice Up to `count` positions of one side from list index `start`, valued at mark, and the side's length.
-    function positionsPage(uint256 marketId, bool isLong, uint256 start, uint256 count)
+    /// @notice Up to `count` positions of one side after account `after_` (address(0): from the start), valued at
+    ///         mark, and the account to pass as `after_` for the next page (address(0) at the end). `count` may be
+    ///         `type(uint256).max` ("to the end").
+    function positionsPage(uint256 marketId, bool isLong, address after_, uint256 count)
         public
         view
-        returns (PositionView[] memory views, uint256 total)
+        returns (PositionView[] memory views, address next)
     {
         (,, MarketParams memory params,) = perp.marketInfo(marketId);
         uint256 price = perp.markPrice(marketId);
         address[] memory accounts;
         Position[] memory positions;
-        (accounts, positions, total) = perp.sidePositions(marketId, isLong, start, count);
+        (accounts, positions, next) = perp.sidePositions(marketId, isLong, after_, count);
         views = new PositionView[](accounts.length);
         for (uint256 i; i < accounts.length; ++i) {
             views[i] = _view(params, price, accounts[i], positions[i]);
@@ -100,7 +104,7 @@ contract PerpLens {
     ///         book has them equal.
     function openInterest(uint256 marketId) external view returns (uint256 longs, uint256 shorts) {
         for (uint256 side; side < 2; ++side) {
-            (, Position[] memory positions,) = perp.sidePositions(marketId, side == 0, 0, type(uint256).max);
+            (, Position[] memory positions,) = perp.sidePositions(marketId, side == 0, address(0), type(uint256).max);
             uint256 total;
             for (uint256 i; i < positions.length; ++i) {
                 total += PerpMath.abs(positions[i].size);
@@ -132,7 +136,8 @@ contract PerpLens {
 
     /// @notice Queue indicator of a position: its score (WAD), its rank among the eligible positions on its side
     ///         (1 = deleveraged first; 0 = not eligible, u <= 0), how many are eligible, and a 1-5 lights bucket
-    ///         by percentile (5 = front of the queue; 0 = not eligible).
+    ///         by percentile (5 = front of the queue; 0 = not eligible). Exact order (`AdlRanking.ahead`); reads the
+    ///         whole side, so for very large markets call it with a node's gas cap in mind.
     function adlQueue(uint256 marketId, address account)
         external
         view
@@ -141,25 +146,30 @@ contract PerpLens {
         Position memory pos = perp.getPosition(marketId, account);
         if (pos.size == 0) return (0, 0, 0, 0);
         uint256 price = perp.markPrice(marketId);
-        address[] memory side = perp.sideAccounts(marketId, pos.size > 0);
-        uint256 mine = _key(pos, price, 0);
+        uint256 d = PerpMath.WAD * _scale;
+        (address[] memory accounts, Position[] memory side,) =
+            perp.sidePositions(marketId, pos.size > 0, address(0), type(uint256).max);
+        (bool mineEligible, AdlRanking.Candidate memory mine) = _candidate(account, pos, price, d);
         uint256 better;
         for (uint256 i; i < side.length; ++i) {
-            uint256 k = _key(perp.getPosition(marketId, side[i]), price, 0);
-            if (k == 0) continue;
+            (bool ok, AdlRanking.Candidate memory c) = _candidate(accounts[i], side[i], price, d);
+            if (!ok) continue;
             ++eligible;
-            if (k > mine) ++better;
+            if (mineEligible && accounts[i] != account && AdlRanking.ahead(c, mine)) ++better;
         }
-        if (mine == 0) return (0, 0, eligible, 0);
+        if (!mineEligible) return (0, 0, eligible, 0);
         rank = better + 1;
-        return (AdlRanking.scoreOf(mine), rank, eligible, AdlRanking.lights(rank, eligible));
+        return (AdlRanking.score(mine.uD, mine.margin, d), rank, eligible, AdlRanking.lights(rank, eligible));
     }
 
-    /// @dev The protocol's ranking key of a position (0 if not eligible).
-    function _key(Position memory pos, uint256 price, uint256 index) private view returns (uint256) {
-        int256 u = PerpMath.unrealizedPnl(pos.size, pos.openNotional, price, _scale);
-        if (u <= 0) return 0;
-        return AdlRanking.key(AdlRanking.score(uint256(u), pos.margin), PerpMath.abs(pos.size), pos.openSeq, index);
+    function _candidate(address account, Position memory pos, uint256 price, uint256 d)
+        private
+        pure
+        returns (bool eligible, AdlRanking.Candidate memory c)
+    {
+        int256 uD = AdlRanking.uTimesD(pos.size, pos.openNotional, price, d);
+        if (uD <= 0) return (false, c);
+        return (true, AdlRanking.candidate(account, uint256(uD), pos.margin, PerpMath.abs(pos.size), pos.openSeq, d));
     }
 
     function _view(MarketParams memory p, uint256 price, address account, Position memory pos)

@@ -1,43 +1,62 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
-import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {IERC20Metadata} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Metadata.sol";
 import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
-import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {MarketParams, Position} from "../interfaces/IPerpetualTypes.sol";
+import {IPerpetualCore} from "../interfaces/IPerpetual.sol";
 import {PerpStorage} from "./base/PerpStorage.sol";
 import {MarginModule} from "./modules/MarginModule.sol";
-import {MarketModule} from "./modules/MarketModule.sol";
 import {TradingModule} from "./modules/TradingModule.sol";
-import {LiquidationModule} from "./modules/LiquidationModule.sol";
+import {QueueModule} from "./modules/QueueModule.sol";
+import {PerpetualRisk} from "./PerpetualRisk.sol";
 
 /// @title Perpetual
 /// @notice Perpetual futures on one collateral token: isolated-margin positions in several markets, trading by
 ///         matched EIP-712 orders, liquidation into a per-market insurance fund, and ranked auto-deleveraging.
-/// @dev Mechanism by file: margin `modules/MarginModule.sol`, markets `modules/MarketModule.sol`, trading
-///      `modules/TradingModule.sol`, liquidation `modules/LiquidationModule.sol`, insurance fund
-///      `modules/InsuranceFundModule.sol`, ADL `modules/AdlModule.sol`, accounting and oracle `base/PerpBase.sol`.
-contract Perpetual is MarginModule, MarketModule, TradingModule, LiquidationModule {
-    constructor(IERC20Metadata collateral_, address owner_)
+///         This is the address users call for everything (`IPerpetual`); it holds all storage and all tokens.
+/// @dev Two halves, so that each stays well under the 24 KiB code-size limit with room to grow: this contract
+///      (margin `modules/MarginModule.sol`, trading `modules/TradingModule.sol`, the ADL queue's upkeep
+///      `modules/QueueModule.sol`, accounting and oracle `base/PerpBase.sol`) and `PerpetualRisk` (liquidation,
+///      insurance fund, ADL; it forwards market administration and queue reads to `PerpetualAdmin`), to which the fallback below forwards every
+///      other call by delegatecall. Both inherit the one storage layout `base/PerpStorage.sol`.
+contract Perpetual is MarginModule, TradingModule, QueueModule {
+    /// @notice The risk half (liquidation, insurance fund, ADL), run by delegatecall on this contract's storage.
+    address public immutable risk;
+
+    constructor(IERC20Metadata collateral_, address owner_, PerpetualRisk risk_)
         PerpStorage(collateral_, _checkedDecimals(collateral_))
         Ownable(owner_)
-        EIP712("ADL Perpetual", "1")
-    {}
+    {
+        if (address(risk_.collateral()) != address(collateral_)) revert PartMismatch(address(risk_));
+        risk = address(risk_);
+    }
 
     function _checkedDecimals(IERC20Metadata token) private view returns (uint8 decimals) {
         decimals = token.decimals();
         if (decimals > 18) revert UnsupportedDecimals(decimals);
     }
 
+    /// @dev Every function of `IPerpetualRisk` (and its views) runs in `PerpetualRisk`'s code on this storage.
+    fallback() external {
+        address target = risk;
+        assembly {
+            calldatacopy(0, 0, calldatasize())
+            let ok := delegatecall(gas(), target, 0, calldatasize(), 0, 0)
+            returndatacopy(0, 0, returndatasize())
+            if iszero(ok) { revert(0, returndatasize()) }
+            return(0, returndatasize())
+        }
+    }
+
     // ------------------------------------------------------------------ views
 
-    /// @notice Mark price (WAD) of a market; reverts if the oracle is stale or non-positive.
+    /// @inheritdoc IPerpetualCore
     function markPrice(uint256 marketId) external view returns (uint256) {
         return _markPrice(marketId, _market(marketId));
     }
 
-    /// @notice A market's name, oracle, parameters and pause flag.
+    /// @inheritdoc IPerpetualCore
     function marketInfo(uint256 marketId)
         external
         view
@@ -47,32 +66,8 @@ contract Perpetual is MarginModule, MarketModule, TradingModule, LiquidationModu
         return (mkt.name, address(mkt.oracle), mkt.params, mkt.paused);
     }
 
-    /// @notice The stored position (size, cost basis, margin, opening sequence, list index).
+    /// @inheritdoc IPerpetualCore
     function getPosition(uint256 marketId, address account) external view returns (Position memory) {
         return _positions[marketId][account];
-    }
-
-    /// @notice Up to `count` open positions on one side of a market from list index `start`, raw as stored (the
-    ///         lens values them at mark); `total` is the side's length, for paging through large markets.
-    function sidePositions(uint256 marketId, bool isLong, uint256 start, uint256 count)
-        external
-        view
-        returns (address[] memory accounts, Position[] memory positions, uint256 total)
-    {
-        address[] storage side = _sideAccounts[marketId][isLong];
-        total = side.length;
-        uint256 end = start + count < total ? start + count : total;
-        uint256 n = end > start ? end - start : 0;
-        accounts = new address[](n);
-        positions = new Position[](n);
-        for (uint256 i; i < n; ++i) {
-            accounts[i] = side[start + i];
-            positions[i] = _positions[marketId][accounts[i]];
-        }
-    }
-
-    /// @notice Accounts holding an open position on one side of a market (the ADL scan's input).
-    function sideAccounts(uint256 marketId, bool isLong) external view returns (address[] memory) {
-        return _sideAccounts[marketId][isLong];
     }
 }

@@ -2,6 +2,7 @@
 pragma solidity ^0.8.24;
 
 import {MarketParams, Position, Order, Match, PositionState, RefusalReason, DistressReason} from "./IPerpetualTypes.sol";
+import {AggregatorV3Interface} from "./AggregatorV3Interface.sol";
 
 /// @title IPerpetualErrors
 /// @notice Every custom error of the protocol. Each carries the values that made the call fail.
@@ -72,6 +73,17 @@ interface IPerpetualErrors {
     error InsufficientAdlCapacity(uint256 marketId, uint256 required, uint256 available);
     /// @notice Thrown when a value does not fit the storage type it is packed into.
     error ValueOverflow(uint256 value);
+    /// @notice Thrown when a trader's fill would leave a position open below the market's minimum notional.
+    error PositionBelowMinimum(uint256 marketId, address account, uint256 notional, uint256 minimum);
+    /// @notice Thrown when an ADL queue hint is more than `AdlQueue.MAX_WALK` nodes from the position's place.
+    error QueueHintTooFar(address account, address hint);
+    /// @notice Thrown when Type 2 reached the per-call work bound before offsetting the required size; ask for
+    ///         less with `deleverageFund(marketId, maxSize)`.
+    error AdlWorkLimit(uint256 marketId, uint256 required, uint256 filled);
+    /// @notice Thrown when a part of the protocol is deployed with another part built for a different collateral.
+    error PartMismatch(address part);
+    /// @notice Thrown when `requeue` is asked for a position that is not waiting in the overflow list.
+    error NotInOverflow(uint256 marketId, address account);
 }
 
 /// @title IPerpetualEvents
@@ -148,16 +160,20 @@ interface IPerpetualEvents {
     );
     /// @notice Emitted when Type 1 ADL could not cover the whole bankrupt size and the fund took the rest.
     event AdlRemainderToFund(uint256 indexed marketId, address indexed account, int256 size);
+    /// @notice Emitted (before `AdlRemainderToFund`) when that rest is left by the per-call work bound rather than by
+    ///         a lack of eligible counterparties; a Type 2 of the fund continues from there.
+    event AdlWorkLimitReached(uint256 indexed marketId, address indexed account, int256 size);
+    /// @notice Emitted when a position waiting in the overflow list after a partial ADL cut is put back in its tier.
+    event PositionRequeued(uint256 indexed marketId, address indexed account);
     /// @notice Emitted when anyone adds cash to a market's insurance fund.
     event FundToppedUp(uint256 indexed marketId, address indexed from, uint256 amount);
     /// @notice Emitted when the fund's high-water mark or its distress latch changes.
     event FundWatermarkUpdated(uint256 indexed marketId, int256 highWaterMark, uint256 drawdown, bool distressed);
 }
 
-/// @title IPerpetual
-/// @notice Perpetual futures with isolated margin, an insurance fund per market, liquidation, and ranked
-///         auto-deleveraging (Type 1 at the bankruptcy price, Type 2 at mark for the fund).
-interface IPerpetual is IPerpetualErrors, IPerpetualEvents {
+/// @title IPerpetualCore
+/// @notice What `Perpetual` itself implements: the vault, margin, trading by signed orders, the ADL queue's upkeep.
+interface IPerpetualCore is IPerpetualErrors, IPerpetualEvents {
     // ------------------------------------------------------------------ vault / margin
 
     /// @notice Deposits `amount` collateral (token units) for the caller.
@@ -174,11 +190,22 @@ interface IPerpetual is IPerpetualErrors, IPerpetualEvents {
 
     /// @notice Moves `amount` of free collateral into the caller's position margin in `marketId`. Allowed on a
     ///         paused market: adding margin only makes a position safer, and liquidation keeps running there.
+    ///         The position moves to its new place in the ADL queue (searched from its old place).
     function addMargin(uint256 marketId, uint256 amount) external;
+
+    /// @notice `addMargin` with an ADL queue hint: the account after which the position belongs in its new tier.
+    function addMargin(uint256 marketId, uint256 amount, address hint) external;
 
     /// @notice Moves `amount` of position margin back to free collateral; equity must stay above initial
     ///         margin and leverage within the market's maximum.
     function removeMargin(uint256 marketId, uint256 amount) external;
+
+    /// @notice `removeMargin` with an ADL queue hint (see `addMargin`).
+    function removeMargin(uint256 marketId, uint256 amount, address hint) external;
+
+    /// @notice Puts a position that waits in its side's overflow list (after a partial ADL cut) back in its tier,
+    ///         after `hint`. Anyone may call it; it changes no balance, only where the ADL engine finds the position.
+    function requeue(uint256 marketId, address account, address hint) external;
 
     // ------------------------------------------------------------------ trading
 
@@ -197,6 +224,34 @@ interface IPerpetual is IPerpetualErrors, IPerpetualEvents {
     /// @notice EIP-712 digest that the order's account signs.
     function hashOrder(Order calldata order) external view returns (bytes32);
 
+    /// @notice The EIP-712 domain separator ("ADL Perpetual", "1", this chain's id, this contract's address).
+    function domainSeparator() external view returns (bytes32);
+
+    // ------------------------------------------------------------------ reads
+
+    /// @notice Collateral of `account` not assigned to any position; withdrawable at any time.
+    function freeCollateral(address account) external view returns (uint256);
+
+    /// @notice The order epoch of `account`: its orders are valid only while signed for this value.
+    function orderEpoch(address account) external view returns (uint256);
+
+    /// @notice Mark price (WAD) of a market; reverts if the oracle is stale or non-positive.
+    function markPrice(uint256 marketId) external view returns (uint256);
+
+    /// @notice A market's name, oracle, parameters and pause flag.
+    function marketInfo(uint256 marketId)
+        external
+        view
+        returns (string memory name, address oracle, MarketParams memory params, bool paused);
+
+    /// @notice The stored position (size, cost basis, margin, opening sequence, place in the ADL queue).
+    function getPosition(uint256 marketId, address account) external view returns (Position memory);
+}
+
+/// @title IPerpetualRisk
+/// @notice What `PerpetualRisk` implements, reached through `Perpetual`'s address (it runs by delegatecall in
+///         Perpetual's storage): liquidation, the insurance fund, Type 1 and Type 2 ADL.
+interface IPerpetualRisk is IPerpetualErrors, IPerpetualEvents {
     // ------------------------------------------------------------------ liquidation and ADL
 
     /// @notice Liquidates a position below maintenance margin. The fund takes it at its bankruptcy price, or,
@@ -212,9 +267,67 @@ interface IPerpetual is IPerpetualErrors, IPerpetualEvents {
     ///         mark, capped at the fund's bankruptcy price. All-or-nothing.
     function deleverageFund(uint256 marketId) external;
 
+    /// @notice Type 2 ADL of at most `maxSize` (WAD) of the fund's required offset, all-or-nothing for that size:
+    ///         the continuation when one call's work bound (`AdlWorkLimit`) cannot do the whole offset.
+    function deleverageFund(uint256 marketId, uint256 maxSize) external;
+
     /// @notice Adds `amount` collateral (paid by the caller) to the market's insurance fund cash.
     function topUpFund(uint256 marketId, uint256 amount) external;
 
     /// @notice Updates the fund's high-water mark and distress latch at the current mark price.
     function pokeFund(uint256 marketId) external;
+
+    /// @notice The fund's stored state: cash, net position (size and signed cost basis), high-water mark, when
+    ///         it was set, and the drawdown distress latch. `PerpLens.fundState` values it at mark.
+    function fundAccount(uint256 marketId)
+        external
+        view
+        returns (
+            int256 cash,
+            int256 size,
+            int256 openNotional,
+            int256 highWaterMark,
+            uint64 highWaterMarkTimestamp,
+            bool distressed
+        );
 }
+
+/// @title IPerpetualAdmin
+/// @notice What `PerpetualAdmin` implements, reached through `Perpetual`'s address: the owner's market
+///         administration and the reads of the ADL queue.
+interface IPerpetualAdmin is IPerpetualErrors, IPerpetualEvents {
+    /// @notice Lists a market with its oracle and parameters (each within its hard bounds); returns its id.
+    function createMarket(string calldata name, AggregatorV3Interface oracle, MarketParams calldata params)
+        external
+        returns (uint256 marketId);
+
+    /// @notice Replaces a market's parameters (within the hard bounds).
+    function setMarketParams(uint256 marketId, MarketParams calldata params) external;
+
+    /// @notice Replaces a market's oracle.
+    function setOracle(uint256 marketId, AggregatorV3Interface oracle) external;
+
+    /// @notice Pauses or unpauses trading and margin removal in a market (liquidation and ADL keep working).
+    function setPaused(uint256 marketId, bool paused) external;
+
+    /// @notice The tiers of one side that hold positions (bit t set for tier t) and the overflow list.
+    function queueSide(uint256 marketId, bool isLong) external view returns (uint256 bitmap, address[] memory overflow);
+
+    /// @notice The first account of one tier and its entry key.
+    function queueTier(uint256 marketId, bool isLong, uint256 tier) external view returns (address head, uint96 headKey);
+
+    /// @notice Up to `count` open positions of one side, raw as stored, in queue storage order (the overflow list,
+    ///         then each tier from its head), starting after `after_` (address(0): from the start); `next` is the
+    ///         account to pass as `after_` for the following page (address(0) at the end). `count` may be
+    ///         `type(uint256).max` ("to the end").
+    function sidePositions(uint256 marketId, bool isLong, address after_, uint256 count)
+        external
+        view
+        returns (address[] memory accounts, Position[] memory positions, address next);
+}
+
+/// @title IPerpetual
+/// @notice Perpetual futures with isolated margin, an insurance fund per market, liquidation, and ranked
+///         auto-deleveraging (Type 1 at the bankruptcy price, Type 2 at mark for the fund): everything a user calls
+///         at the `Perpetual` address, whichever part implements it.
+interface IPerpetual is IPerpetualCore, IPerpetualRisk, IPerpetualAdmin {}

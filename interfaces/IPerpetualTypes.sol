@@ -6,7 +6,8 @@ pragma solidity ^0.8.24;
 ///      is in the collateral token's own units, so that the vault's token balance can be matched to the unit.
 
 /// @notice Risk and trading parameters of one market. Owner-set, each within hard bounds.
-/// @dev Packed so that a trade reads two slots: [imr mmr mcr fees band reward] [maxLeverage age window trigger].
+/// @dev Packed so that a trade reads two slots: [imr mmr mcr fees band reward] [maxLeverage age window trigger],
+///      then [maxLiquidationReward maxFundNotional] [drawdownStop notionalStop minPositionNotional].
 struct MarketParams {
     /// @notice Initial margin ratio (WAD): equity needed after a fill that adds exposure is `notional * imr`.
     uint64 imr;
@@ -38,16 +39,28 @@ struct MarketParams {
     uint64 drawdownStop;
     /// @notice Type 2 triggered by the risk limit reduces the fund's notional to `maxFundNotional * notionalStop` (WAD).
     uint64 notionalStop;
+    /// @notice Smallest notional (collateral units, at the fill price) a trade may leave a position open with, so
+    ///         that nobody can flood a side with dust positions. ADL may leave a smaller remainder (README).
+    uint128 minPositionNotional;
 }
 
 /// @notice An isolated-margin position. `openNotional` is the signed cost basis in collateral units
 ///         (long: paid, positive; short: received, negative), so the entry price is `|openNotional| / |size|`.
+/// @dev The last fields place the position in its market side's ADL queue (`libraries/AdlQueue.sol`): the tier of
+///      its margin per unit of cost basis, its entry key (the entry price rounded towards the less profitable
+///      side), its neighbours in the tier's list sorted by that key, and its place in the overflow list (1-based,
+///      0 when not there) where a position waits after a partial ADL cut until it is re-queued.
 struct Position {
     int128 size;
     int128 openNotional;
     uint128 margin;
     uint64 openSeq;
-    uint32 listIndex;
+    uint8 tier;
+    bool queued;
+    uint32 overflowIndex;
+    address next;
+    uint96 key;
+    address prev;
 }
 
 /// @notice A signed order (EIP-712 typed data, domain "ADL Perpetual" version "1").
@@ -66,7 +79,10 @@ struct Order {
     uint256 expiry;
 }
 
-/// @notice One matched pair for `settle` / `settleBatch`: both orders, their signatures, the fill size and price.
+/// @notice One matched pair for `settle` / `settleBatch`: both orders, their signatures, the fill size and price,
+///         and for each side an ADL queue hint: the account after which its position belongs in its tier's list
+///         (address(0): the contract searches from the position's old place, then from the tier's head, for up to
+///         `AdlQueue.MAX_WALK` steps). Hints are not signed: a wrong one costs gas or reverts, it cannot misplace.
 struct Match {
     Order maker;
     bytes makerSignature;
@@ -74,6 +90,8 @@ struct Match {
     bytes takerSignature;
     uint256 fillSize;
     uint256 fillPrice;
+    address makerHint;
+    address takerHint;
 }
 
 /// @notice Graduated health of a position, from safest to worst.

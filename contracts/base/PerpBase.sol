@@ -5,10 +5,11 @@ import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
-import {IPerpetual} from "../../interfaces/IPerpetual.sol";
+import {IPerpetualErrors, IPerpetualEvents} from "../../interfaces/IPerpetual.sol";
 import {MarketParams, Position} from "../../interfaces/IPerpetualTypes.sol";
 import {PerpStorage} from "./PerpStorage.sol";
 import {PerpMath} from "../libraries/PerpMath.sol";
+import {AdlQueue} from "../libraries/AdlQueue.sol";
 
 /// @title PerpBase
 /// @notice The accounting core shared by every module: the oracle read, and how a fill changes a trader's
@@ -20,10 +21,13 @@ import {PerpMath} from "../libraries/PerpMath.sol";
 ///      use the same notional, a fill moves value between accounts and never creates any: the vault holds,
 ///      to the unit, free collateral + margins + fund cash - the sum of all cost bases (see `Auditing` in
 ///      the README).
-abstract contract PerpBase is IPerpetual, PerpStorage {
+abstract contract PerpBase is IPerpetualErrors, IPerpetualEvents, PerpStorage {
     using SafeERC20 for IERC20;
     using SafeCast for uint256;
     using SafeCast for int256;
+
+    /// @dev Largest usable mark price (WAD), see `_markPrice`.
+    uint256 internal constant MAX_PRICE = 2 ** 95;
 
     // ------------------------------------------------------------------ tokens
 
@@ -36,16 +40,6 @@ abstract contract PerpBase is IPerpetual, PerpStorage {
     }
 
     // ------------------------------------------------------------------ free collateral
-
-    /// @notice Collateral of `account` not assigned to any position; withdrawable at any time.
-    function freeCollateral(address account) public view returns (uint256) {
-        return _accounts[account].freeCollateral;
-    }
-
-    /// @notice The order epoch of `account`: its orders are valid only while signed for this value.
-    function orderEpoch(address account) public view returns (uint256) {
-        return _accounts[account].orderEpoch;
-    }
 
     /// @dev Adds to free collateral; returns the new balance.
     function _credit(address account, uint256 amount) internal returns (uint256 free) {
@@ -70,8 +64,9 @@ abstract contract PerpBase is IPerpetual, PerpStorage {
         uint256 maxAge = mkt.params.maxOracleAge;
         if (updatedAt + maxAge < block.timestamp) revert StaleOraclePrice(marketId, updatedAt, maxAge);
         uint256 price = uint256(answer) * 10 ** (18 - uint256(mkt.oracleDecimals));
-        // Usable prices stay below 2**128 so that size * price never overflows (PerpMath.notionalDown).
-        if (price > type(uint128).max) revert InvalidOraclePrice(marketId, answer);
+        // Usable prices stay below 2**95 so that size * price never overflows (PerpMath.notionalDown) and every
+        // entry price, within the trading band of a usable price, fits an ADL queue key (96 bits).
+        if (price > MAX_PRICE) revert InvalidOraclePrice(marketId, answer);
         return price;
     }
 
@@ -184,7 +179,7 @@ abstract contract PerpBase is IPerpetual, PerpStorage {
         uint256 marginNeeded = PerpMath.wadDivUp(openNotionalPart, leverage);
         _debit(account, marginNeeded);
         bool isLong = delta > 0;
-        if (size == 0) _openPosition(marketId, account, pos, isLong);
+        if (size == 0) pos.openSeq = ++_openSeq; // a new position: its age, the last ADL tie-break
         int256 signedOpen = isLong ? int256(openSizePart) : -int256(openSizePart);
         int256 signedNotional = isLong ? int256(openNotionalPart) : -int256(openNotionalPart);
         pos.size = (pos.size + signedOpen).toInt128();
@@ -230,24 +225,35 @@ abstract contract PerpBase is IPerpetual, PerpStorage {
         mkt.fundOpenNotional += isLong ? int256(openNotionalPart) : -int256(openNotionalPart);
     }
 
-    function _openPosition(uint256 marketId, address account, Position storage pos, bool isLong) private {
-        address[] storage side = _sideAccounts[marketId][isLong];
-        pos.listIndex = side.length.toUint32();
-        pos.openSeq = ++_openSeq;
-        side.push(account);
+    /// @dev Removes a fully closed position: out of its ADL queue, then the slots cleared.
+    function _closePosition(uint256 marketId, address account, Position storage pos) private {
+        AdlQueue.remove(_queues[marketId][pos.size > 0], _positions[marketId], account);
+        delete _positions[marketId][account];
     }
 
-    /// @dev Removes a fully closed position: swap-and-pop from its side list, then clear the slots.
-    function _closePosition(uint256 marketId, address account, Position storage pos) private {
-        address[] storage side = _sideAccounts[marketId][pos.size > 0];
-        uint256 index = pos.listIndex;
-        address last = side[side.length - 1];
-        if (last != account) {
-            side[index] = last;
-            _positions[marketId][last].listIndex = uint32(index);
-        }
-        side.pop();
-        delete _positions[marketId][account];
+    // ------------------------------------------------------------------ ADL queue and minimum size
+
+    /// @dev Re-sorts `account`'s position in its side's ADL queue after a trader's action changed it (after `hint`
+    ///      in its tier, see `AdlQueue.requeue`). A closed position has already left the queue.
+    function _requeue(uint256 marketId, address account, address hint) internal {
+        int256 size = _positions[marketId][account].size;
+        if (size == 0) return;
+        AdlQueue.requeue(_queues[marketId][size > 0], _positions[marketId], account, size > 0, hint, _scale);
+    }
+
+    /// @dev After an ADL cut that left a position open: to the overflow list until someone re-queues it.
+    function _toOverflow(uint256 marketId, address account) internal {
+        int256 size = _positions[marketId][account].size;
+        if (size != 0) AdlQueue.toOverflow(_queues[marketId][size > 0], _positions[marketId], account);
+    }
+
+    /// @dev A trader's fill may not leave a position open below the market's minimum notional (at `price`).
+    function _requireMinNotional(uint256 marketId, Market storage mkt, address account, uint256 price) internal view {
+        int256 size = _positions[marketId][account].size;
+        if (size == 0) return;
+        uint256 notional = PerpMath.notionalDown(PerpMath.abs(size), price, _scale);
+        uint256 minimum = mkt.params.minPositionNotional;
+        if (notional < minimum) revert PositionBelowMinimum(marketId, account, notional, minimum);
     }
 
     // ------------------------------------------------------------------ insurance fund valuation

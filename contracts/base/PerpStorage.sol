@@ -2,12 +2,17 @@
 pragma solidity ^0.8.24;
 
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {Ownable2Step} from "@openzeppelin/contracts/access/Ownable2Step.sol";
 import {AggregatorV3Interface} from "../../interfaces/AggregatorV3Interface.sol";
 import {MarketParams, Position} from "../../interfaces/IPerpetualTypes.sol";
+import {AdlQueue} from "../libraries/AdlQueue.sol";
 
 /// @title PerpStorage
-/// @notice All storage of the protocol in one place. Every module reads and writes only these variables.
-abstract contract PerpStorage {
+/// @notice All storage of the protocol in one place. Every module reads and writes only these variables. The two
+///         deployed halves (`Perpetual` and `PerpetualRisk`, which runs by delegatecall in Perpetual's storage)
+///         both inherit exactly this contract and declare no storage of their own, so their layouts are the same.
+/// @dev The owner (Ownable2Step) is the first storage of the layout; nothing else inherited declares storage.
+abstract contract PerpStorage is Ownable2Step {
     /// @notice A listed market: oracle, parameters, open interest and its insurance fund.
     struct Market {
         AggregatorV3Interface oracle;
@@ -36,8 +41,8 @@ abstract contract PerpStorage {
     uint256 public marketCount;
     mapping(uint256 marketId => Market) internal _markets;
     mapping(uint256 marketId => mapping(address account => Position)) internal _positions;
-    /// @dev Accounts with an open position, per market and side: what the ADL ranking scans.
-    mapping(uint256 marketId => mapping(bool isLong => address[] accounts)) internal _sideAccounts;
+    /// @dev The ADL queue of each market side: tiers of margin per unit of cost basis, each sorted by entry.
+    mapping(uint256 marketId => mapping(bool isLong => AdlQueue.Side)) internal _queues;
     /// @notice Per-account state in one slot: collateral not assigned to any position (withdrawable at any time)
     ///         and the order epoch (orders are valid only while signed for it). A fill reads both and writes the
     ///         first; an ADL fill writes both.

@@ -1,90 +1,78 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
-import {PerpMath} from "./PerpMath.sol";
+import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
+import {AdlQueue} from "./AdlQueue.sol";
 
 /// @title AdlRanking
-/// @notice The ADL queue order, shared by the protocol (which enforces it) and the lens (which shows it).
-///         `Score = PnL% x Effective Leverage = (u / N) x (N / E) = u / E`; higher first, then the larger
-///         position, then the older one (smaller opening sequence). Only positions with u > 0 are eligible.
-/// @dev Each candidate is one word, so that comparing two is a single `>`:
-///      `score (bits 192..251) | min(|size|, 2^96 - 1) (96..191) | ~openSeq (32..95) | index (0..31)`.
-///      The score is at most 1e18 < 2^60. Opening sequences are unique, so two keys never tie before the index
-///      bits; sizes beyond 2^96 - 1 (7.9e10 contracts) rank as equal and fall through to age.
+/// @notice The ADL queue order, shared by the protocol (which enforces it) and the lens (which shows it), computed
+///         exactly: `Score = PnL% x Effective Leverage = (u / N) x (N / E) = u / E` with the exact unrealized PnL
+///         `u` at mark (no rounding), higher first, then the larger position, then the older one (smaller opening
+///         sequence). Eligible: `u > 0`. Scores are compared by cross-multiplication in 512 bits, so two positions
+///         rank in the SPEC's order however close their scores are.
+/// @dev `uD` is the unrealized PnL times `D = 1e18 * scale` (an integer: `size * P - openNotional * D`), and
+///      `u / E = uD / (margin * D + uD)`, so `a` is ahead of `b` when `uD_a * margin_b > uD_b * margin_a`.
 library AdlRanking {
-    uint256 private constant SCORE_SHIFT = 192;
-    uint256 private constant SIZE_SHIFT = 96;
-    uint256 private constant SEQ_SHIFT = 32;
-    uint256 private constant SIZE_CAP = 2 ** 96 - 1;
-    uint256 private constant INDEX_MASK = 2 ** 32 - 1;
+    uint256 internal constant WAD = 1e18;
 
-    /// @notice Score (WAD) of a position with unrealized PnL `u > 0` and margin `margin`: u / (margin + u),
-    ///         rounded down.
-    function score(uint256 u, uint256 margin) internal pure returns (uint256) {
-        return u * PerpMath.WAD / (margin + u); // u, margin < 2**128: no overflow
+    /// @notice A position as the ranking sees it.
+    struct Candidate {
+        address account;
+        uint256 uD;
+        uint256 margin;
+        uint256 absSize;
+        uint64 openSeq;
+        /// @dev u / margin in WAD, rounded down (saturating): compared with the tiers' bounds
+        uint256 xDown;
     }
 
-    /// @notice The ranking key of a position; a higher key is deleveraged first.
-    function key(uint256 score_, uint256 absSize, uint64 openSeq, uint256 index) internal pure returns (uint256) {
-        uint256 size = absSize < SIZE_CAP ? absSize : SIZE_CAP;
-        return (score_ << SCORE_SHIFT) | (size << SIZE_SHIFT) | (uint256(type(uint64).max - openSeq) << SEQ_SHIFT)
-            | index;
+    /// @notice The exact unrealized PnL at `price` times D, and whether it is positive (eligible).
+    function uTimesD(int256 size, int256 openNotional, uint256 price, uint256 d) internal pure returns (int256) {
+        return size * int256(price) - openNotional * int256(d);
     }
 
-    /// @notice The score stored in a key.
-    function scoreOf(uint256 k) internal pure returns (uint256) {
-        return k >> SCORE_SHIFT;
+    function candidate(address account, uint256 uD, uint256 margin, uint256 absSize, uint64 openSeq, uint256 d)
+        internal
+        pure
+        returns (Candidate memory c)
+    {
+        c = Candidate(account, uD, margin, absSize, openSeq, 0);
+        // x = uD / (margin * D) in WAD; a margin of zero (or a huge x) saturates
+        uint256 md = margin * d;
+        if (md == 0 || uD / md >= type(uint256).max / WAD) c.xDown = type(uint256).max;
+        else c.xDown = Math.mulDiv(uD, WAD, md);
     }
 
-    /// @notice The list index stored in a key.
-    function indexOf(uint256 k) internal pure returns (uint256) {
-        return k & INDEX_MASK;
+    /// @notice Whether `a` ranks strictly ahead of `b` (both eligible).
+    function ahead(Candidate memory a, Candidate memory b) internal pure returns (bool) {
+        (uint256 ah, uint256 al) = Math.mul512(a.uD, b.margin);
+        (uint256 bh, uint256 bl) = Math.mul512(b.uD, a.margin);
+        if (ah != bh) return ah > bh;
+        if (al != bl) return al > bl;
+        if (a.absSize != b.absSize) return a.absSize > b.absSize;
+        return a.openSeq < b.openSeq;
     }
 
-    /// @notice The key ranked `r` (0-based) once `keys[0..r)` hold the first `r`: a linear selection for the
-    ///         first pick (one pass), then a binary heap over the rest, built once (O(N)) and popped in O(log N)
-    ///         per further pick, so k fills cost O(N + k log N) comparisons instead of O(k N).
-    function next(uint256[] memory keys, uint256 r, uint256 count) internal pure returns (uint256 top) {
-        if (r == 0) {
-            uint256 best;
-            for (uint256 i = 1; i < count; ++i) {
-                if (keys[i] > keys[best]) best = i;
-            }
-            top = keys[best];
-            keys[best] = keys[0];
-            keys[0] = top;
-            return top;
+    /// @notice Score (WAD) as events and the lens report it: u / E, rounded down.
+    function score(uint256 uD, uint256 margin, uint256 d) internal pure returns (uint256) {
+        return Math.mulDiv(uD, WAD, margin * d + uD);
+    }
+
+    /// @notice Upper bound (WAD, rounded up) of `x = u / m` over the positions at or after a node with entry key `key`
+    ///         in tier `tier`, at mark `price`: long `(P / key - 1) / q_t`, short `(1 - P / key) / q_t`. Zero when no
+    ///         such position can be eligible (the rest of the tier is at a loss); saturates for the bottom tier.
+    function bound(bool isLong, uint256 key, uint256 tier, uint256 price) internal pure returns (uint256) {
+        uint256 gain;
+        if (isLong) {
+            if (price <= key) return 0;
+            gain = price - key;
+        } else {
+            if (key <= price) return 0;
+            gain = key - price;
         }
-        uint256 n = count - r; // the heap is keys[1 .. 1 + n) after r - 1 pops
-        if (r == 1) {
-            for (uint256 i = n / 2; i > 0; --i) {
-                _siftDown(keys, i - 1, n);
-            }
-        }
-        top = keys[1];
-        keys[1] = keys[n];
-        _siftDown(keys, 0, n - 1);
-    }
-
-    /// @dev Restores the max-heap property below node `i` of the heap stored at `keys[1 .. 1 + n)`.
-    function _siftDown(uint256[] memory keys, uint256 i, uint256 n) private pure {
-        uint256 item = keys[1 + i];
-        while (true) {
-            uint256 child = 2 * i + 1;
-            if (child >= n) break;
-            uint256 c = keys[1 + child];
-            if (child + 1 < n) {
-                uint256 right = keys[2 + child];
-                if (right > c) {
-                    c = right;
-                    ++child;
-                }
-            }
-            if (c <= item) break;
-            keys[1 + i] = c;
-            i = child;
-        }
-        keys[1 + i] = item;
+        uint256 edge = AdlQueue.edgeNum(tier);
+        if (edge == 0 || key == 0) return type(uint256).max;
+        return Math.mulDiv(gain, WAD << 14, key * edge, Math.Rounding.Ceil);
     }
 
     /// @notice Queue lights, 1..5 by percentile of `rank` (1-based) among `count` eligible (5 = front).

@@ -56,5 +56,9 @@ library MarketParamsLib {
             revert IPerpetualErrors.InvalidParameter("hwmWindow", p.hwmWindow);
         }
         if (p.notionalStop == 0 || p.notionalStop > PerpMath.WAD) revert IPerpetualErrors.InvalidParameter("notionalStop", p.notionalStop);
+        // At least one unit (no dust positions), and no larger than the fund's risk limit (so it can hold one).
+        if (p.minPositionNotional == 0 || p.minPositionNotional > p.maxFundNotional) {
+            revert IPerpetualErrors.InvalidParameter("minPositionNotional", p.minPositionNotional);
+        }
     }
 }

@@ -2,26 +2,164 @@
 pragma solidity ^0.8.24;
 
 import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
-import {IPerpetual} from "../../interfaces/IPerpetual.sol";
+import {IPerpetualRisk} from "../../interfaces/IPerpetual.sol";
 import {Position, DistressReason} from "../../interfaces/IPerpetualTypes.sol";
 import {PerpMath} from "../libraries/PerpMath.sol";
-import {InsuranceFundModule} from "./InsuranceFundModule.sol";
+import {AdlQueue} from "../libraries/AdlQueue.sol";
 import {AdlRanking} from "../libraries/AdlRanking.sol";
+import {InsuranceFundModule} from "./InsuranceFundModule.sol";
 
 /// @title AdlModule
-/// @notice Auto-deleveraging, ranked on-chain. The contract scans the opposite side of the market and orders the
-///         eligible positions (unrealized PnL > 0 at mark) by `Score = PnL% x Effective Leverage = u / E`, ties to
-///         the larger position, then to the older one. Nobody supplies the order, so nobody can get it wrong.
-///         Cost: one pass over the side's positions (three storage slots each) plus a selection per fill.
-/// @dev A ranked position is cut by at most its own size, and by at most what keeps its margin non-negative
-///      after realizing PnL at the fill price (a counterparty is never left with negative equity). A position
-///      that cannot be cut at all at that price is passed over; that is the only way a lower rank is cut first.
+/// @notice Auto-deleveraging in the SPEC's exact order, at a cost that does not grow with the market. The opposite
+///         side's positions sit in the ADL queue (`libraries/AdlQueue.sol`: tiers of margin per unit of cost basis,
+///         each sorted by entry); the engine below merges the tiers best-first by their score bounds and computes
+///         exact scores only for the positions that can be next, so each fill examines a handful of positions
+///         whatever the size of the side. Nobody supplies the order, so nobody can get it wrong.
+/// @dev Work per transaction is bounded (`MAX_EXAMINED` positions read, `MAX_FILLS` fills). What one call cannot do
+///      continues: Type 1 hands the rest of the bankrupt size to the fund (which a Type 2 can then shed), Type 2
+///      reverts with `AdlWorkLimit` and the caller asks for less with `deleverageFund(marketId, maxSize)`.
+///      A ranked position is cut by at most its own size, and by at most what keeps its margin non-negative after
+///      realizing PnL at the fill price; a position that cannot be cut at all at that price is passed over.
 abstract contract AdlModule is InsuranceFundModule {
     uint8 internal constant ADL_TYPE_BANKRUPT = 1;
     uint8 internal constant ADL_TYPE_FUND = 2;
+    /// @notice Most positions one ADL call examines (tier heads, list nodes and the overflow list).
+    uint256 public constant MAX_EXAMINED = 400;
+    /// @notice Most fills one ADL call makes.
+    uint256 public constant MAX_FILLS = 64;
 
-    /// @inheritdoc IPerpetual
+    // ------------------------------------------------------------------ the engine
+
+    /// @dev One tier's position in the merge: the next unexamined node, its key, and the bound on every score from
+    ///      there to the end of the tier (0 once nothing further can be eligible).
+    struct Cursor {
+        address node;
+        uint256 key;
+        uint256 tier;
+        uint256 bound;
+    }
+
+    /// @dev The merge state of one ADL call, in memory.
+    struct Engine {
+        uint256 marketId;
+        bool isLong; // the side being deleveraged (the counterparties)
+        uint256 mark;
+        uint256 d;
+        Cursor[] cursors;
+        AdlRanking.Candidate[] cands;
+        uint256 nCands;
+        uint256 examined;
+        uint256 ranked; // candidates handed out so far: the next one's rank minus one
+        bool outOfWork;
+    }
+
+    function _engine(uint256 marketId, bool isLong, uint256 mark) internal view returns (Engine memory e) {
+        e.marketId = marketId;
+        e.isLong = isLong;
+        e.mark = mark;
+        e.d = PerpMath.WAD * _scale;
+        AdlQueue.Side storage side = _queues[marketId][isLong];
+        uint256 bitmap = side.bitmap;
+        e.cursors = new Cursor[](_popcount(bitmap));
+        uint256 n;
+        while (bitmap != 0) {
+            uint256 t = _lowestBit(bitmap);
+            bitmap &= bitmap - 1;
+            AdlQueue.Tier storage tier = side.tiers[t];
+            address head = tier.head;
+            uint256 key = tier.headKey;
+            e.cursors[n++] = Cursor(head, key, t, AdlRanking.bound(isLong, key, t, mark));
+        }
+        address[] storage overflow = side.overflow;
+        e.cands = new AdlRanking.Candidate[](overflow.length + 8);
+        for (uint256 i; i < overflow.length; ++i) {
+            _examine(e, overflow[i]);
+        }
+    }
+
+    /// @dev Reads one position; an eligible one (u > 0 at mark) becomes a candidate.
+    function _examine(Engine memory e, address account) private view {
+        ++e.examined;
+        Position storage pos = _positions[e.marketId][account];
+        int256 uD = AdlRanking.uTimesD(pos.size, pos.openNotional, e.mark, e.d);
+        if (uD <= 0) return;
+        if (e.nCands == e.cands.length) {
+            AdlRanking.Candidate[] memory grown = new AdlRanking.Candidate[](2 * e.cands.length);
+            for (uint256 i; i < e.nCands; ++i) {
+                grown[i] = e.cands[i];
+            }
+            e.cands = grown;
+        }
+        e.cands[e.nCands++] =
+            AdlRanking.candidate(account, uint256(uD), pos.margin, PerpMath.abs(pos.size), pos.openSeq, e.d);
+    }
+
+    /// @dev The next position in queue order, or address(0) when no eligible position is left (or the work bound
+    ///      was reached first: then `e.outOfWork`). A tier's next node is examined while its bound could beat the
+    ///      best candidate so far (ties included), so the candidate handed out is exactly the SPEC's next.
+    function _next(Engine memory e) internal view returns (AdlRanking.Candidate memory best, uint256 rank) {
+        while (true) {
+            uint256 bi = type(uint256).max;
+            for (uint256 i; i < e.nCands; ++i) {
+                if (bi == type(uint256).max || AdlRanking.ahead(e.cands[i], e.cands[bi])) bi = i;
+            }
+            uint256 ci = type(uint256).max;
+            uint256 topBound;
+            for (uint256 i; i < e.cursors.length; ++i) {
+                if (e.cursors[i].bound > topBound) {
+                    topBound = e.cursors[i].bound;
+                    ci = i;
+                }
+            }
+            if (ci != type(uint256).max && (bi == type(uint256).max || topBound >= e.cands[bi].xDown)) {
+                if (e.examined >= MAX_EXAMINED) {
+                    e.outOfWork = true;
+                    return (best, 0);
+                }
+                Cursor memory c = e.cursors[ci];
+                _examine(e, c.node);
+                address nextNode = _positions[e.marketId][c.node].next;
+                c.node = nextNode;
+                if (nextNode == address(0)) {
+                    c.bound = 0;
+                } else {
+                    c.key = _positions[e.marketId][nextNode].key;
+                    c.bound = AdlRanking.bound(e.isLong, c.key, c.tier, e.mark);
+                }
+                continue;
+            }
+            if (bi == type(uint256).max) return (best, 0);
+            best = e.cands[bi];
+            e.cands[bi] = e.cands[--e.nCands];
+            return (best, ++e.ranked);
+        }
+    }
+
+    function _popcount(uint256 x) private pure returns (uint256 n) {
+        while (x != 0) {
+            x &= x - 1;
+            ++n;
+        }
+    }
+
+    function _lowestBit(uint256 x) private pure returns (uint256) {
+        return Math.log2(x & (~x + 1));
+    }
+
+    // ------------------------------------------------------------------ Type 2
+
+    /// @inheritdoc IPerpetualRisk
     function deleverageFund(uint256 marketId) external nonReentrant {
+        _deleverageFund(marketId, type(uint256).max);
+    }
+
+    /// @inheritdoc IPerpetualRisk
+    function deleverageFund(uint256 marketId, uint256 maxSize) external nonReentrant {
+        if (maxSize == 0) revert ZeroAmount();
+        _deleverageFund(marketId, maxSize);
+    }
+
+    function _deleverageFund(uint256 marketId, uint256 maxSize) private {
         Market storage mkt = _market(marketId);
         uint256 price = _markPrice(marketId, mkt);
         (int256 equity, uint256 drawdown) = _updateWatermark(marketId, mkt, price);
@@ -37,58 +175,61 @@ abstract contract AdlModule is InsuranceFundModule {
             uint256 targetNotional = Math.mulDiv(mkt.params.maxFundNotional, mkt.params.notionalStop, PerpMath.WAD);
             targetSize = PerpMath.min(absSize, PerpMath.priceOf(targetNotional, price, _scale));
         }
-        uint256 required = absSize - targetSize;
-        uint256 filled = _type2Fills(marketId, mkt, fundSize < 0, price, required);
-        if (filled != required) revert InsufficientAdlCapacity(marketId, required, filled);
+        uint256 required = PerpMath.min(absSize - targetSize, maxSize);
+        (uint256 filled, bool outOfWork) = _type2Fills(marketId, mkt, fundSize < 0, price, required);
+        if (filled != required) {
+            if (outOfWork) revert AdlWorkLimit(marketId, required, filled);
+            revert InsufficientAdlCapacity(marketId, required, filled);
+        }
         _emitFund(marketId, mkt);
     }
 
     /// @dev Type 2 fills against the ranked counterparties (longs if `cpIsLong`); returns the size filled.
     function _type2Fills(uint256 marketId, Market storage mkt, bool cpIsLong, uint256 price, uint256 required)
         private
-        returns (uint256 filled)
+        returns (uint256 filled, bool outOfWork)
     {
         uint256 tradePrice = _fundTradePrice(mkt, price);
-        (uint256[] memory keys, address[] memory accounts, uint256 count) =
-            _rankedCandidates(marketId, cpIsLong, price);
-        for (uint256 r; r < count && filled != required; ++r) {
-            uint256 k = AdlRanking.next(keys, r, count);
-            address account = accounts[AdlRanking.indexOf(k)];
-            Position storage pos = _positions[marketId][account];
+        Engine memory e = _engine(marketId, cpIsLong, price);
+        uint256 fills;
+        while (filled != required && fills < MAX_FILLS) {
+            (AdlRanking.Candidate memory c, uint256 rank) = _next(e);
+            if (rank == 0) break;
+            Position storage pos = _positions[marketId][c.account];
             uint256 q = PerpMath.min(required - filled, _adlCapacity(pos, tradePrice, PerpMath.WAD * _scale));
             if (q == 0) continue;
             // Counterparties selling are paid rounded down; buying, they pay rounded up.
-            uint256 n = cpIsLong
-                ? PerpMath.notionalDown(q, tradePrice, _scale)
-                : PerpMath.notionalUp(q, tradePrice, _scale);
+            uint256 n = cpIsLong ? PerpMath.notionalDown(q, tradePrice, _scale) : PerpMath.notionalUp(q, tradePrice, _scale);
             if (!_marginSurvives(pos, q, n)) continue;
             int256 delta = cpIsLong ? -int256(q) : int256(q);
-            _fillTrader(marketId, account, delta, n, 0, price);
+            _fillTrader(marketId, c.account, delta, n, 0, price);
             _fillFund(mkt, -delta, n);
             filled += q;
-            _afterAdlFill(marketId, account, AdlRanking.scoreOf(k), ADL_TYPE_FUND, delta, tradePrice, n, r + 1);
+            ++fills;
+            _afterAdlFill(marketId, c, ADL_TYPE_FUND, delta, tradePrice, n, rank, e.d);
         }
+        outOfWork = e.outOfWork || (filled != required && fills == MAX_FILLS);
     }
+
+    // ------------------------------------------------------------------ Type 1
 
     /// @dev Type 1: the bankrupt position leaves its holder at its bankruptcy notional `nb` (margin ends at zero)
     ///      and is taken, piece by piece at the bankruptcy price, by the ranked counterparties; the fund takes
-    ///      what they cannot. Pieces are rounded against the counterparties and the rounding dust goes to the
-    ///      fund's cash, so the pieces add up to exactly `nb`. Best-effort: never reverts for lack of capacity.
+    ///      what they cannot, or what this call's work bound leaves. Pieces are rounded against the counterparties
+    ///      and the rounding dust goes to the fund's cash, so the pieces add up to exactly `nb`. Best-effort: never
+    ///      reverts for lack of capacity.
     function _adlType1(uint256 marketId, Market storage mkt, address account, int256 size, uint256 nb, uint256 price)
         internal
     {
         _fillTrader(marketId, account, -size, nb, 0, price);
         uint256 absSize = PerpMath.abs(size);
-        uint256 freeMemory = _freeMemoryPointer();
-        (uint256 filled, uint256 pieces) = _type1Fills(marketId, size < 0, absSize, nb, price);
-        // The ranking's memory is dead now: release it, so a batch of liquidations does not grow memory
-        // (and its quadratic cost) with every Type 1 it runs.
-        _resetFreeMemoryPointer(freeMemory);
+        (uint256 filled, uint256 pieces, bool outOfWork) = _type1Fills(marketId, size < 0, absSize, nb, price);
         if (filled != absSize) {
             uint256 rest = nb > pieces ? nb - pieces : 0;
             int256 restSize = size > 0 ? int256(absSize - filled) : -int256(absSize - filled);
             _fillFund(mkt, restSize, rest);
             pieces += rest;
+            if (outOfWork) emit AdlWorkLimitReached(marketId, account, restSize);
             emit AdlRemainderToFund(marketId, account, restSize);
         }
         // Bankrupt short: it paid nb, the takers received `pieces` <= nb. Bankrupt long: it received nb, the
@@ -100,87 +241,47 @@ abstract contract AdlModule is InsuranceFundModule {
     ///      counterparties (longs if `cpIsLong`); returns the size they took and the notional of their pieces.
     function _type1Fills(uint256 marketId, bool cpIsLong, uint256 absSize, uint256 nb, uint256 price)
         private
-        returns (uint256 filled, uint256 pieces)
+        returns (uint256 filled, uint256 pieces, bool outOfWork)
     {
         uint256 pb = PerpMath.priceOf(nb, absSize, _scale);
-        (uint256[] memory keys, address[] memory accounts, uint256 count) =
-            _rankedCandidates(marketId, cpIsLong, price);
-        for (uint256 r; r < count && filled != absSize; ++r) {
-            uint256 k = AdlRanking.next(keys, r, count);
-            address account = accounts[AdlRanking.indexOf(k)];
-            Position storage pos = _positions[marketId][account];
+        Engine memory e = _engine(marketId, cpIsLong, price);
+        uint256 fills;
+        while (filled != absSize && fills < MAX_FILLS) {
+            (AdlRanking.Candidate memory c, uint256 rank) = _next(e);
+            if (rank == 0) break;
+            Position storage pos = _positions[marketId][c.account];
             uint256 q = PerpMath.min(absSize - filled, _adlCapacity(pos, nb, absSize));
             if (q == 0) continue;
             // Counterparties selling are paid rounded down; buying, they pay rounded up.
             uint256 n = cpIsLong ? Math.mulDiv(nb, q, absSize) : Math.mulDiv(nb, q, absSize, Math.Rounding.Ceil);
             if (!_marginSurvives(pos, q, n)) continue;
             int256 delta = cpIsLong ? -int256(q) : int256(q);
-            _fillTrader(marketId, account, delta, n, 0, price);
+            _fillTrader(marketId, c.account, delta, n, 0, price);
             filled += q;
             pieces += n;
-            _afterAdlFill(marketId, account, AdlRanking.scoreOf(k), ADL_TYPE_BANKRUPT, delta, pb, n, r + 1);
+            ++fills;
+            _afterAdlFill(marketId, c, ADL_TYPE_BANKRUPT, delta, pb, n, rank, e.d);
         }
+        outOfWork = e.outOfWork || (filled != absSize && fills == MAX_FILLS);
     }
 
     function _afterAdlFill(
         uint256 marketId,
-        address account,
-        uint256 score,
+        AdlRanking.Candidate memory c,
         uint8 adlType,
         int256 delta,
         uint256 price,
         uint256 notional,
-        uint256 rank
+        uint256 rank,
+        uint256 d
     ) private {
-        _bumpOrderEpoch(account);
-        emit AdlFill(marketId, account, adlType, delta, price, notional, score, rank);
-        _emitPosition(marketId, account);
+        _toOverflow(marketId, c.account); // a partial cut waits in the overflow list (no-op when closed)
+        _bumpOrderEpoch(c.account);
+        emit AdlFill(marketId, c.account, adlType, delta, price, notional, AdlRanking.score(c.uD, c.margin, d), rank);
+        _emitPosition(marketId, c.account);
     }
 
-    function _freeMemoryPointer() private pure returns (uint256 ptr) {
-        assembly ("memory-safe") {
-            ptr := mload(0x40)
-        }
-    }
-
-    /// @dev Only called with a value read by `_freeMemoryPointer` earlier in the same call, once nothing
-    ///      allocated since is used any more.
-    function _resetFreeMemoryPointer(uint256 ptr) private pure {
-        assembly ("memory-safe") {
-            mstore(0x40, ptr)
-        }
-    }
-
-    /// @dev One pass over a side: the ranking key of every position with unrealized PnL > 0 at `price`, and the
-    ///      side's accounts as they stand now (fills close positions and reorder the storage list).
-    function _rankedCandidates(uint256 marketId, bool isLong, uint256 price)
-        internal
-        view
-        returns (uint256[] memory keys, address[] memory accounts, uint256 count)
-    {
-        address[] storage side = _sideAccounts[marketId][isLong];
-        mapping(address => Position) storage positions = _positions[marketId];
-        uint256 n = side.length;
-        keys = new uint256[](n);
-        accounts = new address[](n);
-        for (uint256 i; i < n;) {
-            address account = side[i];
-            accounts[i] = account;
-            Position storage pos = positions[account];
-            int256 size = pos.size;
-            int256 u = _unrealizedPnl(size, pos.openNotional, price);
-            if (u > 0) {
-                keys[count] =
-                    AdlRanking.key(AdlRanking.score(uint256(u), pos.margin), PerpMath.abs(size), pos.openSeq, i);
-                unchecked {
-                    ++count; // count <= i < n
-                }
-            }
-            unchecked {
-                ++i; // i < n
-            }
-        }
-    }
+    // ------------------------------------------------------------------ capacity and price
 
     /// @dev Most a position can be cut when it trades at `priceNum / priceDen` collateral units per size unit
     ///      (Type 1: the bankruptcy notional over the bankrupt size, exactly; Type 2: the price over WAD * scale):

@@ -2,7 +2,7 @@
 pragma solidity ^0.8.24;
 
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
-import {IPerpetual} from "../../interfaces/IPerpetual.sol";
+import {IPerpetualRisk} from "../../interfaces/IPerpetual.sol";
 import {RefusalReason, DistressReason} from "../../interfaces/IPerpetualTypes.sol";
 import {PerpBase} from "../base/PerpBase.sol";
 import {PerpMath} from "../libraries/PerpMath.sol";
@@ -13,8 +13,8 @@ import {PerpMath} from "../libraries/PerpMath.sol";
 ///         limit, or arrive while it is in drawdown distress. Distress (equity below zero, drawdown from the
 ///         recent high-water mark past the trigger line until it recovers to the stop line, or net notional
 ///         above the limit) allows Type 2 ADL.
-abstract contract InsuranceFundModule is PerpBase, ReentrancyGuardTransient {
-    /// @inheritdoc IPerpetual
+abstract contract InsuranceFundModule is PerpBase, ReentrancyGuardTransient, IPerpetualRisk {
+    /// @inheritdoc IPerpetualRisk
     function topUpFund(uint256 marketId, uint256 amount) external nonReentrant {
         Market storage mkt = _market(marketId);
         if (amount == 0) revert ZeroAmount();
@@ -24,14 +24,13 @@ abstract contract InsuranceFundModule is PerpBase, ReentrancyGuardTransient {
         _pullCollateral(msg.sender, amount);
     }
 
-    /// @inheritdoc IPerpetual
+    /// @inheritdoc IPerpetualRisk
     function pokeFund(uint256 marketId) external nonReentrant {
         Market storage mkt = _market(marketId);
         _updateWatermark(marketId, mkt, _markPrice(marketId, mkt));
     }
 
-    /// @notice The fund's stored state: cash, net position (size and signed cost basis), high-water mark, when
-    ///         it was set, and the drawdown distress latch. `PerpLens.fundState` values it at mark.
+    /// @inheritdoc IPerpetualRisk
     function fundAccount(uint256 marketId)
         external
         view

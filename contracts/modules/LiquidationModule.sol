@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
-import {IPerpetual} from "../../interfaces/IPerpetual.sol";
+import {IPerpetualRisk} from "../../interfaces/IPerpetual.sol";
 import {Position, RefusalReason} from "../../interfaces/IPerpetualTypes.sol";
 import {PerpMath} from "../libraries/PerpMath.sol";
 import {AdlModule} from "./AdlModule.sol";
@@ -12,7 +12,7 @@ import {AdlModule} from "./AdlModule.sol";
 ///         the insurance fund at its bankruptcy price; if the fund refuses it, Type 1 ADL closes it against the
 ///         ranked opposite positions at that price, and the fund takes what they cannot.
 abstract contract LiquidationModule is AdlModule {
-    /// @inheritdoc IPerpetual
+    /// @inheritdoc IPerpetualRisk
     function liquidate(uint256 marketId, address account) external nonReentrant {
         Market storage mkt = _market(marketId);
         uint256 price = _markPrice(marketId, mkt);
@@ -24,7 +24,7 @@ abstract contract LiquidationModule is AdlModule {
         }
     }
 
-    /// @inheritdoc IPerpetual
+    /// @inheritdoc IPerpetualRisk
     function liquidateBatch(uint256 marketId, address[] calldata accounts)
         external
         nonReentrant

@@ -5,7 +5,7 @@ import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
-import {IPerpetual} from "../../interfaces/IPerpetual.sol";
+import {IPerpetualCore} from "../../interfaces/IPerpetual.sol";
 import {Position} from "../../interfaces/IPerpetualTypes.sol";
 import {PerpBase} from "../base/PerpBase.sol";
 import {PerpMath} from "../libraries/PerpMath.sol";
@@ -13,21 +13,31 @@ import {PerpMath} from "../libraries/PerpMath.sol";
 /// @title MarginModule
 /// @notice The collateral vault: deposits, withdrawals of free collateral, and margin moved between free
 ///         collateral and an isolated position.
-abstract contract MarginModule is PerpBase, ReentrancyGuardTransient {
+abstract contract MarginModule is PerpBase, ReentrancyGuardTransient, IPerpetualCore {
     using SafeERC20 for IERC20;
     using SafeCast for uint256;
 
-    /// @inheritdoc IPerpetual
+    /// @inheritdoc IPerpetualCore
+    function freeCollateral(address account) external view returns (uint256) {
+        return _accounts[account].freeCollateral;
+    }
+
+    /// @inheritdoc IPerpetualCore
+    function orderEpoch(address account) external view returns (uint256) {
+        return _accounts[account].orderEpoch;
+    }
+
+    /// @inheritdoc IPerpetualCore
     function deposit(uint256 amount) external nonReentrant {
         _deposit(msg.sender, amount);
     }
 
-    /// @inheritdoc IPerpetual
+    /// @inheritdoc IPerpetualCore
     function depositFor(address account, uint256 amount) external nonReentrant {
         _deposit(account, amount);
     }
 
-    /// @inheritdoc IPerpetual
+    /// @inheritdoc IPerpetualCore
     function depositForMany(address[] calldata accounts, uint256[] calldata amounts) external nonReentrant {
         if (accounts.length != amounts.length) revert InvalidParameter("amounts.length", amounts.length);
         uint256 total;
@@ -42,7 +52,7 @@ abstract contract MarginModule is PerpBase, ReentrancyGuardTransient {
         _pullCollateral(msg.sender, total);
     }
 
-    /// @inheritdoc IPerpetual
+    /// @inheritdoc IPerpetualCore
     function withdraw(uint256 amount) external nonReentrant {
         if (amount == 0) revert ZeroAmount();
         uint256 free = _debit(msg.sender, amount);
@@ -50,19 +60,38 @@ abstract contract MarginModule is PerpBase, ReentrancyGuardTransient {
         collateral.safeTransfer(msg.sender, amount);
     }
 
-    /// @inheritdoc IPerpetual
+    /// @inheritdoc IPerpetualCore
     function addMargin(uint256 marketId, uint256 amount) external nonReentrant {
+        _addMargin(marketId, amount, address(0));
+    }
+
+    /// @inheritdoc IPerpetualCore
+    function addMargin(uint256 marketId, uint256 amount, address hint) external nonReentrant {
+        _addMargin(marketId, amount, hint);
+    }
+
+    /// @inheritdoc IPerpetualCore
+    function removeMargin(uint256 marketId, uint256 amount) external nonReentrant {
+        _removeMargin(marketId, amount, address(0));
+    }
+
+    /// @inheritdoc IPerpetualCore
+    function removeMargin(uint256 marketId, uint256 amount, address hint) external nonReentrant {
+        _removeMargin(marketId, amount, hint);
+    }
+
+    function _addMargin(uint256 marketId, uint256 amount, address hint) private {
         _market(marketId);
         if (amount == 0) revert ZeroAmount();
         Position storage pos = _positions[marketId][msg.sender];
         if (pos.size == 0) revert NoPosition(marketId, msg.sender);
         _debit(msg.sender, amount);
         pos.margin = (uint256(pos.margin) + amount).toUint128();
+        _requeue(marketId, msg.sender, hint);
         _emitPosition(marketId, msg.sender);
     }
 
-    /// @inheritdoc IPerpetual
-    function removeMargin(uint256 marketId, uint256 amount) external nonReentrant {
+    function _removeMargin(uint256 marketId, uint256 amount, address hint) private {
         Market storage mkt = _activeMarket(marketId);
         if (amount == 0) revert ZeroAmount();
         Position storage pos = _positions[marketId][msg.sender];
@@ -77,6 +106,7 @@ abstract contract MarginModule is PerpBase, ReentrancyGuardTransient {
         uint256 equity = uint256(_equity(pos, price)); // >= initial margin > 0 after the check above
         uint256 leverage = equity == 0 ? type(uint256).max : PerpMath.wadDivUp(notional, equity);
         if (leverage > mkt.params.maxLeverage) revert LeverageTooHigh(leverage, mkt.params.maxLeverage);
+        _requeue(marketId, msg.sender, hint);
         _emitPosition(marketId, msg.sender);
     }
 

@@ -1,16 +1,16 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
-import {Ownable2Step} from "@openzeppelin/contracts/access/Ownable2Step.sol";
 import {AggregatorV3Interface} from "../../interfaces/AggregatorV3Interface.sol";
 import {MarketParams} from "../../interfaces/IPerpetualTypes.sol";
 import {PerpBase} from "../base/PerpBase.sol";
+import {IPerpetualAdmin} from "../../interfaces/IPerpetual.sol";
 import {MarketParamsLib} from "../libraries/MarketParamsLib.sol";
 
 /// @title MarketModule
 /// @notice Markets and their owner-set parameters, each checked against hard bounds; a pause per market.
-abstract contract MarketModule is PerpBase, Ownable2Step {
-    /// @notice Lists a market with its oracle and parameters; returns its id.
+abstract contract MarketModule is PerpBase, IPerpetualAdmin {
+    /// @inheritdoc IPerpetualAdmin
     function createMarket(string calldata name, AggregatorV3Interface oracle, MarketParams calldata params)
         external
         onlyOwner
@@ -28,7 +28,7 @@ abstract contract MarketModule is PerpBase, Ownable2Step {
         emit MarketCreated(marketId, name, address(oracle), params);
     }
 
-    /// @notice Replaces a market's parameters (within the hard bounds).
+    /// @inheritdoc IPerpetualAdmin
     function setMarketParams(uint256 marketId, MarketParams calldata params) external onlyOwner {
         Market storage mkt = _market(marketId);
         MarketParamsLib.validate(params);
@@ -36,7 +36,7 @@ abstract contract MarketModule is PerpBase, Ownable2Step {
         emit MarketParamsUpdated(marketId, params);
     }
 
-    /// @notice Replaces a market's oracle.
+    /// @inheritdoc IPerpetualAdmin
     function setOracle(uint256 marketId, AggregatorV3Interface oracle) external onlyOwner {
         Market storage mkt = _market(marketId);
         mkt.oracleDecimals = MarketParamsLib.validateOracle(oracle);
@@ -44,8 +44,9 @@ abstract contract MarketModule is PerpBase, Ownable2Step {
         emit OracleUpdated(marketId, address(oracle));
     }
 
-    /// @notice Pauses or unpauses trading and margin removal in a market. Adding margin, liquidation and ADL keep
-    ///         working, so that traders can still defend positions that keepers can still liquidate.
+    /// @inheritdoc IPerpetualAdmin
+    /// @dev Adding margin, liquidation and ADL keep working, so that traders can still defend positions that
+    ///      keepers can still liquidate.
     function setPaused(uint256 marketId, bool paused) external onlyOwner {
         _market(marketId).paused = paused;
         emit MarketPauseSet(marketId, paused);

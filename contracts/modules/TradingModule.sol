@@ -1,36 +1,45 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
-import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
+import {MessageHashUtils} from "@openzeppelin/contracts/utils/cryptography/MessageHashUtils.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
-import {IPerpetual} from "../../interfaces/IPerpetual.sol";
+import {IPerpetualCore} from "../../interfaces/IPerpetual.sol";
 import {Order, Match} from "../../interfaces/IPerpetualTypes.sol";
 import {PerpBase} from "../base/PerpBase.sol";
 import {PerpMath} from "../libraries/PerpMath.sol";
 
 /// @title TradingModule
-/// @notice Positions change only by matching two EIP-712 signed orders; anyone may submit a matched pair.
-abstract contract TradingModule is PerpBase, ReentrancyGuardTransient, EIP712 {
+/// @notice Positions change only by matching two EIP-712 signed orders; anyone may submit a matched pair. After a
+///         fill, each side's position is re-sorted in its ADL queue (after the submitter's hint) and must stay at or
+///         above the market's minimum notional.
+/// @dev The EIP-712 domain is "ADL Perpetual" version "1" with this chain's id and this contract's address, built
+///      on each call (OpenZeppelin's EIP712 keeps storage fallbacks, which the two halves' shared layout avoids).
+abstract contract TradingModule is PerpBase, ReentrancyGuardTransient, IPerpetualCore {
+    bytes32 private constant DOMAIN_TYPEHASH =
+        keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)");
+    bytes32 private constant NAME_HASH = keccak256("ADL Perpetual");
+    bytes32 private constant VERSION_HASH = keccak256("1");
+
     /// @notice EIP-712 type hash of `Order`.
     bytes32 public constant ORDER_TYPEHASH = keccak256(
         "Order(address account,uint256 marketId,bool isBuy,uint256 size,uint256 limitPrice,uint256 leverage,"
         "bool reduceOnly,uint256 nonce,uint256 epoch,uint256 expiry)"
     );
 
-    /// @inheritdoc IPerpetual
+    /// @inheritdoc IPerpetualCore
     function settle(Match calldata m) external nonReentrant {
         _settle(m);
     }
 
-    /// @inheritdoc IPerpetual
+    /// @inheritdoc IPerpetualCore
     function settleBatch(Match[] calldata matches) external nonReentrant {
         for (uint256 i; i < matches.length; ++i) {
             _settle(matches[i]);
         }
     }
 
-    /// @inheritdoc IPerpetual
+    /// @inheritdoc IPerpetualCore
     function cancelOrder(Order calldata order) external nonReentrant {
         if (order.account != msg.sender) revert NotOrderOwner(msg.sender, order.account);
         bytes32 orderHash = hashOrder(order);
@@ -38,14 +47,15 @@ abstract contract TradingModule is PerpBase, ReentrancyGuardTransient, EIP712 {
         emit OrderCancelled(orderHash, msg.sender);
     }
 
-    /// @inheritdoc IPerpetual
+    /// @inheritdoc IPerpetualCore
     function cancelAllOrders() external nonReentrant {
         _bumpOrderEpoch(msg.sender);
     }
 
-    /// @inheritdoc IPerpetual
+    /// @inheritdoc IPerpetualCore
     function hashOrder(Order calldata order) public view returns (bytes32) {
-        return _hashTypedDataV4(
+        return MessageHashUtils.toTypedDataHash(
+            domainSeparator(),
             keccak256(
                 abi.encode(
                     ORDER_TYPEHASH,
@@ -65,8 +75,8 @@ abstract contract TradingModule is PerpBase, ReentrancyGuardTransient, EIP712 {
     }
 
     /// @notice The EIP-712 domain separator (chain id and this contract's address included).
-    function domainSeparator() external view returns (bytes32) {
-        return _domainSeparatorV4();
+    function domainSeparator() public view returns (bytes32) {
+        return keccak256(abi.encode(DOMAIN_TYPEHASH, NAME_HASH, VERSION_HASH, block.chainid, address(this)));
     }
 
     function _settle(Match calldata m) private {
@@ -85,9 +95,9 @@ abstract contract TradingModule is PerpBase, ReentrancyGuardTransient, EIP712 {
         if (notional == 0) revert NotionalTooSmall(m.fillSize, m.fillPrice);
 
         (bytes32 makerHash, uint256 makerFee) =
-            _fillOrder(mkt, m.maker, m.makerSignature, m, notional, mark, mkt.params.makerFeeBps);
+            _fillOrder(mkt, m.maker, m.makerSignature, m, notional, mark, mkt.params.makerFeeBps, m.makerHint);
         (bytes32 takerHash, uint256 takerFee) =
-            _fillOrder(mkt, m.taker, m.takerSignature, m, notional, mark, mkt.params.takerFeeBps);
+            _fillOrder(mkt, m.taker, m.takerSignature, m, notional, mark, mkt.params.takerFeeBps, m.takerHint);
         if (makerFee + takerFee != 0) mkt.fundCash += int256(makerFee + takerFee);
         if (m.maker.isBuy) {
             emit Trade(
@@ -105,8 +115,9 @@ abstract contract TradingModule is PerpBase, ReentrancyGuardTransient, EIP712 {
     }
 
     /// @dev One side of a match: checks and records the order, applies the fill to the position, enforces
-    ///      reduce-only, charges the fee (rounded up, from free collateral, where released margin has just
-    ///      landed) and, if exposure grew, checks initial margin after the write. Returns the order hash and fee.
+    ///      reduce-only and the minimum notional, re-sorts the position in its ADL queue (after `hint`), charges the
+    ///      fee (rounded up, from free collateral, where released margin has just landed) and, if exposure grew,
+    ///      checks initial margin after the write. Returns the order hash and fee.
     function _fillOrder(
         Market storage mkt,
         Order calldata order,
@@ -114,7 +125,8 @@ abstract contract TradingModule is PerpBase, ReentrancyGuardTransient, EIP712 {
         Match calldata m,
         uint256 notional,
         uint256 mark,
-        uint256 feeBps
+        uint256 feeBps,
+        address hint
     ) private returns (bytes32 orderHash, uint256 fee) {
         orderHash = _useOrder(order, signature, m.fillSize, m.fillPrice, mkt.params.maxLeverage);
         uint256 marketId = order.marketId;
@@ -125,6 +137,8 @@ abstract contract TradingModule is PerpBase, ReentrancyGuardTransient, EIP712 {
         if (order.reduceOnly && increased) {
             revert ReduceOnlyViolated(orderHash, before, _positions[marketId][order.account].size);
         }
+        _requireMinNotional(marketId, mkt, order.account, m.fillPrice);
+        _requeue(marketId, order.account, hint);
         if (feeBps != 0) {
             fee = PerpMath.bpsUp(notional, feeBps);
             _debit(order.account, fee);
