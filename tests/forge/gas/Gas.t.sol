@@ -7,6 +7,9 @@ import {Orders} from "../utils/Orders.sol";
 import {MockStablecoin} from "../../../contracts/mocks/MockStablecoin.sol";
 import {MockAggregator} from "../../../contracts/mocks/MockAggregator.sol";
 import {Perpetual} from "../../../contracts/Perpetual.sol";
+import {PerpetualRisk} from "../../../contracts/PerpetualRisk.sol";
+import {PerpetualAdmin} from "../../../contracts/PerpetualAdmin.sol";
+import {IPerpetual} from "../../../interfaces/IPerpetual.sol";
 import {IERC20Metadata} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Metadata.sol";
 import {AggregatorV3Interface} from "../../../interfaces/AggregatorV3Interface.sol";
 import {MarketParams, Order, Match} from "../../../interfaces/IPerpetualTypes.sol";
@@ -21,7 +24,7 @@ contract GasTest is TestBase {
     uint256 internal constant ONE = 1e6;
     MockStablecoin internal token;
     MockAggregator internal oracle;
-    Perpetual internal perp;
+    IPerpetual internal perp;
     address internal owner = vm.addr(0xAD);
     address internal keeper = vm.addr(0xEE);
     uint256 internal nonce;
@@ -30,7 +33,9 @@ contract GasTest is TestBase {
         vm.warp(1_700_000_000);
         token = new MockStablecoin("Test USD", "TUSD", 6);
         oracle = new MockAggregator(8, "ETH / USD", 2_000e8, address(this));
-        perp = new Perpetual(IERC20Metadata(address(token)), owner);
+        PerpetualAdmin adminPart = new PerpetualAdmin(IERC20Metadata(address(token)));
+        PerpetualRisk riskPart = new PerpetualRisk(IERC20Metadata(address(token)), adminPart);
+        perp = IPerpetual(address(new Perpetual(IERC20Metadata(address(token)), owner, riskPart)));
         vm.prank(owner);
         perp.createMarket("ETH-PERP", AggregatorV3Interface(address(oracle)), _params());
     }
@@ -51,7 +56,8 @@ contract GasTest is TestBase {
             maxLiquidationReward: uint128(100 * ONE),
             maxFundNotional: uint128(5_000_000 * ONE),
             drawdownStop: uint64(2 * WAD / 10),
-            notionalStop: uint64(8 * WAD / 10)
+            notionalStop: uint64(8 * WAD / 10),
+            minPositionNotional: uint128(10 * ONE)
         });
     }
 
@@ -77,7 +83,7 @@ contract GasTest is TestBase {
     {
         Order memory b = _order(buyer, true, size, bLev);
         Order memory s = _order(seller, false, size, sLev);
-        return Match(b, Orders.sign(buyer, address(perp), b), s, Orders.sign(seller, address(perp), s), size, price);
+        return Match(b, Orders.sign(buyer, address(perp), b), s, Orders.sign(seller, address(perp), s), size, price, address(0), address(0));
     }
 
     function _trade(uint256 buyer, uint256 seller, uint256 size, uint256 price, uint256 bLev, uint256 sLev) internal {

@@ -8,7 +8,8 @@ import {SpecBook} from "./SpecBook.sol";
 import {TraderHandler} from "./handlers/TraderHandler.sol";
 import {KeeperHandler} from "./handlers/KeeperHandler.sol";
 import {OracleHandler, FundHandler, AdminHandler} from "./handlers/MarketHandlers.sol";
-import {Perpetual} from "../../../contracts/Perpetual.sol";
+import {IPerpetual} from "../../../interfaces/IPerpetual.sol";
+import {AdlQueue} from "../../../contracts/libraries/AdlQueue.sol";
 import {Position} from "../../../interfaces/IPerpetualTypes.sol";
 
 /// @title ProtocolInvariants
@@ -21,7 +22,7 @@ import {Position} from "../../../interfaces/IPerpetualTypes.sol";
 ///         state the run exists to reach was reached zero times.
 abstract contract ProtocolInvariants is TestBase {
     World internal world;
-    Perpetual internal perp;
+    IPerpetual internal perp;
     TraderHandler internal traders;
     KeeperHandler internal keepers;
     OracleHandler internal oracle;
@@ -85,7 +86,7 @@ abstract contract ProtocolInvariants is TestBase {
         check_balancedBook();
         check_fundCash();
         check_noNegativeEquityAfterKeeperPass();
-        check_sideLists();
+        check_queue();
         check_handlerRules();
     }
 
@@ -147,20 +148,56 @@ abstract contract ProtocolInvariants is TestBase {
         }
     }
 
-    /// @notice The side lists the ranking scans hold exactly the open positions, each at its recorded index.
-    function check_sideLists() internal view {
+    /// @notice The ADL queue holds exactly the open positions, each once: in the overflow list (after a partial
+    ///         ADL cut) or in the tier its margin per cost basis belongs to, at its current entry key, with every
+    ///         tier sorted by key (longs ascending, shorts descending), linked both ways, its head and the side's
+    ///         bitmap in step. This is what makes the engine's bounds, and so the fill order, exact.
+    function check_queue() internal view {
         address[] memory accounts = world.accounts();
+        uint256 scale = 10 ** (18 - uint256(world.decimals()));
         for (uint256 m = 1; m <= 2; ++m) {
-            uint256[2] memory open;
-            for (uint256 i; i < accounts.length; ++i) {
-                Position memory p = perp.getPosition(m, accounts[i]);
-                if (p.size == 0) continue;
-                address[] memory side = perp.sideAccounts(m, p.size > 0);
-                assertEq(side[p.listIndex], accounts[i], "side list entry");
-                open[p.size > 0 ? 0 : 1] += 1;
+            for (uint256 side; side < 2; ++side) {
+                bool isLong = side == 0;
+                (address[] memory walk,,) = perp.sidePositions(m, isLong, address(0), type(uint256).max);
+                uint256 open;
+                for (uint256 i; i < accounts.length; ++i) {
+                    Position memory p = perp.getPosition(m, accounts[i]);
+                    if (p.size == 0 || (p.size > 0) != isLong) {
+                        assertTrue(!p.queued || p.size != 0, "a closed position is still queued");
+                        continue;
+                    }
+                    ++open;
+                    assertTrue(p.queued != (p.overflowIndex != 0), "an open position is in exactly one list");
+                    if (p.queued) {
+                        uint256 absOn = p.openNotional >= 0 ? uint256(int256(p.openNotional)) : uint256(-int256(p.openNotional));
+                        assertEq(p.tier, AdlQueue.tierOf(p.margin, absOn), "queued position's tier");
+                        assertEq(p.key, AdlQueue.keyOf(p.size, p.openNotional, scale), "queued position's key");
+                    }
+                }
+                assertEq(walk.length, open, "positions in the queue");
+                (uint256 bitmap, address[] memory overflow) = perp.queueSide(m, isLong);
+                // (a non-empty tier missing from the bitmap would be missing from the walk above, whose count is checked)
+                for (uint256 t; bitmap >> t != 0; ++t) {
+                    if (bitmap >> t & 1 == 0) continue;
+                    (address head, uint96 headKey) = perp.queueTier(m, isLong, t);
+                    assertTrue(head != address(0), "a tier in the bitmap has a head");
+                    address prev;
+                    uint256 lastKey;
+                    for (address x = head; x != address(0);) {
+                        Position memory p = perp.getPosition(m, x);
+                        assertEq(p.prev, prev, "back link");
+                        assertEq(p.tier, t, "node in its tier");
+                        if (prev == address(0)) assertEq(uint256(headKey), uint256(p.key), "head key");
+                        else assertTrue(!AdlQueue.ahead(isLong, p.key, lastKey), "tier sorted by key");
+                        prev = x;
+                        lastKey = p.key;
+                        x = p.next;
+                    }
+                }
+                for (uint256 i; i < overflow.length; ++i) {
+                    assertEq(perp.getPosition(m, overflow[i]).overflowIndex, i + 1, "overflow index");
+                }
             }
-            assertEq(perp.sideAccounts(m, true).length, open[0], "long list length");
-            assertEq(perp.sideAccounts(m, false).length, open[1], "short list length");
         }
     }
 

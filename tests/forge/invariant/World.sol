@@ -5,6 +5,9 @@ import {vm} from "../utils/Vm.sol";
 import {MockStablecoin} from "../../../contracts/mocks/MockStablecoin.sol";
 import {MockAggregator} from "../../../contracts/mocks/MockAggregator.sol";
 import {Perpetual} from "../../../contracts/Perpetual.sol";
+import {PerpetualRisk} from "../../../contracts/PerpetualRisk.sol";
+import {PerpetualAdmin} from "../../../contracts/PerpetualAdmin.sol";
+import {IPerpetual} from "../../../interfaces/IPerpetual.sol";
 import {PerpLens} from "../../../contracts/PerpLens.sol";
 import {IERC20Metadata} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Metadata.sol";
 import {AggregatorV3Interface} from "../../../interfaces/AggregatorV3Interface.sol";
@@ -21,11 +24,11 @@ contract World {
     uint256 internal constant WAD = 1e18;
 
     MockStablecoin public immutable token;
-    Perpetual public immutable perp;
+    IPerpetual public immutable perp;
     PerpLens public immutable lens;
     uint8 public immutable decimals;
     uint256 public immutable one; // one whole token in token units
-    address public immutable admin;
+    address public immutable owner;
     address public immutable keeper;
     address public immutable bystander;
     address public immutable funder;
@@ -61,18 +64,20 @@ contract World {
     constructor(uint8 decimals_) {
         decimals = decimals_;
         one = 10 ** uint256(decimals_);
-        admin = vm.addr(0xAD);
+        owner = vm.addr(0xAD);
         keeper = vm.addr(0xEE);
         bystander = vm.addr(0xB5);
         funder = vm.addr(0xF0);
         token = new MockStablecoin("Test USD", "TUSD", decimals_);
-        perp = new Perpetual(IERC20Metadata(address(token)), admin);
+        PerpetualAdmin adminPart = new PerpetualAdmin(IERC20Metadata(address(token)));
+        PerpetualRisk riskPart = new PerpetualRisk(IERC20Metadata(address(token)), adminPart);
+        perp = IPerpetual(address(new Perpetual(IERC20Metadata(address(token)), owner, riskPart)));
         lens = new PerpLens(perp);
         basePrice[0] = 2_000e8;
         basePrice[1] = 30_000e8;
         for (uint256 i; i < MARKETS; ++i) {
             oracles[i] = new MockAggregator(ORACLE_DECIMALS, i == 0 ? "ETH / USD" : "BTC / USD", basePrice[i], address(this));
-            vm.prank(admin);
+            vm.prank(owner);
             perp.createMarket(i == 0 ? "ETH-PERP" : "BTC-PERP", AggregatorV3Interface(address(oracles[i])), defaultParams(i));
         }
         for (uint256 i; i < TRADERS; ++i) {
@@ -111,7 +116,8 @@ contract World {
             maxLiquidationReward: uint128(100 * one),
             maxFundNotional: uint128(400_000 * one),
             drawdownStop: uint64(2 * WAD / 10),
-            notionalStop: uint64(8 * WAD / 10)
+            notionalStop: uint64(8 * WAD / 10),
+            minPositionNotional: uint128(10 * one)
         });
         if (index == 1) {
             p.imr = uint64(WAD / 25);

@@ -5,7 +5,7 @@ import {vm, Vm} from "../../utils/Vm.sol";
 import {bound} from "../../utils/TestBase.sol";
 import {World} from "../World.sol";
 import {SpecBook} from "../SpecBook.sol";
-import {Perpetual} from "../../../../contracts/Perpetual.sol";
+import {IPerpetual} from "../../../../interfaces/IPerpetual.sol";
 import {PerpLens} from "../../../../contracts/PerpLens.sol";
 import {Position} from "../../../../interfaces/IPerpetualTypes.sol";
 import {IPerpetualEvents} from "../../../../interfaces/IPerpetual.sol";
@@ -15,7 +15,7 @@ import {IPerpetualEvents} from "../../../../interfaces/IPerpetual.sol";
 ///         book and of the flat accounts, and the checks of one ADL call against the SPEC's own order.
 abstract contract HandlerBase {
     World internal immutable world;
-    Perpetual internal immutable perp;
+    IPerpetual internal immutable perp;
     PerpLens internal immutable lens;
     uint256 internal immutable scale;
 

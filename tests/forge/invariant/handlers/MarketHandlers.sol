@@ -77,7 +77,7 @@ contract AdminHandler is HandlerBase {
     }
 
     function _apply(uint256 m, MarketParams memory p) internal {
-        vm.prank(world.admin());
+        vm.prank(world.owner());
         try perp.setMarketParams(m, p) {} catch {
             world.violate("a valid parameter change reverted");
         }
@@ -108,7 +108,7 @@ contract AdminHandler is HandlerBase {
 
     /// @notice Pauses a market one time in four, unpauses it otherwise (so that markets mostly trade).
     function setPaused(uint256 market, uint256 seed) external {
-        vm.prank(world.admin());
+        vm.prank(world.owner());
         perp.setPaused(_marketIndex(market) + 1, seed % 4 == 0);
     }
 }

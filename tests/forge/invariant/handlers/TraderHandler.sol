@@ -5,6 +5,7 @@ import {vm} from "../../utils/Vm.sol";
 import {HandlerBase} from "./HandlerBase.sol";
 import {World} from "../World.sol";
 import {Orders} from "../../utils/Orders.sol";
+import {Perpetual} from "../../../../contracts/Perpetual.sol";
 import {Order, Match, Position, MarketParams} from "../../../../interfaces/IPerpetualTypes.sol";
 
 /// @title TraderHandler
@@ -112,7 +113,7 @@ contract TraderHandler is HandlerBase {
             takerIndex, m, !makerBuys, fillSize, makerBuys ? 0 : type(uint128).max, _pick(levSeed >> 64, 1e18, maxLev), false
         );
         bytes memory makerSig = _sign(makerIndex, maker);
-        Match memory x = Match(maker, makerSig, taker, _sign(takerIndex, taker), fillSize, fillPrice);
+        Match memory x = Match(maker, makerSig, taker, _sign(takerIndex, taker), fillSize, fillPrice, address(0), address(0));
         vm.prank(world.traders(takerIndex));
         try perp.settle(x) {
             world.hit("trade");
@@ -140,7 +141,7 @@ contract TraderHandler is HandlerBase {
             takerIndex, maker.marketId, !maker.isBuy, fill, maker.isBuy ? 0 : type(uint128).max,
             _pick(takerSeed >> 8, 1e18, _maxLeverage(maker.marketId)), false
         );
-        Match memory x = Match(maker, sig, taker, _sign(takerIndex, taker), fill, _mark(index));
+        Match memory x = Match(maker, sig, taker, _sign(takerIndex, taker), fill, _mark(index), address(0), address(0));
         vm.prank(world.traders(takerIndex));
         try perp.settle(x) {
             world.hit("resting_fill");
@@ -162,7 +163,7 @@ contract TraderHandler is HandlerBase {
         Order memory closer = _order(ti, m, closerBuys, size, closerBuys ? type(uint128).max : 0, 1e18, true);
         Order memory other =
             _order(ci, m, !closerBuys, size, closerBuys ? 0 : type(uint128).max, _pick(fraction >> 16, 1e18, _maxLeverage(m)), false);
-        Match memory x = Match(other, _sign(ci, other), closer, _sign(ti, closer), size, _mark(index));
+        Match memory x = Match(other, _sign(ci, other), closer, _sign(ti, closer), size, _mark(index), address(0), address(0));
         vm.prank(world.traders(ti));
         try perp.settle(x) {
             world.hit("trade");
@@ -183,7 +184,7 @@ contract TraderHandler is HandlerBase {
     }
 
     function _filled(Order memory o) internal view returns (uint256) {
-        return perp.filledAmount(perp.hashOrder(o));
+        return Perpetual(address(perp)).filledAmount(perp.hashOrder(o));
     }
 
     function _indexOf(address a) internal view returns (uint256) {
