@@ -1,43 +1,82 @@
-"""The ADL queue order, mirroring ``contracts/libraries/AdlRanking.sol``: the score, the one-word ranking key,
-and the 1-5 queue lights. Pure Python.
+"""The ADL queue order, mirroring ``contracts/libraries/AdlRanking.sol``: exact scores, the tiers' score bounds, and
+the 1-5 queue lights. Pure Python.
 
-``Score = PnL% x EffectiveLeverage = (u / N) x (N / E) = u / E`` for ``u > 0`` (accounts at a loss or at
-breakeven are never selected); higher first, then the larger position, then the older one (smaller ``openSeq``).
+``Score = PnL% x EffectiveLeverage = (u / N) x (N / E) = u / E`` with the exact unrealized PnL at mark (no rounding)
+for ``u > 0`` (accounts at a loss or at breakeven are never selected); higher first, then the larger position, then
+the older one (smaller ``openSeq``). ``uD`` is ``u`` times ``D = 1e18 * scale``, an integer, so comparisons are exact.
 """
 from __future__ import annotations
 
-from .fixed import UINT64_MAX, WAD, unrealized_pnl_down
+from dataclasses import dataclass
+from fractions import Fraction
 
-SIZE_CAP = 2**96 - 1
-INDEX_MASK = 2**32 - 1
+from .fixed import WAD, div_up
+from .queue import edge_num
 
-
-def score_down(u: int, margin: int) -> int:
-    """u / (margin + u) in WAD, rounded down (u > 0)."""
-    return u * WAD // (margin + u)
+UINT256_MAX = 2**256 - 1
 
 
-def ranking_key(score: int, abs_size: int, open_seq: int, index: int) -> int:
-    """``score << 192 | min(|size|, 2^96-1) << 96 | (2^64-1 - openSeq) << 32 | index``: a higher key goes first."""
-    size = abs_size if abs_size < SIZE_CAP else SIZE_CAP
-    return (score << 192) | (size << 96) | ((UINT64_MAX - open_seq) << 32) | index
+def u_times_d(size: int, open_notional: int, price: int, d: int) -> int:
+    """The exact unrealized PnL at ``price`` times D (``size * P - openNotional * D``)."""
+    return size * price - open_notional * d
 
 
-def key_score(key: int) -> int:
-    return key >> 192
+@dataclass(slots=True)
+class Candidate:
+    """A position as the ranking sees it (``AdlRanking.Candidate``)."""
+
+    account: str
+    u_d: int
+    margin: int
+    abs_size: int
+    open_seq: int
+    x_down: int  # u / margin in WAD, rounded down, saturating
+
+    def sort_key(self):
+        """A key whose ascending order is the queue order: exact score (u / E orders as x = u / m; a margin of zero
+        is the top score), then size, then age."""
+        x = -Fraction(self.u_d, self.margin) if self.margin else 0
+        return (1 if self.margin else 0, x, -self.abs_size, self.open_seq)
 
 
-def key_index(key: int) -> int:
-    return key & INDEX_MASK
+def candidate(account: str, u_d: int, margin: int, abs_size: int, open_seq: int, d: int) -> Candidate:
+    md = margin * d
+    if md == 0 or u_d // md >= UINT256_MAX // WAD:
+        x = UINT256_MAX
+    else:
+        x = u_d * WAD // md
+    return Candidate(account, u_d, margin, abs_size, open_seq, x)
 
 
-def position_key(size: int, open_notional: int, margin: int, open_seq: int, index: int, price: int,
-                 scale: int) -> int:
-    """The ranking key of one position at ``price`` (0 when not eligible: u <= 0), as ``PerpLens._key``."""
-    u = unrealized_pnl_down(size, open_notional, price, scale)
-    if u <= 0:
-        return 0
-    return ranking_key(score_down(u, margin), abs(size), open_seq, index)
+def ahead(a: Candidate, b: Candidate) -> bool:
+    """Whether ``a`` ranks strictly ahead of ``b`` (``AdlRanking.ahead``)."""
+    l, r = a.u_d * b.margin, b.u_d * a.margin
+    if l != r:
+        return l > r
+    if a.abs_size != b.abs_size:
+        return a.abs_size > b.abs_size
+    return a.open_seq < b.open_seq
+
+
+def score_down(u_d: int, margin: int, d: int) -> int:
+    """u / E in WAD, rounded down (``AdlRanking.score``)."""
+    return u_d * WAD // (margin * d + u_d)
+
+
+def bound(is_long: bool, key: int, tier: int, price: int) -> int:
+    """``AdlRanking.bound``: the WAD upper bound (rounded up) of x = u / m over a tier from a node with ``key``."""
+    if is_long:
+        if price <= key:
+            return 0
+        gain = price - key
+    else:
+        if key <= price:
+            return 0
+        gain = key - price
+    edge = edge_num(tier)
+    if edge == 0 or key == 0:
+        return UINT256_MAX
+    return div_up(gain * (WAD << 14), key * edge)
 
 
 def lights(rank: int, count: int) -> int:
@@ -45,17 +84,28 @@ def lights(rank: int, count: int) -> int:
     return 5 - ((rank - 1) * 5) // count
 
 
-def queue(positions, price: int, scale: int) -> dict:
-    """Score, rank, eligible count and lights of every position of one side at ``price``.
+def ranked(positions, price: int, scale: int) -> list[Candidate]:
+    """The eligible positions of one side in queue order (the SPEC's order, a plain sort).
 
-    ``positions``: iterable of objects with ``account, size, open_notional, margin, open_seq`` (one side of one
-    market). Returns ``{account: (score, rank, eligible, lights)}``; a position that is not eligible gets
-    ``(0, 0, eligible, 0)``, as ``PerpLens.adlQueue``."""
-    keyed = [(position_key(p.size, p.open_notional, p.margin, p.open_seq, 0, price, scale), p.account)
-             for p in positions]
-    eligible = sorted((k for k in keyed if k[0]), reverse=True)
-    n = len(eligible)
-    out = {account: (0, 0, n, 0) for k, account in keyed if not k}
-    for rank, (k, account) in enumerate(eligible, 1):
-        out[account] = (key_score(k), rank, n, lights(rank, n))
+    ``positions``: iterable of objects with ``account, size, open_notional, margin, open_seq``."""
+    d = WAD * scale
+    out = []
+    for p in positions:
+        ud = u_times_d(p.size, p.open_notional, price, d)
+        if ud > 0:
+            out.append(candidate(p.account, ud, p.margin, abs(p.size), p.open_seq, d))
+    out.sort(key=Candidate.sort_key)
+    return out
+
+
+def queue(positions, price: int, scale: int) -> dict:
+    """Score, rank, eligible count and lights of every position of one side at ``price``, as ``PerpLens.adlQueue``:
+    ``{account: (score, rank, eligible, lights)}``; a position that is not eligible gets ``(0, 0, eligible, 0)``."""
+    positions = list(positions)
+    order = ranked(positions, price, scale)
+    n = len(order)
+    d = WAD * scale
+    out = {p.account: (0, 0, n, 0) for p in positions}
+    for rank, c in enumerate(order, 1):
+        out[c.account] = (score_down(c.u_d, c.margin, d), rank, n, lights(rank, n))
     return out
