@@ -83,6 +83,21 @@ def menv(request, signers):
                list(signers))
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "after_module: runs after the other tests of its module (a run's coverage "
+                                       "check)")
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(session, config, items):
+    """Moves each ``after_module`` test behind the last other test of its module (pytest groups a module's tests
+    by their module-scoped parameters, so the definition order alone does not put it last)."""
+    for item in [i for i in items if i.get_closest_marker("after_module")]:
+        items.remove(item)
+        same = [k for k, i in enumerate(items) if i.module is item.module]
+        items.insert(same[-1] + 1 if same else len(items), item)
+
+
 def pytest_generate_tests(metafunc):
     if "diff_seed" in metafunc.fixturenames:
         seeds = list(range(DIFF_SEED_BASE, DIFF_SEED_BASE + DIFF_SEEDS))

@@ -52,19 +52,22 @@ class Params:
 class Rules:
     """The SPEC's rule (True, the default) or the README's documented alternative (False), where they differ."""
 
-    # SPEC 5: "from the position's remaining equity when it has any, otherwise from the fund (capped per market)".
-    # README Known limits: "A bankrupt position pays no keeper reward".
+    # SPEC 5: the reward comes "from the position's remaining equity when it has any, otherwise from the fund
+    # (capped per market)". README Known limits: "A bankrupt position pays no keeper reward".
     bankrupt_reward_from_fund: bool = True
-    # SPEC 5: "refuses a position whose acceptance would put its drawdown past the trigger line".
+    # SPEC 5: the fund "refuses a position whose acceptance would put its drawdown past the trigger line".
     # README Insurance fund: it refuses a position that would "arrive while it is in drawdown distress" (the latch).
     refuse_drawdown_after_acceptance: bool = True
-    # SPEC 5: "a high-water mark that is a true maximum over its window". README Known limits: "resets to the
+    # SPEC 5: "a high-water mark that is a true maximum over its window". README Known limits: it "resets to the
     # current equity once its window has passed (it is not a rolling maximum)".
     rolling_high_water_mark: bool = True
+    # SPEC 5: the mark is "sampled on every trade, liquidation and ADL". README Insurance fund: "Any account can
+    # pokeFund to move the mark and the latch; liquidation and Type 2 do it too" (a trade does not).
+    sample_on_trades: bool = True
 
 
 SPEC_RULES = Rules()
-README_RULES = Rules(False, False, False)
+README_RULES = Rules(False, False, False, False)
 
 
 # ------------------------------------------------------------------------------------------ SPEC 3: positions
@@ -160,19 +163,32 @@ def latch(was: bool, dd: Q, params: Params) -> bool:
     return was
 
 
-def high_water_mark(samples, now: int, window: int, rules: Rules = SPEC_RULES, reset_at=None) -> Q:
-    """SPEC 5: the maximum of the fund's equity samples (time, equity) over the window ending now. README: the
-    stored mark (set at ``reset_at``) resets to the latest sample once its window has passed, else the maximum
-    since the reset."""
-    if rules.rolling_high_water_mark:
-        return max(e for t, e in samples if t > now - window)
-    return max(e for t, e in samples if t >= reset_at)
+class HighWaterMark:
+    """The fund's high-water mark and distress latch. Every trade, liquidation and ADL call (README: and pokeFund)
+    samples the fund's equity at the moment it is called, before it acts. SPEC: the mark is the largest sample of
+    the window that ends now. README: the mark is raised by a larger sample and reset to the sample once a whole
+    window has passed since it was last set. The latch follows ``latch`` at every sample."""
 
+    def __init__(self, params: Params, rules: Rules = SPEC_RULES):
+        self.params, self.rules = params, rules
+        self.samples = []  # (time, equity) within the window
+        self.last, self.set_at = None, None  # README: the stored mark and when it was set
+        self.latched = False
 
-@dataclass(frozen=True)
-class Watermark:
-    hwm: Q  # the high-water mark after sampling the current equity
-    latched: bool  # the distress latch before this action
+    def sample(self, now: int, equity: Q, action: str) -> None:
+        """``action`` is "trade", "liquidation", "adl" or "poke"."""
+        if action == "trade" and not self.rules.sample_on_trades:
+            return
+        window = self.params.hwm_window
+        self.samples = [(t, e) for t, e in self.samples if t > now - window] + [(now, equity)]
+        if self.last is None or equity > self.last or now - self.set_at >= window:
+            self.last, self.set_at = equity, now
+        self.latched = latch(self.latched, drawdown(self.value(), equity), self.params)
+
+    def value(self) -> Q:
+        if self.rules.rolling_high_water_mark:
+            return max((e for _, e in self.samples), default=ZERO)
+        return ZERO if self.last is None else self.last
 
 
 # ------------------------------------------------------------------------------------------ SPEC 6: the ranking
@@ -242,13 +258,12 @@ class Liquidation:
     remainder: Q  # size the fund took after the counterparties (Type 1 best-effort)
     book: dict
     fund: Fund
-    watermark: Watermark  # as the decision saw it
 
 
 def liquidate(book: dict, fund: Fund, account: str, mark: Q, params: Params, hwm: Q, latched: bool,
               rules: Rules = SPEC_RULES) -> Liquidation:
-    """Liquidation of ``account``'s position at ``mark``. ``hwm`` is the fund's high-water mark with the fund's
-    current equity sampled into it; ``latched`` the distress latch before this call (README)."""
+    """Liquidation of ``account``'s position at ``mark``. ``hwm`` and ``latched``: the fund's high-water mark and
+    distress latch once this call has sampled the fund's equity (``HighWaterMark``)."""
     p = book.get(account)
     if p is None:
         raise Revert("NoPosition")
@@ -265,7 +280,6 @@ def liquidate(book: dict, fund: Fund, account: str, mark: Q, params: Params, hwm
     else:
         reward, from_fund = ZERO, False
     pb = p.bankruptcy_price()
-    was_latched = latch(latched, drawdown(hwm, fund.equity(mark)), params)
 
     # The fund's decision: it accepts unless taking the position at Pb breaks one of its rules.
     after = fund.take(p.size, pb)
@@ -274,22 +288,21 @@ def liquidate(book: dict, fund: Fund, account: str, mark: Q, params: Params, hwm
         reasons.add("equity")
     if after.cash < 0:  # README: "(or its cash)"
         reasons.add("cash")
-    if after.notional(mark) > params.max_fund_notional:
-        reasons.add("risk_limit")
+    if after.notional(mark) > params.max_fund_notional and after.notional(mark) > fund.notional(mark):
+        reasons.add("risk_limit")  # "push its net notional above": a position that lowers it is no push
     if rules.refuse_drawdown_after_acceptance:
         if drawdown(max(hwm, after.equity(mark)), after.equity(mark)) >= params.drawdown_trigger:
             reasons.add("drawdown")
-    elif was_latched:
+    elif latched:
         reasons.add("drawdown")
     book = {a: q for a, q in book.items() if a != account}
-    watermark = Watermark(hwm, latched)
     if not reasons:
-        return Liquidation(reward, from_fund, pb, True, frozenset(), (), ZERO, book, after, watermark)
+        return Liquidation(reward, from_fund, pb, True, frozenset(), (), ZERO, book, after)
 
     # Type 1: the position is closed at Pb against the opposite side's ranking; the fund takes what is left.
     book, fills, left = deleverage(book, p.size < 0, abs(p.size), pb, mark)
     fund = fund.take(sign(p.size) * left, pb)
-    return Liquidation(reward, from_fund, pb, False, frozenset(reasons), tuple(fills), left, book, fund, watermark)
+    return Liquidation(reward, from_fund, pb, False, frozenset(reasons), tuple(fills), left, book, fund)
 
 
 # ------------------------------------------------------------------------------------------ SPEC 6: Type 2
@@ -302,20 +315,18 @@ class Type2:
     fills: tuple
     book: dict
     fund: Fund
-    latched: bool
 
 
 def deleverage_fund(book: dict, fund: Fund, mark: Q, params: Params, hwm: Q, latched: bool) -> Type2:
     """Type 2: the distressed fund closes (part of) its position against the ranking, at mark capped at its own
-    bankruptcy price; all-or-nothing."""
+    bankruptcy price; all-or-nothing. ``hwm`` and ``latched`` as in ``liquidate``."""
     if fund.size == 0:
         raise Revert("FundFlat")
     equity = fund.equity(mark)
-    distressed = latch(latched, drawdown(hwm, equity), params)
     causes = set()
     if equity < 0:
         causes.add("equity")
-    if distressed:
+    if latched:
         causes.add("drawdown")
     if fund.notional(mark) > params.max_fund_notional:
         causes.add("risk_limit")
@@ -335,4 +346,4 @@ def deleverage_fund(book: dict, fund: Fund, mark: Q, params: Params, hwm: Q, lat
     if left > 0:
         raise Revert("InsufficientAdlCapacity")
     fund = fund.take(-sign(fund.size) * required, price)
-    return Type2(frozenset(causes), required, price, tuple(fills), book, fund, distressed)
+    return Type2(frozenset(causes), required, price, tuple(fills), book, fund)
