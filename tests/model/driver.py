@@ -100,8 +100,8 @@ class Driver:
         kinds = ["trade", "reduce", "refill", "price", "liq", "batch", "t2", "deposit", "withdraw", "add",
                  "remove", "cancel", "cancel_all", "topup", "poke", "sleep", "pause", "crash", "stress", "params"]
         weights = [16, 7, 3, 7, 4, 3, 3, 2, 2, 2, 3, 1, 1, 1, 1, 1, 1, 4, 5, 1]
-        kinds += ["thin_side", "no_capacity"]
-        weights += [3, 2]
+        kinds += ["thin_side", "no_capacity", "gap"]
+        weights += [3, 2, 1]
         for mid in self.h.markets:
             if self.h.model.markets[mid].paused and self.rng.random() < 0.4:
                 self.h.set_paused(mid, False)
@@ -442,6 +442,23 @@ class Driver:
             h.set_params(mid, mk.params.with_(max_fund_notional=max(1, after * self.rng.randint(30, 95) // 100)))
         h.liquidate(mid, a)
 
+    def _gap_liquidation(self, mid):
+        """A late liquidation: the mark gaps past the most leveraged position's bankruptcy price until its deficit
+        exceeds the fund's equity, so that the fund refuses it (NegativeEquity) and Type 1 runs."""
+        h, m = self.h, self.h.model
+        a = self._most_leveraged(mid)
+        if a is None:
+            return self.open_pair(mid)
+        p = m.positions[(mid, a)]
+        deficit = max(0, m.fund_equity(mid, h.mark(mid))) * self.rng.randint(110, 200) // 100 + \
+            self.rng.randint(1, 100) * h.one
+        # equity m + s*P - ON = -deficit (collateral units)
+        price = (p.open_notional - p.margin - deficit) * h.scale * WAD // p.size
+        if price <= 0:
+            return
+        self._set_mark(mid, price)
+        h.liquidate(mid, a)
+
     def _against_fund(self, mid):
         """Moves the mark against the fund's position until its equity is past the drawdown trigger (sometimes
         below zero), as measured from its high-water mark once the next call has sampled it."""
@@ -462,6 +479,10 @@ class Driver:
         if price > 0:
             self._set_mark(mid, price)
 
+    def do_gap(self):
+        """A price gap past a position's bankruptcy price, deeper than the fund's equity (NegativeEquity)."""
+        self._gap_liquidation(self.rng.choice(list(self.h.markets)))
+
     def do_stress(self):
         """The fund's path on purpose: it takes a position (a timely liquidation), the mark moves against it past
         its drawdown trigger, then a liquidation arrives while it is distressed, or Type 2 runs, and sometimes a
@@ -469,19 +490,24 @@ class Driver:
         h, rng = self.h, self.rng
         mid = rng.choice(list(h.markets))
         mk = h.model.markets[mid]
+        if rng.random() < 0.25:
+            self._gap_liquidation(mid)
         if mk.fund_size == 0 or rng.random() < 0.3:
             self._hand_to_fund(mid)
         if mk.fund_size == 0:
             return
         self._against_fund(mid)
-        if rng.random() < 0.3:
+        if rng.random() < 0.5:
             mark = h.mark(mid)
             liq = [a for a in self.holders(mid) if h.model.is_liquidatable(mid, a.address.lower(), mark)]
             if liq:  # the fund is (about to be) distressed: it refuses (Distressed), Type 1 runs
                 h.liquidate(mid, rng.choice(liq))
         if rng.random() < 0.85:
-            h.deleverage_fund(mid)
-        if rng.random() < 0.4:
+            _, _, err = h.deleverage_fund(mid)
+            if err and err.startswith("FundNotDistressed") and mk.fund_size:
+                self._against_fund(mid)  # the first move fell short of the trigger line: once more
+                h.deleverage_fund(mid)
+        if mk.fund_distressed and rng.random() < 0.5:
             self._restore_fund(mid)
 
     def do_params(self):

@@ -18,11 +18,11 @@ import functools
 import brownie
 from brownie import web3
 
-from coverage import Coverage
 from perp.audit import load_abi
 from perp.model import ModelError, Model, addr
 from perp.orders import Order, order_digest, sign_order
 from perp.rpc import Contract, Rpc
+from reached import Coverage
 
 WAD = 10**18
 ORACLE_DECIMALS = 8
@@ -94,7 +94,7 @@ class Harness:
         self.negative_cash = []  # (step, action, market, fund) whenever a fund's cash is below zero
         self.steps = 0
         self.reverts = 0
-        self.coverage = Coverage()  # the states this harness's actions reached (coverage.py)
+        self.coverage = Coverage()  # the states this harness's actions reached (reached.py)
         self.compare()
 
     # ------------------------------------------------------------------------------------------ time and orders

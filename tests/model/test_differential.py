@@ -13,7 +13,7 @@ import pytest
 
 import perp.model
 
-from coverage import Coverage
+from reached import Coverage
 from driver import Driver
 from harness import Harness
 
