@@ -26,6 +26,14 @@ def sign(x) -> int:
     return (x > 0) - (x < 0)
 
 
+def exact(*values) -> None:
+    """Refuses floats: they would carry binary rounding into exact arithmetic (write Q("0.6"), not Q(0.6))."""
+    for v in values:
+        if isinstance(v, float) or (isinstance(v, Q) and v.denominator & (v.denominator - 1) == 0 and
+                                    v.denominator > 2**40):
+            raise TypeError(f"{v!r} looks like a float; build Fractions from ints or strings")
+
+
 class Revert(Exception):
     """The action is refused as a whole (nothing changes); ``name`` is the custom error's name."""
 
@@ -79,6 +87,9 @@ class Position:
     margin: Q
     age: int = 0  # opening order: smaller is older
 
+    def __post_init__(self):
+        exact(self.size, self.entry, self.margin)
+
     def notional(self, mark: Q) -> Q:
         return abs(self.size) * mark
 
@@ -126,6 +137,9 @@ class Fund:
     cash: Q
     size: Q = ZERO
     entry: Q = ZERO
+
+    def __post_init__(self):
+        exact(self.cash, self.size, self.entry)
 
     def equity(self, mark: Q) -> Q:
         return self.cash + self.size * (mark - self.entry)
