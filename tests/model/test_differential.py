@@ -5,7 +5,9 @@ conftest.py for what is compared and how to size the run).
 The run proves what it reached: every seed's harness counts the states of ``coverage.STATES`` (liquidations
 accepted and refused by reason, bankrupt liquidations, Type 1 fills and remainders, Type 2 fills and each of its
 reverts, the drawdown latch set and cleared, partial fills), and ``test_differential_run_reached_every_state``, which
-runs after the last seed, fails with the coverage table when one of them was reached zero times."""
+runs after the last seed, fails with the coverage table when one of them was reached zero times. After every
+step the SPEC oracle values every position and names its state, against ``PerpLens.allPositions``
+(``oracle_views.py``); the run must have compared positions in each of the five states."""
 import os
 import time
 
@@ -13,16 +15,18 @@ import pytest
 
 import perp.model
 
-from reached import Coverage
 from driver import Driver
 from harness import Harness
+from oracle_views import OracleViews
+from reached import Coverage
 
 # Actions per seed (documented with DIFF_SEEDS in conftest.py; read here because `conftest` is not an importable
 # module name once several test folders are collected together).
 DIFF_STEPS = int(os.environ.get("DIFF_STEPS", "40"))
 DIFF_SEEDS = int(os.environ.get("DIFF_SEEDS", "3"))
 DIFF_SEED_BASE = int(os.environ.get("DIFF_SEED_BASE", "0"))
-RUN = {"coverage": Coverage(), "ran": set(), "fills": {1: 0, 2: 0}, "seconds": 0.0}
+RUN = {"coverage": Coverage(), "ran": set(), "fills": {1: 0, 2: 0}, "seconds": 0.0, "states": {}, "views": 0,
+       "borderline": 0}
 
 
 def test_random_actions_match_the_model(menv, diff_seed):
@@ -32,8 +36,10 @@ def test_random_actions_match_the_model(menv, diff_seed):
           f"DIFF_SEED_BASE={diff_seed} DIFF_SEEDS=1)")
     t0 = time.time()
     d.setup()
-    for _ in range(DIFF_STEPS):
+    views = OracleViews(h)  # the SPEC oracle's valuation and state of every position against PerpLens's
+    for i in range(DIFF_STEPS):
         d.step()
+        views.check(f"step {i + 1}")
     h.model.check()
     h.compare("the last action", all_orders=True)
     errs = {}
@@ -47,6 +53,10 @@ def test_random_actions_match_the_model(menv, diff_seed):
     RUN["coverage"].merge(h.coverage)
     RUN["ran"].add((menv.decimals, diff_seed))
     RUN["seconds"] += time.time() - t0
+    for k, n in views.states.items():
+        RUN["states"][k] = RUN["states"].get(k, 0) + n
+    RUN["views"] += views.positions
+    RUN["borderline"] += views.borderline
     print(f"errors {errs} adl types {types}")
     if h.negative_cash:
         print(f"NEGATIVE FUND CASH seed {diff_seed}: {h.negative_cash[:3]}")
@@ -64,7 +74,10 @@ def test_differential_run_reached_every_state():
     cov = RUN["coverage"]
     print(f"\ndifferential run: {cov.actions} actions, ADL fills {RUN['fills'][1]} Type 1 and {RUN['fills'][2]} "
           f"Type 2, {RUN['seconds']:.0f}s in the seeds")
+    print(f"oracle vs PerpLens: {RUN['views']} position views, states {RUN['states']}, {RUN['borderline']} within "
+          f"rounding of a state line")
     cov.assert_reached(f"the differential run ({DIFF_SEEDS} seeds x {DIFF_STEPS} actions x 2 deployments)")
+    assert all(RUN["states"].values()), f"the oracle compared no position in some state: {RUN['states']}"
 
 
 def test_harness_detects_a_wrong_model(menv, monkeypatch):
