@@ -1,4 +1,4 @@
-"""The SPEC oracle's findings (tests/spec/test_findings.py) on the contracts: the same hand-made books run through
+"""The SPEC oracle's findings (tests/spec/test_spec_findings.py) on the contracts: the same hand-made books run through
 the differential harness, so every step is also checked against the model (chain and model agree), and the chain's
 numbers are pinned. ``test_property_*`` asserts the SPEC's rule, ``xfail(strict=True, raises=SpecViolated)``.
 

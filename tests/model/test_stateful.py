@@ -32,7 +32,7 @@ from harness import Harness, Mismatch
 from perp.model import WAD, unrealized_pnl
 from reached import Coverage
 
-PROFILES = {"ci": (12, 20), "long": (200, 40)}
+PROFILES = {"ci": (12, 20), "long": (300, 40)}
 PROFILE = os.environ.get("STATEFUL_PROFILE", "ci")
 EXAMPLES, STEPS = PROFILES[PROFILE]
 EXAMPLES = int(os.environ.get("STATEFUL_EXAMPLES", EXAMPLES))

@@ -12,7 +12,7 @@ Files
 - ``test_oracle.py``: the oracle alone, on hand-computed numbers.
 - ``test_oracle_vs_model.py``: the random comparison (it also counts what it reached, and fails on a zero), the
   README alternatives that explain each documented deviation, and the sensitivity of the comparison.
-- ``test_findings.py``: where the model (and the contracts, ``tests/model/test_findings_oracle.py``) disagree with
+- ``test_spec_findings.py``: where the model (and the contracts, ``tests/model/test_findings_oracle.py``) disagree with
   the SPEC beyond a rounding: each pinned with exact numbers, with an ``xfail(strict=True)`` property test.
 
 Size: ``ORACLE_SEEDS`` (default 40) seeds per configuration; ``ORACLE_SEED_BASE`` (default 0) the first one; each

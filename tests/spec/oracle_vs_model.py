@@ -93,7 +93,7 @@ class Scenario:
         self.counts = {}  # what was compared
         self.borderline = {}  # decisions that flipped within their rounding bound
         self.deviations = {}  # README alternatives to a SPEC rule that explained a difference
-        self.findings = {}  # known disagreements beyond a rounding (tests/spec/test_findings.py pins each)
+        self.findings = {}  # known disagreements beyond a rounding (tests/spec/test_spec_findings.py pins each)
         self.examples = {}  # name -> (seed, decimals, step) of its first case
         self.problems = []  # everything else
         self.step_no = 0

@@ -14,7 +14,7 @@ SEEDS = int(os.environ.get("ORACLE_SEEDS", "40"))
 BASE = int(os.environ.get("ORACLE_SEED_BASE", "0"))
 DEFAULT_SEEDS = 40
 CONFIGS = {"dec6-fund0": (6, 0), "dec18-fund500": (18, 500), "dec6-fund100": (6, 100)}
-KNOWN_FINDINGS = {"keeper_reward_above_exact"}  # test_findings.py
+KNOWN_FINDINGS = {"keeper_reward_above_exact"}  # test_spec_findings.py
 # what every configuration's default run must have compared at least once
 REQUIRED = ("accepted", "refused:1", "refused:2", "refused:3", "type1_fills", "type1_margin_capped", "remainder",
             "type2_fills", "type2:drawdown", "type2:drawdown+equity", "type2_at_fund_bankruptcy_price",
