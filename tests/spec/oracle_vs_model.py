@@ -42,6 +42,7 @@ from fractions import Fraction as Q
 
 import oracle as O
 from model_bridge import View
+import perp.model
 from perp.model import WAD, Match, ModelError, SimpleOrder, key_score, reference_model
 
 T0 = 1_700_000_000
@@ -293,7 +294,7 @@ class Scenario:
         if not refused:
             notes.append("accepted")
             want = f0.take(p.size, pb)
-            self.compare_fund(out, after, want, ZERO_DUST, mark)
+            self.compare_fund(out, after, want, Q(0), mark)
             return out, notes
         reason = ev["FundRefused"][0]["reason"]
         if not REASONS[reason] & pred.reasons:
@@ -513,8 +514,7 @@ class Scenario:
             eq = v.money(m.position_equity(MID, a, mark_wad))
             if not p.equity(mark) - u < eq <= p.equity(mark):
                 self.problem(f"equity of {a}: model {float(eq)}, exact {float(p.equity(mark))}")
-            from perp.model import bankruptcy_notional
-            pb = v.money(bankruptcy_notional(raw.size, raw.open_notional, raw.margin)) / abs(p.size)
+            pb = v.money(perp.model.bankruptcy_notional(raw.size, raw.open_notional, raw.margin)) / abs(p.size)
             if pb != p.bankruptcy_price():
                 self.problem(f"bankruptcy price of {a}: model {float(pb)}, exact {float(p.bankruptcy_price())}")
             liq = m.is_liquidatable(MID, a, mark_wad)
@@ -586,5 +586,3 @@ class Scenario:
                 first = problems
         self.problem(f"{label}: " + "; ".join(first))
 
-
-ZERO_DUST = Q(0)
