@@ -26,7 +26,7 @@ Files
   negative for good (Type 2 reverts ``FundFlat``; the last account cannot withdraw), and Type 2 of a short fund
   whose deficit exceeds its short proceeds runs at price 0. Each has a passing ``test_finding_*`` pinning the
   numbers and an ``xfail(strict=True)`` ``test_property_*`` that flips once the contract is fixed.
-- ``test_stateful.py``: Brownie's hypothesis state machine over the same actions, each rule applied through the
+- ``test_stateful.py``: a hypothesis state machine (``run_machine``) over the same actions, each rule applied through the
   harness (so every rule either succeeds and updates the model, or asserts the exact revert), with invariants
   (conservation via ``perp/audit.py``, balanced book, no negative fund cash, the bystander rule, ADL order and
   type rules) and a teardown that closes every solvent position and withdraws everything, leaving the vault
@@ -43,7 +43,9 @@ Sizes (environment variables)
   per seed. Deep run: ``DIFF_SEEDS=200 DIFF_STEPS=80 brownie test tests/model/test_differential.py --network dev2``.
 - ``DIFF_SEED_BASE`` (default 0): first seed (to replay one: ``DIFF_SEED_BASE=17 DIFF_SEEDS=1``).
 - ``STATEFUL_PROFILE=long`` (or ``STATEFUL_EXAMPLES``/``STATEFUL_STEPS``): the state machine's size; the default
-  (CI) is 15 examples of up to 15 steps per deployment (derandomized); ``long`` is 300 x 40.
+  (CI) is 12 examples of exactly 20 rules per deployment (derandomized); ``long`` is 300 x 40.
+- Both runs count the states they reached (``reached.py``) and fail, printing the table, on any at zero
+  (``test_reached.py`` shows that check biting); ``model_harness.py`` runs the harness on the model alone.
 - ``MODEL_SCENARIOS`` (default 2000): pure-model scenarios in ``test_model_pure.py``.
 """
 import os
@@ -81,6 +83,21 @@ def menv(request, signers):
     decimals, seed = CONFIGS[request.param]
     return Env(deploy_devnet(signers[0], decimals=decimals, quiet=True, fund_seed=seed * 10**decimals),
                list(signers))
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "after_module: runs after the other tests of its module (a run's coverage "
+                                       "check)")
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(session, config, items):
+    """Moves each ``after_module`` test behind the last other test of its module (pytest groups a module's tests
+    by their module-scoped parameters, so the definition order alone does not put it last)."""
+    for item in [i for i in items if i.get_closest_marker("after_module")]:
+        items.remove(item)
+        same = [k for k, i in enumerate(items) if i.module is item.module]
+        items.insert(same[-1] + 1 if same else len(items), item)
 
 
 def pytest_generate_tests(metafunc):

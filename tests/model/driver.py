@@ -73,13 +73,35 @@ class Driver:
         for t in self.traders:
             if self.rng.random() < 0.9:
                 h.deposit(t, self.rng.randint(200, 20_000) * h.one + self.rng.randint(0, h.one))
+        # an opening book in both markets, mixed leverage on both sides, so that the first price moves already
+        # have positions to liquidate and counterparties to deleverage
+        for mid in h.markets:
+            for _ in range(self.rng.randint(2, 4)):
+                self.open_pair(mid)
+
+    def open_pair(self, mid):
+        """A trade at mark between two funded traders for a share of what the poorer side can margin."""
+        h, rng = self.h, self.rng
+        funded = [t for t in self.traders if h.model.free_collateral(t) > 50 * h.one]
+        if len(funded) < 2:
+            return
+        buyer, seller = rng.sample(funded, 2)
+        price = h.mark(mid)
+        max_lev = self.params(mid).max_leverage // WAD
+        lev_b, lev_s = (rng.choice([max_lev, max_lev * 3 // 4, rng.randint(1, 5)]) * WAD for _ in range(2))
+        cap = min(h.model.free_collateral(buyer) * lev_b, h.model.free_collateral(seller) * lev_s) // WAD
+        size = self.size_for(cap * rng.randint(20, 90) // 100, price)
+        b, s = self._order_pair(mid, buyer, seller, size, price, lev_b, lev_s)
+        h.settle([self._match(b, s, size, price)])
 
     # ------------------------------------------------------------------------------------------ actions
 
     def step(self):
         kinds = ["trade", "reduce", "refill", "price", "liq", "batch", "t2", "deposit", "withdraw", "add",
-                 "remove", "cancel", "cancel_all", "topup", "poke", "sleep", "pause", "crash"]
-        weights = [16, 7, 3, 7, 4, 3, 3, 2, 2, 2, 3, 1, 1, 1, 1, 1, 1, 4]
+                 "remove", "cancel", "cancel_all", "topup", "poke", "sleep", "pause", "crash", "stress", "params"]
+        weights = [16, 7, 3, 7, 4, 3, 3, 2, 2, 2, 3, 1, 1, 1, 1, 1, 1, 4, 5, 1]
+        kinds += ["thin_side", "no_capacity", "gap"]
+        weights += [3, 2, 1]
         for mid in self.h.markets:
             if self.h.model.markets[mid].paused and self.rng.random() < 0.4:
                 self.h.set_paused(mid, False)
@@ -362,3 +384,240 @@ class Driver:
         h, rng = self.h, self.rng
         mid = rng.choice(list(h.markets))
         h.set_paused(mid, not h.model.markets[mid].paused)
+
+    # ------------------------------------------------------------------------------------------ the fund's path
+
+    def _set_mark(self, mid, price):
+        """Sets the oracle so that the mark is about ``price`` (WAD), within the driver's price range."""
+        answer = price // ORACLE
+        answer = min(max(answer, self.initial[mid] // 20), self.initial[mid] * 20)
+        self.h.set_price(mid, max(answer, 1))
+
+    def _most_leveraged(self, mid):
+        h, m = self.h, self.h.model
+        holders = m.sides[(mid, True)] + m.sides[(mid, False)]
+        if not holders:
+            return None
+        mark = h.mark(mid)
+
+        def leverage(a):
+            p = m.positions[(mid, a)]
+            equity = p.margin + unrealized_pnl(p.size, p.open_notional, mark, h.scale)
+            return abs(p.size) * mark // (WAD * h.scale) / max(1, equity)
+
+        return max(holders, key=leverage) if self.rng.random() < 0.7 else self.rng.choice(holders)
+
+    def _timely_mark(self, mid, a):
+        """The mark (WAD) between ``a``'s bankruptcy price and its liquidation price: 0 <= equity < MM."""
+        h = self.h
+        p = h.model.positions[(mid, a)]
+        n = abs(p.size)
+        mmr = self.params(mid).mmr
+        if p.size > 0:  # equity m + s*P - ON: zero at Pb, MM at Pl
+            pb = (p.open_notional - p.margin) * h.scale * WAD // n
+            pl = (p.open_notional - p.margin) * h.scale * WAD * WAD // (n * (WAD - mmr))
+        else:
+            pb = (p.margin - p.open_notional) * h.scale * WAD // n
+            pl = (p.margin - p.open_notional) * h.scale * WAD * WAD // (n * (WAD + mmr))
+        return pb + (pl - pb) * self.rng.randint(25, 75) // 100 if pb > 0 else None
+
+    def _hand_to_fund(self, mid, over_limit=False):
+        """A timely liquidation: the mark is put between the most leveraged position's bankruptcy price and its
+        liquidation price (0 <= equity < maintenance margin), then that position is liquidated. With
+        ``over_limit`` the owner first lowers the fund's risk limit below what the hand-over would leave it with,
+        so that the fund refuses it (RiskLimit)."""
+        h = self.h
+        a = self._most_leveraged(mid)
+        if a is None:
+            return self.open_pair(mid)
+        price = self._timely_mark(mid, a)
+        if price is None:
+            return
+        self._set_mark(mid, price)
+        if over_limit:
+            mk = h.model.markets[mid]
+            after = abs(mk.fund_size + h.model.positions[(mid, a)].size) * h.mark(mid) // (WAD * h.scale)
+            if after <= abs(mk.fund_size) * h.mark(mid) // (WAD * h.scale):
+                return  # this hand-over would lower the fund's notional: no limit can refuse it
+            h.set_params(mid, mk.params.with_(max_fund_notional=max(1, after * self.rng.randint(30, 95) // 100)))
+        h.liquidate(mid, a)
+
+    def _gap_liquidation(self, mid):
+        """A late liquidation: the mark gaps past the most leveraged position's bankruptcy price until its deficit
+        exceeds the fund's equity, so that the fund refuses it (NegativeEquity) and Type 1 runs."""
+        h, m = self.h, self.h.model
+        a = self._most_leveraged(mid)
+        if a is None:
+            return self.open_pair(mid)
+        p = m.positions[(mid, a)]
+        deficit = max(0, m.fund_equity(mid, h.mark(mid))) * self.rng.randint(110, 200) // 100 + \
+            self.rng.randint(1, 100) * h.one
+        # equity m + s*P - ON = -deficit (collateral units)
+        price = (p.open_notional - p.margin - deficit) * h.scale * WAD // p.size
+        if price <= 0:
+            return
+        self._set_mark(mid, price)
+        h.liquidate(mid, a)
+
+    def _against_fund(self, mid):
+        """Moves the mark against the fund's position until its equity is past the drawdown trigger (sometimes
+        below zero), as measured from its high-water mark once the next call has sampled it."""
+        h, rng = self.h, self.rng
+        mk = h.model.markets[mid]
+        prm = self.params(mid)
+        if rng.random() < 0.5:
+            h.poke(mid)  # samples the current equity first (after an acceptance it is above the stored mark)
+        hwm = max(mk.fund_hwm, h.model.fund_equity(mid, h.mark(mid)))
+        r = rng.random()
+        if r < 0.25 or hwm <= 0:
+            target = -rng.randint(1, 200) * h.one  # negative equity
+        else:
+            past = WAD - prm.drawdown_trigger - rng.randint(1, 30) * WAD // 100
+            target = hwm * max(past, -WAD // 2) // WAD
+        # fund equity = cash + size * P - openNotional (collateral units): solve for P
+        price = (target - mk.fund_cash + mk.fund_open_notional) * h.scale * WAD // mk.fund_size
+        if price > 0:
+            self._set_mark(mid, price)
+
+    def do_gap(self):
+        """A price gap past a position's bankruptcy price, deeper than the fund's equity (NegativeEquity)."""
+        self._gap_liquidation(self.rng.choice(list(self.h.markets)))
+
+    def do_stress(self):
+        """The fund's path on purpose: it takes a position (a timely liquidation), the mark moves against it past
+        its drawdown trigger, then a liquidation arrives while it is distressed, or Type 2 runs, and sometimes a
+        top-up and a poke bring the drawdown back to the stop line so that the latch clears."""
+        h, rng = self.h, self.rng
+        mid = rng.choice(list(h.markets))
+        mk = h.model.markets[mid]
+        if rng.random() < 0.25:
+            self._gap_liquidation(mid)
+        if mk.fund_size == 0 or rng.random() < 0.3:
+            self._hand_to_fund(mid)
+        if mk.fund_size == 0:
+            return
+        self._against_fund(mid)
+        if rng.random() < 0.5:
+            mark = h.mark(mid)
+            liq = [a for a in self.holders(mid) if h.model.is_liquidatable(mid, a.address.lower(), mark)]
+            if liq:  # the fund is (about to be) distressed: it refuses (Distressed), Type 1 runs
+                h.liquidate(mid, rng.choice(liq))
+        if rng.random() < 0.85:
+            _, _, err = h.deleverage_fund(mid)
+            if err and err.startswith("FundNotDistressed") and mk.fund_size:
+                self._against_fund(mid)  # the first move fell short of the trigger line: once more
+                h.deleverage_fund(mid)
+        if mk.fund_distressed and rng.random() < 0.5:
+            self._restore_fund(mid)
+
+    def do_params(self):
+        """The owner lowers (or restores) a market's fund risk limit or moves its drawdown lines, within bounds:
+        an acceptance above the limit is refused (RiskLimit) and a fund above it is in distress for Type 2."""
+        h, rng = self.h, self.rng
+        mid = rng.choice(list(h.markets))
+        m = h.model
+        mark = h.mark(mid)
+        current = m.markets[mid].params
+        default = self.params(mid)
+        fund_notional = abs(m.markets[mid].fund_size) * mark // (WAD * h.scale)
+        r = rng.random()
+        if r < 0.4 and fund_notional:
+            return self._fund_over_limit(mid, starve=rng.random() < 0.5)
+        if r < 0.8:
+            return self._hand_to_fund(mid, over_limit=True)
+        if r < 0.9:
+            return h.set_params(mid, default)
+        trigger = rng.randint(10, 50) * WAD // 100
+        h.set_params(mid, current.with_(drawdown_trigger=trigger, drawdown_stop=trigger * rng.randint(20, 80) // 100))
+
+    def _fund_over_limit(self, mid, starve):
+        """The owner puts the fund's risk limit below its notional, then Type 2 runs for the risk limit. With
+        ``starve`` the mark first moves in the fund's favour past every counterparty's entry price, so that no
+        position on the other side is in profit: the call cannot offset anything and reverts (all-or-nothing)."""
+        h, rng, m = self.h, self.rng, self.h.model
+        mk = m.markets[mid]
+        if starve:
+            fund_long = mk.fund_size > 0
+            entries = [abs(m.positions[(mid, a)].open_notional) * h.scale * WAD // abs(m.positions[(mid, a)].size)
+                       for a in m.sides[(mid, not fund_long)]]
+            if entries:
+                self._set_mark(mid, max(entries) * rng.randint(101, 110) // 100 if fund_long else
+                               min(entries) * rng.randint(90, 99) // 100)
+        fund_notional = abs(mk.fund_size) * h.mark(mid) // (WAD * h.scale)
+        h.set_params(mid, mk.params.with_(max_fund_notional=max(fund_notional * rng.randint(30, 95) // 100, 1),
+                                          notional_stop=rng.choice([WAD // 2, 8 * WAD // 10, WAD])))
+        h.deleverage_fund(mid)
+
+    def do_no_capacity(self):
+        """Type 2 that must revert: the fund holds a position (a hand-over first if it is flat) and is above its
+        risk limit, and no counterparty is in profit."""
+        mid = self.rng.choice(list(self.h.markets))
+        if self.h.model.markets[mid].fund_size == 0:
+            self._hand_to_fund(mid)
+        if self.h.model.markets[mid].fund_size:
+            self._fund_over_limit(mid, starve=True)
+            if self.rng.random() < 0.7:
+                self.h.set_params(mid, self.h.model.markets[mid].params.with_(
+                    max_fund_notional=self.params(mid).max_fund_notional))
+
+    def do_thin_side(self):
+        """Type 1 with too few counterparties, on purpose: A goes long against B (highly leveraged, size b) and C
+        (low leverage, size 2b); the mark rises until B is liquidatable but solvent and the fund takes B's short;
+        the owner lowers the fund's risk limit; the mark falls past A's bankruptcy price. The fund refuses A's long
+        (RiskLimit: it would push the fund's notional above the limit, or NegativeEquity after a deep gap), C
+        covers its 2b at A's bankruptcy price, and the rest (b, less any other eligible shorts) goes to the fund: a
+        best-effort remainder, netted against the short it took from B."""
+        h, rng, m = self.h, self.rng, self.h.model
+        mid = rng.choice(list(h.markets))
+        mk = m.markets[mid]
+        if mk.fund_distressed:  # a latched fund refuses B too: bring it back to the stop line first
+            self._restore_fund(mid)
+        flat = [t for t in self.traders if (mid, t.address.lower()) not in m.positions]
+        if len(flat) < 3:
+            return self.do_reduce()
+        a, b, c = rng.sample(flat, 3)
+        price = h.mark(mid)
+        max_lev = self.params(mid).max_leverage
+        # the other shorts of the market must be smaller than B's share, or they would cover it
+        others = sum(abs(m.positions[(mid, x)].size) for x in m.sides[(mid, False)])
+        size_b = max(self.size_for(rng.randint(500, 5_000) * h.one, price), others * 3 // 2 + 1)
+        notional = size_b * price // (WAD * h.scale)
+        for x, need in ((a, notional * 3 // 10), (b, notional // 10), (c, notional)):
+            if m.free_collateral(x) < need:
+                h.deposit(x, need - m.free_collateral(x) + h.one)
+        # README: exactly 1/imr can miss the initial margin by one unit, so the leveraged sides stay below it
+        for seller, size, lev in ((b, size_b, max_lev * 98 // 100), (c, 2 * size_b, 5 * WAD)):
+            buy = h.order(a, mid, True, size, price, max_lev * 9 // 10)
+            sell = h.order(seller, mid, False, size, price, lev)
+            _, _, err = h.settle([(buy, sell, size, price, None, None)])
+            if err:
+                return
+        price = self._timely_mark(mid, b.address.lower())
+        if price is None:
+            return
+        self._set_mark(mid, price)
+        h.liquidate(mid, b)
+        pos = m.position(mid, a.address.lower())
+        if pos.size <= 0:
+            return
+        pb = (pos.open_notional - pos.margin) * h.scale * WAD // abs(pos.size)
+        self._set_mark(mid, pb * rng.choice([rng.randint(960, 995), rng.randint(960, 995), rng.randint(850, 960)])
+                       // 1000)
+        mark = h.mark(mid)
+        before = abs(mk.fund_size) * mark // (WAD * h.scale)
+        after = abs(mk.fund_size + pos.size) * mark // (WAD * h.scale)
+        if after > before:
+            h.set_params(mid, mk.params.with_(max_fund_notional=max(1, after * rng.randint(30, 95) // 100)))
+        h.liquidate(mid, a)
+        if rng.random() < 0.5:
+            h.set_params(mid, mk.params.with_(max_fund_notional=self.params(mid).max_fund_notional))
+
+    def _restore_fund(self, mid):
+        """Tops the fund up to its stop line below the high-water mark and pokes it: the latch clears."""
+        h = self.h
+        mk = h.model.markets[mid]
+        equity = h.model.fund_equity(mid, h.mark(mid))
+        need = mk.fund_hwm * (WAD - mk.params.drawdown_stop) // WAD - equity
+        if need > 0:
+            h.top_up(h.deployer, mid, need + self.rng.randint(1, 10) * h.one)
+        h.poke(mid)

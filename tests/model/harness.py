@@ -22,6 +22,7 @@ from perp.audit import load_abi
 from perp.model import ModelError, Model, addr
 from perp.orders import Order, order_digest, sign_order
 from perp.rpc import Contract, Rpc
+from reached import Coverage
 
 WAD = 10**18
 ORACLE_DECIMALS = 8
@@ -93,6 +94,7 @@ class Harness:
         self.negative_cash = []  # (step, action, market, fund) whenever a fund's cash is below zero
         self.steps = 0
         self.reverts = 0
+        self.coverage = Coverage()  # the states this harness's actions reached (reached.py)
         self.compare()
 
     # ------------------------------------------------------------------------------------------ time and orders
@@ -124,6 +126,7 @@ class Harness:
         """Runs one action on both sides; returns (chain tx or None, model result, error string or None)."""
         self.tick(1)
         self._pin_time()
+        latches = {mid: mk.fund_distressed for mid, mk in self.model.markets.items()}
         tx, chain_err = None, None
         try:
             tx = chain_call()
@@ -148,6 +151,7 @@ class Harness:
             self.reverts += 1
         else:
             self._compare_events(label, tx)
+        self.observe(label, chain_err, latches)
         if not self.defer_compare:
             self.compare(label)
             self.step_orders = {}
@@ -155,6 +159,15 @@ class Harness:
             if mk.fund_cash < 0:
                 self.negative_cash.append((self.steps, label, mid, mk.fund_tuple()))
         return tx, result, chain_err
+
+    def observe(self, label, err, latches_before) -> None:
+        """Counts what the action reached (``coverage.Coverage``), from the model's events of it (already
+        compared with the chain's), its revert, the distress latches and the orders it left partly filled."""
+        partial = 0
+        if not err and label.startswith("settle"):
+            partial = sum(1 for h, o in self.step_orders.items() if 0 < self.model.filled_amount(h) < o.size)
+        after = {mid: mk.fund_distressed for mid, mk in self.model.markets.items()}
+        self.coverage.observe(label, [] if err else self.model.events, err, latches_before, after, partial)
 
     @staticmethod
     def _recover_dropped(label, exc):
@@ -304,6 +317,16 @@ class Harness:
         oracle.setPrice(answer, {"from": self.deployer})
         self.model.set_price(mid, answer, self.now)
         self.log.append((f"setPrice({mid}, {answer})", None))
+
+    def set_params(self, mid, params):
+        """The owner changes a market's parameters (within the bounds: ``params.problems()`` must be empty)."""
+        def model_call(now):
+            self.model.events = []  # Model.set_params is a plain setter: it does not start a new event list
+            self.model.set_params(mid, params)
+
+        return self.act(f"setMarketParams({mid})",
+                        lambda: self.perp.setMarketParams(mid, params.as_tuple(), {"from": self.deployer}),
+                        model_call)
 
     def set_paused(self, mid, paused):
         self.tick(1)

@@ -1,22 +1,38 @@
-"""Stateful property test (Brownie's hypothesis state machine): every user and keeper action is a rule applied
-through ``harness.Harness``, so each either succeeds on chain and in the model with the same resulting state, or
-reverts with the exact custom error the model predicts. Invariants after every step: conservation, balanced book,
+"""Stateful property test: a state machine of every user and keeper action, each rule applied through
+``harness.Harness``, so each either succeeds on chain and in the model with the same resulting state, or reverts
+with the exact custom error the model predicts. Invariants after every step: conservation, balanced book,
 non-negative fund cash and consistent side lists (``perp/audit.py``), the bystander rule, and the ADL order and
 type rules. The teardown runs a keeper pass, closes every remaining (solvent) position against a closing account
 and withdraws everyone, leaving the vault holding exactly the funds' cash (plus, if a fund still holds a position,
 the closing account's mirror of it).
 
-Brownie trap: a hypothesis ``@precondition`` on a ``rule_*`` makes Brownie skip that rule silently, so rules that
-need a position return early instead.
-Size: ``STATEFUL_PROFILE=long`` (300 examples x 40 steps) or ``STATEFUL_EXAMPLES`` / ``STATEFUL_STEPS``."""
+How it runs: ``run_machine`` draws each example's rules and their arguments with hypothesis (``@given(data())``,
+with Brownie's ``strategy`` objects and its one-snapshot-per-example chain isolation) and runs exactly ``STEPS``
+rules per example. Brownie's ``state_machine`` (hypothesis' ``RuleBasedStateMachine``) ends an example whenever its
+16-bit "continue?" draw is zero, and its first ten or so examples are zero-extended probes, so the CI profile of 15
+examples x 15 steps ran 4.4 rules per example (a trivial machine shows the same: 19 runs of 1, 2, ..., 15 steps).
+Brownie trap, still true for ``state_machine``: a hypothesis ``@precondition`` on a ``rule_*`` makes Brownie skip
+that rule silently, so rules that need a position return early instead.
+
+The run proves what it reached: every example's harness counts the states of ``reached.STATES`` during its rules
+(not the teardown), and the test fails with the coverage table when one of them was reached zero times.
+Size: ``STATEFUL_PROFILE=long`` or ``STATEFUL_EXAMPLES`` / ``STATEFUL_STEPS``."""
+import functools
+import inspect
 import os
+import time
 
-from brownie.test import strategy
+from brownie.test import given, strategy
+from hypothesis import HealthCheck, note, settings
+from hypothesis import strategies as st
+from hypothesis.strategies import SearchStrategy
 
+from driver import Driver
 from harness import Harness, Mismatch
 from perp.model import WAD, unrealized_pnl
+from reached import Coverage
 
-PROFILES = {"ci": (15, 15), "long": (300, 40)}
+PROFILES = {"ci": (12, 20), "long": (300, 40)}
 PROFILE = os.environ.get("STATEFUL_PROFILE", "ci")
 EXAMPLES, STEPS = PROFILES[PROFILE]
 EXAMPLES = int(os.environ.get("STATEFUL_EXAMPLES", EXAMPLES))
@@ -35,8 +51,12 @@ class PerpMachine:
     st_move = strategy("int16", min_value=-3_500, max_value=3_500)  # oracle move in bps
     st_flag = strategy("bool")
     st_seconds = strategy("uint32", min_value=1, max_value=40_000)
+    st_seed = strategy("uint32")  # the choices of a multi-action construct (driver.Driver with this seed)
+    # the constructs that walk the fund's path on purpose are drawn twice as often as a single action
+    weights = {"rule_stress": 2, "rule_thin_side": 2, "rule_no_capacity": 2, "rule_gap": 2}
 
-    def __init__(cls, env):
+    @classmethod
+    def prepare(cls, env):
         """Once per deployment (before Brownie's snapshot): every signer gets a large token balance and an
         unlimited allowance, so that deposits in the examples are one transaction each."""
         cls.env = env
@@ -56,6 +76,14 @@ class PerpMachine:
         _, _, err = h.deposit_for_many(h.deployer, accounts, amounts)
         assert err is None
         self.bystander_free = h.model.free_collateral(self.bystander)
+        # every keeper call (the rules' and the driver constructs') goes through keeper_action
+        for name in ("liquidate", "liquidate_batch", "deleverage_fund"):
+            setattr(h, name, functools.partial(self._keeper_call, getattr(h, name)))
+        self.d = Driver(h, 0)  # the constructs of the differential driver, reseeded by each rule that uses one
+        self.initialize_book()
+
+    def _keeper_call(self, call, *args, **kwargs):
+        return self.keeper_action(lambda: call(*args, **kwargs))
 
     def initialize_book(self):
         """Every example starts from a leveraged two-sided book in both markets (20x against 2x, both ways), so
@@ -69,9 +97,10 @@ class PerpMachine:
             hi = h.markets[mid][2].max_leverage
             for buyer, seller, lb, ls in ((t[0], t[1], hi, 2 * WAD), (t[2], t[3], 2 * WAD, hi)):
                 b = h.order(buyer, mid, True, size, price, lb)
-                s = h.order(seller, mid, False, size, price, ls)
+                s = h.order(seller, mid, False, 2 * size if seller == t[1] else size, price, ls)
                 _, _, err = h.settle([(b, s, size, price, None, None)])
                 assert err is None, err
+                self.orders += [s] if s.size > size else []  # a resting rest for rule_refill and rule_cancel
 
     # ------------------------------------------------------------------------------------------ helpers
 
@@ -121,6 +150,8 @@ class PerpMachine:
 
     def rule_trade(self, st_who, st_other, st_mid, st_frac, st_lev, st_lev2, st_bps, st_flag):
         h = self.h
+        if st_other == st_who and not st_flag:  # a self-trade (SelfTrade) only with st_flag
+            st_other += 1
         buyer, seller = self.trader(st_who), self.trader(st_other)
         if st_flag and st_who % 2:
             buyer, seller = seller, buyer
@@ -131,10 +162,11 @@ class PerpMachine:
         cap = min(h.model.free_collateral(buyer) * max(st_lev, 1), h.model.free_collateral(seller) * st_lev2)
         notional = cap * st_frac // 10_000 or h.one
         size = max(1, notional * WAD * h.scale // max(price, 1))
-        b = h.order(buyer, st_mid, True, size, price, lev_b)
+        # one of the two orders is larger than the fill when st_flag or st_frac is odd: a partial fill, its rest
+        # kept for rule_refill and rule_cancel
+        b = h.order(buyer, st_mid, True, size + (size // 2 if st_frac % 2 and not st_flag else 0), price, lev_b)
         s = h.order(seller, st_mid, False, size * 2 if st_flag else size, price, lev_s)
-        if st_flag:
-            self.orders.append(s)
+        self.orders += [o for o in (b, s) if o.size > size]
         h.settle([(b, s, size, price, None, None)])
 
     def rule_close(self, st_who, st_other, st_mid, st_frac, st_flag):
@@ -150,12 +182,14 @@ class PerpMachine:
         if other.address.lower() == a:
             other = self.trader(st_other + 1)
         price = h.mark(st_mid)
+        rest = q if st_frac % 2 else 0  # the counterparty's order is twice the fill when st_frac is odd
         if pos.size > 0:
-            b = h.order(other, st_mid, True, q, price, 10 * WAD)
+            b = h.order(other, st_mid, True, q + rest, price, 10 * WAD)
             s = h.order(a, st_mid, False, q, price, 10 * WAD, reduce_only=st_flag)
         else:
             b = h.order(a, st_mid, True, q, price, 10 * WAD, reduce_only=st_flag)
-            s = h.order(other, st_mid, False, q, price, 10 * WAD)
+            s = h.order(other, st_mid, False, q + rest, price, 10 * WAD)
+        self.orders += [o for o in (b, s) if o.size > q]
         h.settle([(s, b, q, price, None, None)])
 
     def rule_refill(self, st_who, st_frac):
@@ -193,8 +227,8 @@ class PerpMachine:
         ans = h.model.markets[st_mid].answer
         move = 500 + abs(st_move) % 3_001
         h.set_price(st_mid, max(ans // 10, ans - ans * move // 10_000 if st_flag else ans + ans * move // 10_000))
-        self.keeper_action(lambda: h.liquidate_batch(st_mid, [t.address for t in h.traders]))
-        self.keeper_action(lambda: h.deleverage_fund(st_mid))
+        h.liquidate_batch(st_mid, [t.address for t in h.traders])
+        h.deleverage_fund(st_mid)
 
     def rule_liquidate(self, st_mid, st_who):
         h = self.h
@@ -203,14 +237,14 @@ class PerpMachine:
         liq = [a for a in holders if h.model.is_liquidatable(st_mid, a, mark)]
         pool = liq or holders or [self.trader(st_who).address.lower()]
         target = pool[st_who % len(pool)]
-        self.keeper_action(lambda: h.liquidate(st_mid, target))
+        h.liquidate(st_mid, target)
 
     def rule_liquidate_batch(self, st_mid):
         h = self.h
-        self.keeper_action(lambda: h.liquidate_batch(st_mid, [t.address for t in h.traders]))
+        h.liquidate_batch(st_mid, [t.address for t in h.traders])
 
     def rule_deleverage_fund(self, st_mid):
-        self.keeper_action(lambda: self.h.deleverage_fund(st_mid))
+        self.h.deleverage_fund(st_mid)
 
     def rule_top_up(self, st_mid, st_frac):
         self.h.top_up(self.h.deployer, st_mid, st_frac * self.h.one // 100)
@@ -235,6 +269,31 @@ class PerpMachine:
         if st_flag:
             for mid in h.markets:
                 h.set_price(mid, h.model.markets[mid].answer)
+
+    def _construct(self, name, seed):
+        self.d.rng.seed(seed)
+        getattr(self.d, name)()
+
+    def rule_stress(self, st_seed):
+        """The fund's path: a timely hand-over, a move past its drawdown trigger, a distressed liquidation or
+        Type 2, sometimes a top-up and a poke that clear the latch (driver.Driver.do_stress)."""
+        self._construct("do_stress", st_seed)
+
+    def rule_gap(self, st_seed):
+        """A late liquidation whose deficit exceeds the fund's equity: refused (NegativeEquity), Type 1."""
+        self._construct("do_gap", st_seed)
+
+    def rule_thin_side(self, st_seed):
+        """Type 1 with too few counterparties: a best-effort remainder to the fund (driver.Driver.do_thin_side)."""
+        self._construct("do_thin_side", st_seed)
+
+    def rule_no_capacity(self, st_seed):
+        """A risk-limit Type 2 with no counterparty in profit: InsufficientAdlCapacity (driver.Driver)."""
+        self._construct("do_no_capacity", st_seed)
+
+    def rule_params(self, st_seed):
+        """The owner moves the fund's risk limit or drawdown lines within bounds (driver.Driver.do_params)."""
+        self._construct("do_params", st_seed)
 
     # ------------------------------------------------------------------------------------------ invariants
 
@@ -278,6 +337,9 @@ class PerpMachine:
         st["actions"] = st.get("actions", 0) + h.steps
         st["reverted"] = st.get("reverted", 0) + h.reverts
         st["adl_fills"] = st.get("adl_fills", 0) + len(h.adl_fills)
+        for f in h.adl_fills:
+            st[f"type{f['adlType']}_fills"] = st.get(f"type{f['adlType']}_fills", 0) + 1
+        PerpMachine.coverage.merge(h.coverage)  # what the rules reached (the closes below are not counted)
         for mid in h.markets:
             if h.model.markets[mid].paused:
                 h.set_paused(mid, False)
@@ -286,7 +348,7 @@ class PerpMachine:
         for mid in h.markets:
             holders = [h.by_addr[a].address for a in h.model.sides[(mid, True)] + h.model.sides[(mid, False)]]
             if holders:
-                self.keeper_action(lambda: h.liquidate_batch(mid, holders))
+                h.liquidate_batch(mid, holders)
         # every remaining (solvent) position closes at mark against the closing account
         closer = self.closer
         need = 0
@@ -337,28 +399,60 @@ class PerpMachine:
             assert vault == cash, "vault must hold exactly the funds' cash"
 
 
-def _state_machine():
-    """Brownie's ``state_machine`` from its pure-Python source. eth-brownie 1.22.2 ships ``brownie/test/stateful``
-    compiled with mypyc, and the compiled ``_BrownieStateMachine`` rejects the subclass it generates itself
-    (``TypeError: brownie.test.stateful._BrownieStateMachine object expected; got ...BrownieStateMachine``), so the
-    ``state_machine`` fixture cannot run any machine. The .py file next to the extension is the same code; loading
-    it by path gives the working function (same rule/invariant naming, strategies and chain snapshots)."""
-    import importlib.util
-    from pathlib import Path
+def run_machine(machine, env, examples: int, steps: int, derandomize: bool) -> None:
+    """Runs ``examples`` examples of exactly ``steps`` rules each. Like Brownie's ``state_machine``: the class is
+    prepared once (``prepare(env)``), the chain is snapshotted then and reverted before every later example (that
+    is ``brownie.test.given``'s isolation), each ``rule_*``
+    takes its arguments from the class attributes of the same names (Brownie ``strategy`` objects), ``invariant_*``
+    run after ``setup`` and after every rule, ``teardown`` after the example (also when it fails). A failing example
+    is shrunk and printed step by step ("step 3: rule_crash(st_mid=1, st_move=-2400, st_flag=True)")."""
+    strategies = {k: v for k, v in inspect.getmembers(machine) if isinstance(v, SearchStrategy)}
+    rules = {}
+    for name, fn in sorted(inspect.getmembers(machine, inspect.isfunction)):
+        if name.startswith("rule_"):
+            rules[name] = [(a, strategies[a]) for a in fn.__code__.co_varnames[1:fn.__code__.co_argcount]]
+    # rules listed under ``machine.weights`` are drawn that many times as often as the others
+    names = sorted(n for n in rules for _ in range(getattr(machine, "weights", {}).get(n, 1)))
+    invariants = [n for n, _ in inspect.getmembers(machine, inspect.isfunction) if n.startswith("invariant_")]
+    machine.prepare(env)
 
-    import brownie.test
+    def check(m):
+        for n in invariants:
+            getattr(m, n)()
 
-    path = Path(brownie.test.__file__).parent / "stateful.py"
-    spec = importlib.util.spec_from_file_location("brownie_test_stateful_source", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.state_machine
+    @settings(max_examples=examples, derandomize=derandomize, deadline=None, database=None,
+              suppress_health_check=list(HealthCheck))
+    @given(st.data())
+    def example(data):
+        m = machine()
+        m.setup()
+        try:
+            check(m)
+            for i in range(steps):
+                # hypothesis leans to zero draws (its first examples are zero-extended): offset by the step number,
+                # so that a zero draw runs the rules round-robin instead of the first rule over and over
+                name = names[(data.draw(st.integers(0, len(names) - 1)) + i) % len(names)]
+                args = {a: data.draw(s) for a, s in rules[name]}
+                note(f"step {i + 1}: {name}({', '.join(f'{k}={v!r}' for k, v in args.items())})")
+                getattr(m, name)(**args)
+                machine.stats["steps"] = machine.stats.get("steps", 0) + 1
+                seen = machine.stats.setdefault("rules", {})
+                seen[name] = seen.get(name, 0) + 1
+                check(m)
+        finally:
+            m.teardown()
+
+    example()
 
 
 def test_stateful(menv):
-    settings = {"max_examples": EXAMPLES, "stateful_step_count": STEPS}
-    if PROFILE == "ci":
-        settings["derandomize"] = True  # CI runs the same examples every time; the long profile explores
-    PerpMachine.stats = {}
-    _state_machine()(PerpMachine, menv, settings=settings)
-    print(f"\nstateful: {PerpMachine.stats} (before the teardown's closes)")
+    PerpMachine.stats, PerpMachine.coverage = {}, Coverage()
+    t0 = time.time()
+    run_machine(PerpMachine, menv, EXAMPLES, STEPS, derandomize=PROFILE == "ci")  # CI: the same examples each run
+    stats = PerpMachine.stats
+    print(f"\nstateful ({menv.decimals}-decimal collateral): {stats['examples']} examples, {stats['steps']} rule steps "
+          f"({stats['steps'] / stats['examples']:.1f} per example of {STEPS}), {stats['actions']} actions, "
+          f"{stats.get('type1_fills', 0)} Type 1 and {stats.get('type2_fills', 0)} Type 2 fills, {time.time() - t0:.0f}s; "
+          f"{stats}")
+    PerpMachine.coverage.assert_reached(f"the stateful run ({menv.decimals}-decimal collateral, {EXAMPLES} examples "
+                                        f"x {STEPS} rules)")
