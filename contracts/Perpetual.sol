@@ -25,16 +25,11 @@ contract Perpetual is MarginModule, TradingModule, QueueModule {
     address public immutable risk;
 
     constructor(IERC20Metadata collateral_, address owner_, PerpetualRisk risk_)
-        PerpStorage(collateral_, _checkedDecimals(collateral_))
+        PerpStorage(collateral_, collateral_.decimals())
         Ownable(owner_)
     {
         if (address(risk_.collateral()) != address(collateral_)) revert PartMismatch(address(risk_));
         risk = address(risk_);
-    }
-
-    function _checkedDecimals(IERC20Metadata token) private view returns (uint8 decimals) {
-        decimals = token.decimals();
-        if (decimals > 18) revert UnsupportedDecimals(decimals);
     }
 
     /// @dev Every function of `IPerpetualRisk` (and its views) runs in `PerpetualRisk`'s code on this storage.

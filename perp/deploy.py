@@ -25,7 +25,7 @@ from pathlib import Path
 from eth_abi import encode
 from eth_utils import is_address, to_checksum_address
 
-from .chain.abi import PACKAGE_ROOT, abi_type, linked_bytecode, load_artifact
+from .chain.abi import PACKAGE_ROOT, abi_type, linked_bytecode, load_artifact, protocol_abi
 from .chain.manifest import Manifest
 from .chain.rpc import Contract, Rpc
 from .chain.tx import Sender, TxError
@@ -66,6 +66,18 @@ def deploy_contract(sender: Sender, name: str, *args, libraries: dict | None = N
     except TxError as exc:
         raise DeployError(f"deploying {name} failed: {exc}") from None
     return Contract(sender.rpc, receipt["contractAddress"], art["abi"])
+
+
+def deploy_protocol(sender: Sender, collateral: str) -> tuple[Contract, dict]:
+    """The protocol's three parts in order (the library, PerpetualAdmin, PerpetualRisk, then Perpetual, owned by
+    the sender); returns the client of the Perpetual address with the whole protocol's ABI, and the addresses of
+    the library and the two forwarded-to parts (recorded in the manifest's ``libraries``)."""
+    lib = deploy_contract(sender, "MarketParamsLib")
+    admin = deploy_contract(sender, "PerpetualAdmin", collateral, libraries={"MarketParamsLib": lib.address})
+    risk = deploy_contract(sender, "PerpetualRisk", collateral, admin.address)
+    perp = deploy_contract(sender, "Perpetual", collateral, sender.address, risk.address)
+    parts = {"MarketParamsLib": lib.address, "PerpetualAdmin": admin.address, "PerpetualRisk": risk.address}
+    return Contract(sender.rpc, perp.address, protocol_abi()), parts
 
 
 def _send(sender: Sender, contract: Contract, fn: str, *args) -> dict:
@@ -139,9 +151,7 @@ def deploy_devnet(sender: Sender, decimals: int = 6, markets=DEVNET_MARKETS, fun
         plans.append((name, int(answer), params))
     seed = units("100000", decimals) if fund_seed is None else int(fund_seed)
     token = deploy_contract(sender, "MockStablecoin", "Mock USD", "mUSD", decimals)
-    lib = deploy_contract(sender, "MarketParamsLib")
-    libraries = {"MarketParamsLib": lib.address}
-    perp = deploy_contract(sender, "Perpetual", token.address, sender.address, libraries=libraries)
+    perp, libraries = deploy_protocol(sender, token.address)
     lens = deploy_contract(sender, "PerpLens", perp.address)
     listed, oracles = {}, {}
     for name, answer, params in plans:
@@ -242,9 +252,7 @@ def deploy_live(sender: Sender, plan: Plan, network: str = "", rpc_url: str = ""
     from .chain.abi import load_abi
 
     token = Contract(sender.rpc, plan.collateral, load_abi("ERC20"))
-    lib = deploy_contract(sender, "MarketParamsLib")
-    libraries = {"MarketParamsLib": lib.address}
-    perp = deploy_contract(sender, "Perpetual", plan.collateral, sender.address, libraries=libraries)
+    perp, libraries = deploy_protocol(sender, plan.collateral)
     lens = deploy_contract(sender, "PerpLens", perp.address)
     listed = {}
     for m in plan.markets:

@@ -9,8 +9,8 @@ State invariants (``check_state`` runs them all):
   every fund's cash - every signed cost basis (fund included; README, Accounting).
 - ``balanced_book``: per market, the sum of long sizes equals the sum of short sizes (fund included).
 - ``fund_cash``: no fund's cash is negative.
-- ``side_lists``: each side list holds exactly the accounts with a position on that side, once each, and (where
-  list indexes are known) each position's ``list_index`` is its place in the list.
+- ``adl_queue``: the ADL queue holds exactly the open positions of each side, once each, at their current tier and
+  key, each tier sorted and linked both ways (where the queue was read: ``ProtocolState.queue_known``).
 - ``position_shape``: no stored position has size 0 or negative margin.
 - ``no_bad_debt`` (after a keeper's pass): no trader position has equity < 0 at mark, except those the keeper has
   not been due to process yet.
@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .core import Fund, ProtocolState, book_value, equity, fill_notional
+from .core import Fund, ProtocolState, book_value, equity, fill_notional, queue
 from .core.valuation import fund_long_bankruptcy_price_up, fund_short_bankruptcy_price_down
 
 
@@ -82,20 +82,51 @@ def fund_cash(s: ProtocolState) -> list[Finding]:
             for mid, f in sorted(s.funds.items()) if f.cash < 0]
 
 
-def side_lists(s: ProtocolState) -> list[Finding]:
+def adl_queue(s: ProtocolState) -> list[Finding]:
+    """The ADL queue holds exactly the open positions of each side, each once: in the overflow list (after a partial
+    ADL cut) or in the tier its margin per cost basis belongs to, at its current entry key; every tier sorted by key
+    (longs ascending, shorts descending), linked both ways, with its head, head key and the side's bitmap in step.
+    This is what makes the ADL engine's bounds, and so its fill order, exact."""
     out = []
+    if not s.queue_known:
+        return out
     for mid in s.market_ids:
         for is_long in (True, False):
-            listed = list(s.sides.get((mid, is_long), []))
-            held = sorted(a for (m, a), p in s.positions.items() if m == mid and (p.size > 0) == is_long)
             subject = f"market {mid} {_side(is_long)}"
-            if sorted(listed) != held or len(set(listed)) != len(listed):
-                out.append(Finding("side_lists", subject, f"{listed} vs {held}"))
-            elif s.index_known:
-                for i, a in enumerate(listed):
-                    if s.positions[(mid, a)].list_index != i:
-                        out.append(Finding("side_lists", subject,
-                                           f"{a} is at place {i} but its position says {s.positions[(mid, a)].list_index}"))
+            side = s.queues.get((mid, is_long))
+            held = {a for (m, a), p in s.positions.items() if m == mid and (p.size > 0) == is_long}
+            if side is None:
+                if held:
+                    out.append(Finding("adl_queue", subject, f"no queue, {len(held)} positions"))
+                continue
+            get = (lambda m: lambda a: s.positions.get((m, a)))(mid)
+            seen = list(side.overflow)
+            for i, a in enumerate(side.overflow):
+                p = get(a)
+                if p is None or p.overflow_index != i + 1 or p.queued:
+                    out.append(Finding("adl_queue", subject, f"overflow entry {i} ({a}) is not marked there"))
+            for t in range(queue.TIERS):
+                head, head_key = side.head(t)
+                if bool(side.bitmap >> t & 1) != (head != queue.ZERO):
+                    out.append(Finding("adl_queue", subject, f"tier {t}: bitmap bit and head disagree"))
+                prev, last, a, steps = queue.ZERO, None, head, 0
+                while a != queue.ZERO and steps <= len(s.positions):
+                    steps += 1
+                    p = get(a)
+                    if p is None or not p.queued or p.tier != t or p.prev != prev:
+                        out.append(Finding("adl_queue", subject, f"tier {t}: {a} is not linked there"))
+                        break
+                    if p.tier != queue.tier_of(p.margin, abs(p.open_notional)) or p.key != queue.key_of(
+                            p.size, p.open_notional, s.scale):
+                        out.append(Finding("adl_queue", subject, f"tier {t}: {a} sits at a stale tier or key"))
+                    if prev == queue.ZERO and head_key != p.key:
+                        out.append(Finding("adl_queue", subject, f"tier {t}: head key {head_key} != {p.key}"))
+                    if last is not None and queue.ahead(is_long, p.key, last):
+                        out.append(Finding("adl_queue", subject, f"tier {t}: {a} out of key order"))
+                    seen.append(a)
+                    prev, last, a = a, p.key, p.next
+            if sorted(seen) != sorted(held) or len(set(seen)) != len(seen):
+                out.append(Finding("adl_queue", subject, f"queue holds {sorted(seen)}, positions {sorted(held)}"))
     return out
 
 
@@ -138,7 +169,7 @@ STATE_INVARIANTS = {
     "conservation": conservation,
     "balanced_book": balanced_book,
     "fund_cash": fund_cash,
-    "side_lists": side_lists,
+    "adl_queue": adl_queue,
     "position_shape": position_shape,
 }
 

@@ -143,13 +143,19 @@ class Signer:
         return sign_order(order, self.private_key, self.chain_id, self.verifying_contract)
 
 
-def match_tuple(maker: Order, maker_sig: bytes, taker: Order, taker_sig: bytes, fill_size: int, fill_price: int):
-    """A ``Match`` struct as an ABI tuple for ``settle`` / ``settleBatch``."""
+ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
+
+
+def match_tuple(maker: Order, maker_sig: bytes, taker: Order, taker_sig: bytes, fill_size: int, fill_price: int,
+                maker_hint: str = ZERO_ADDRESS, taker_hint: str = ZERO_ADDRESS):
+    """A ``Match`` struct as an ABI tuple for ``settle`` / ``settleBatch``. The hints are ADL queue hints (the
+    account after which each side's position belongs in its tier; the zero address lets the contract search from
+    the position's old place or the tier's head, fine for markets of a few hundred positions per tier)."""
     if fill_size <= 0:
         raise OrderError(f"fill size must be positive, got {fill_size}")
     if fill_price <= 0:
         raise OrderError(f"fill price must be positive, got {fill_price}")
-    return (maker.as_tuple(), maker_sig, taker.as_tuple(), taker_sig, fill_size, fill_price)
+    return (maker.as_tuple(), maker_sig, taker.as_tuple(), taker_sig, fill_size, fill_price, maker_hint, taker_hint)
 
 
 __all__ = [

@@ -27,6 +27,7 @@ class MarketParams:
     max_fund_notional: int
     drawdown_stop: int
     notional_stop: int
+    min_position_notional: int
 
     def as_tuple(self) -> tuple:
         return astuple(self)
@@ -66,6 +67,8 @@ class MarketParams:
             out.append(f"hwm_window must be within [60 s, 30 days], got {p.hwm_window}")
         if not 0 < p.notional_stop <= WAD:
             out.append(f"notional_stop must be within (0, 1] (WAD), got {p.notional_stop}")
+        if not 0 < p.min_position_notional <= p.max_fund_notional:
+            out.append(f"min_position_notional must be within [1 unit, max_fund_notional], got {p.min_position_notional}")
         return out
 
 
@@ -88,6 +91,7 @@ def default_params(symbol: str, decimals: int) -> MarketParams:
         drawdown_stop=2 * WAD // 10,  # back to 20%: recovered
         hwm_window=8 * 3_600,
         notional_stop=8 * WAD // 10,  # risk-limit Type 2 brings notional down to 80% of the limit
+        min_position_notional=10 * one,  # no position left open below 10 tokens of notional by a trade
     )
     if symbol.upper().startswith("BTC"):
         return base.with_(imr=WAD // 25, mmr=2 * WAD // 100, mcr=3 * WAD // 100, max_leverage=25 * WAD)

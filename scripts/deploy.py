@@ -25,11 +25,13 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from brownie import MarketParamsLib, MockAggregator, MockStablecoin, Perpetual, PerpLens, accounts, network, web3
+from brownie import (Contract, MarketParamsLib, MockAggregator, MockStablecoin, Perpetual, PerpetualAdmin, PerpetualRisk,
+                     PerpLens, accounts, network, web3)
 
 import scripts.brownie_compat  # noqa: F401  (Brownie's own confirmation path, made correct on Anvil)
 from perp import deploy as core_deploy
 from perp.chain import Manifest, Rpc, Sender
+from perp.chain.abi import load_abi
 from perp.deploy import DEVNET_MARKETS, ORACLE_DECIMALS  # noqa: F401  (re-exported for scripts and tests)
 from perp.params import MarketParams
 
@@ -86,14 +88,27 @@ def get_deployer():
 def _wrap(made, deployer, oracle_container) -> Deployment:
     m = made.manifest
     m.network = network.show_active()
-    for address in m.libraries.values():  # known to Brownie, so that Perpetual.deploy(...) in tests links to it
-        MarketParamsLib.at(address)
-    dep = Deployment(perp=Perpetual.at(m.perpetual), lens=PerpLens.at(m.lens), token=None, deployer=deployer,
-                     manifest=m)
+    # Known to Brownie, so that PerpetualAdmin.deploy(...) in tests links to the library, and Brownie decodes calls to
+    # the parts; the protocol itself is the Perpetual address with the ABI of all three parts (perp.chain.abi).
+    MarketParamsLib.at(m.libraries["MarketParamsLib"])
+    PerpetualAdmin.at(m.libraries["PerpetualAdmin"])
+    PerpetualRisk.at(m.libraries["PerpetualRisk"])
+    perp = Contract.from_abi("Perpetual", m.perpetual, load_abi("Perpetual"))
+    dep = Deployment(perp=perp, lens=PerpLens.at(m.lens), token=None, deployer=deployer, manifest=m)
     for name, info in m.markets.items():
         dep.markets[name] = {"id": info["id"], "oracle": oracle_container(info["oracle"]),
                              "params": MarketParams(**info["params"])}
     return dep
+
+
+def deploy_protocol(token, deployer):
+    """The protocol's three parts for `token` through Brownie (tests that need a deployment on another token):
+    PerpetualAdmin, PerpetualRisk, then Perpetual owned by `deployer`; returns the Perpetual address as a Brownie
+    contract with the whole protocol's ABI."""
+    admin = PerpetualAdmin.deploy(token, {"from": deployer})
+    risk = PerpetualRisk.deploy(token, admin, {"from": deployer})
+    perp = Perpetual.deploy(token, deployer, risk, {"from": deployer})
+    return Contract.from_abi("Perpetual", perp.address, load_abi("Perpetual"))
 
 
 def deploy_devnet(deployer=None, decimals: int = 6, markets=DEVNET_MARKETS, fund_seed: int | None = None,
@@ -112,7 +127,7 @@ def deploy_devnet(deployer=None, decimals: int = 6, markets=DEVNET_MARKETS, fund
 
 def deploy_live() -> Deployment:
     """Deploys to a live network from the PERP_CONFIG file, printing every parameter before sending."""
-    from brownie import Contract, interface  # noqa: PLC0415
+    from brownie import interface  # noqa: PLC0415
 
     cfg = _config()
     collateral = interface.IERC20Metadata(cfg["collateral"]) if cfg.get("collateral") else None

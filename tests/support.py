@@ -13,6 +13,7 @@ from perp.units import WAD
 ANVIL_MNEMONIC = "test test test test test test test test test test test junk"
 ORACLE_DECIMALS = 8
 DEFAULT_LEVERAGE = 5 * WAD
+ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 
 
 @dataclass
@@ -112,9 +113,14 @@ class Env:
     def free(self, account) -> int:
         return self.perp.freeCollateral(account)
 
+    def side_accounts(self, market_id, is_long) -> list:
+        """The accounts with an open position on one side, in the ADL queue's storage order (``sidePositions``)."""
+        accounts, _, _ = self.perp.sidePositions(market_id, is_long, ZERO_ADDRESS, 2**256 - 1)
+        return [str(a) for a in accounts]
+
     # ---------------------------------------------------------------- invariants
     def check(self, after_keeper: bool = False):
-        """Conservation, balanced book, non-negative fund cash, side lists (and no bad debt after keepers)."""
+        """Conservation, balanced book, non-negative fund cash, the ADL queue (and no bad debt after keepers)."""
         return self.audit.assert_ok(after_keeper=after_keeper)
 
 

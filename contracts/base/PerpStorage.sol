@@ -6,6 +6,7 @@ import {Ownable2Step} from "@openzeppelin/contracts/access/Ownable2Step.sol";
 import {AggregatorV3Interface} from "../../interfaces/AggregatorV3Interface.sol";
 import {MarketParams, Position} from "../../interfaces/IPerpetualTypes.sol";
 import {AdlQueue} from "../libraries/AdlQueue.sol";
+import {IPerpetualErrors} from "../../interfaces/IPerpetual.sol";
 
 /// @title PerpStorage
 /// @notice All storage of the protocol in one place. Every module reads and writes only these variables. The two
@@ -58,6 +59,7 @@ abstract contract PerpStorage is Ownable2Step {
     uint64 internal _openSeq;
 
     constructor(IERC20 collateral_, uint8 decimals_) {
+        if (decimals_ > 18) revert IPerpetualErrors.UnsupportedDecimals(decimals_);
         collateral = collateral_;
         collateralDecimals = decimals_;
         _scale = 10 ** (18 - uint256(decimals_));

@@ -46,11 +46,33 @@ def load_artifact(name: str) -> dict:
         raise ArtifactError(f"contract artifact {path} is not valid JSON ({exc}): recompile (`brownie compile`)")
 
 
+# The protocol is three contracts behind one address (README, "Layout"): Perpetual forwards what it does not implement
+# to PerpetualRisk, which forwards the rest to PerpetualAdmin, all on Perpetual's storage.
+PROTOCOL_PARTS = ("Perpetual", "PerpetualRisk", "PerpetualAdmin")
+
+
 def load_abi(name: str) -> list:
-    """The ABI of contract ``name`` (``"ERC20"`` gives the bundled standard ERC-20 ABI)."""
+    """The ABI of contract ``name`` (``"ERC20"`` gives the bundled standard ERC-20 ABI; ``"Perpetual"`` the whole
+    protocol as users see it at the Perpetual address: the three parts' functions, events and errors, once each)."""
     if name == "ERC20":
         return ERC20_ABI
+    if name == "Perpetual":
+        return protocol_abi()
     return load_artifact(name)["abi"]
+
+
+def protocol_abi() -> list:
+    """The merged ABI of ``PROTOCOL_PARTS`` (constructors and fallbacks of the parts left out)."""
+    out, seen = [], set()
+    for part in PROTOCOL_PARTS:
+        for item in load_artifact(part)["abi"]:
+            if item.get("type") in ("constructor", "fallback", "receive"):
+                continue
+            sig = (item.get("type"), item.get("name"), tuple(abi_type(i) for i in item.get("inputs", [])))
+            if sig not in seen:
+                seen.add(sig)
+                out.append(item)
+    return out
 
 
 def linked_bytecode(name: str, libraries: dict) -> str:

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from eth_utils import to_checksum_address
 
-from ..core import Fund, Position, ProtocolState
+from ..core import Fund, Position, ProtocolState, queue
+from ..core.queue import ZERO
 from .abi import load_abi
 from .rpc import Contract, Rpc, RpcError
 
@@ -93,8 +94,7 @@ class PerpClient:
         return self.call(self.lens, "fundState", market_id)
 
     def position(self, market_id: int, account: str) -> Position:
-        p = self.call(self.perp, "getPosition", market_id, to_checksum_address(account))
-        return Position(p.size, p.open_notional, p.margin, p.open_seq, p.list_index)
+        return _position(self.call(self.perp, "getPosition", market_id, to_checksum_address(account)))
 
     def position_view(self, market_id: int, account: str):
         """The lens's ``PositionView`` of one position at mark."""
@@ -107,46 +107,62 @@ class PerpClient:
     # ------------------------------------------------------------------ pages
 
     def side(self, market_id: int, is_long: bool, page: int = PAGE) -> list:
-        """[(account, Position)] of one side in storage order (with list indexes), read in pages."""
-        out, start = [], 0
+        """[(account, Position)] of one side in the queue's storage order (overflow list, then each tier), read in
+        pages (each page continues after the previous page's last account)."""
+        out, after = [], ZERO
         while True:
-            r = self.call(self.perp, "sidePositions", market_id, is_long, start, page)
-            for i, (a, p) in enumerate(zip(r.accounts, r.positions)):
-                out.append((a.lower(), Position(p.size, p.open_notional, p.margin, p.open_seq, p.list_index)))
-            start += page
-            if start >= r.total:
+            r = self.call(self.perp, "sidePositions", market_id, is_long, after, page)
+            for a, p in zip(r.accounts, r.positions):
+                out.append((a.lower(), _position(p)))
+            after = r.next
+            if int(after, 16) == 0:
                 return out
+
+    def queue_side(self, market_id: int, is_long: bool) -> queue.Side:
+        """One side's ADL queue as stored: tier bitmap, each tier's head and head key, the overflow list."""
+        r = self.call(self.perp, "queueSide", market_id, is_long)
+        side = queue.Side(bitmap=r.bitmap, overflow=[a.lower() for a in r.overflow])
+        for t in range(queue.TIERS):
+            if r.bitmap >> t & 1:
+                head = self.call(self.perp, "queueTier", market_id, is_long, t)
+                side.heads[t] = [head.head.lower(), head.head_key]
+        return side
 
     def position_views(self, market_id: int, page: int = PAGE) -> list:
         """Every open position of a market valued at mark (lens ``PositionView``s), both sides, read in pages."""
         out = []
         for is_long in (True, False):
-            start = 0
+            after = ZERO
             while True:
-                r = self.call(self.lens, "positionsPage", market_id, is_long, start, page)
+                r = self.call(self.lens, "positionsPage", market_id, is_long, after, page)
                 out.extend(r.views)
-                start += page
-                if start >= r.total:
+                after = r.next
+                if int(after, 16) == 0:
                     break
         return out
 
     # ------------------------------------------------------------------ the whole state
 
     def state(self, accounts=()) -> ProtocolState:
-        """The protocol state the invariants check: every position and side list (from ``sidePositions``), every
-        fund, the marks, the free collateral of ``accounts`` plus every position holder, and the vault's token
-        balance."""
-        positions, funds, sides, marks = {}, {}, {}, {}
+        """The protocol state the invariants check: every position (from ``sidePositions``) and each side's ADL
+        queue, every fund, the marks, the free collateral of ``accounts`` plus every position holder, and the vault's
+        token balance."""
+        positions, funds, queues, marks = {}, {}, {}, {}
         for mid in self.market_ids():
             for is_long in (True, False):
-                side = self.side(mid, is_long)
-                sides[(mid, is_long)] = [a for a, _ in side]
-                for a, p in side:
+                for a, p in self.side(mid, is_long):
                     positions[(mid, a)] = p
+                queues[(mid, is_long)] = self.queue_side(mid, is_long)
             funds[mid] = self.fund(mid)
             marks[mid] = self.mark_price(mid)
         everyone = {a.lower() for a in accounts} | {a for (_, a) in positions}
         free = self.free_collaterals(sorted(everyone)) if everyone else {}
         balance = self.call(self.token, "balanceOf", self.perp.address)
-        return ProtocolState(vault_balance=balance, free=free, positions=positions, funds=funds, sides=sides,
-                             marks=marks, scale=self.scale, index_known=True)
+        return ProtocolState(vault_balance=balance, free=free, positions=positions, funds=funds, queues=queues,
+                             marks=marks, scale=self.scale, queue_known=True)
+
+
+def _position(p) -> Position:
+    """A decoded ``Position`` struct as the core's Position (accounts in lower case)."""
+    return Position(p.size, p.open_notional, p.margin, p.open_seq, p.tier, p.queued, p.overflow_index,
+                    p.next.lower(), p.key, p.prev.lower())

@@ -111,7 +111,9 @@ class Contract:
                 types = [abi_type(i) for i in item["inputs"]]
                 selector = keccak(text=f"{item['name']}({','.join(types)})")[:4]
                 outputs = [abi_type(o) for o in item["outputs"]]
-                self.functions[item["name"]] = (selector, types, outputs, outputs_decoder(item["outputs"]))
+                # overloads (deleverageFund(m) / deleverageFund(m, maxSize)) are told apart by their argument count
+                self.functions.setdefault(item["name"], []).append(
+                    (selector, types, outputs, outputs_decoder(item["outputs"])))
             elif kind == "event":
                 types = [abi_type(i) for i in item["inputs"]]
                 topic = keccak(text=f"{item['name']}({','.join(types)})")
@@ -121,14 +123,20 @@ class Contract:
                 types = [abi_type(i) for i in item["inputs"]]
                 self.errors[keccak(text=f"{item['name']}({','.join(types)})")[:4]] = (item["name"], types)
 
-    def _function(self, name: str):
+    def _function(self, name: str, nargs: int | None = None):
         try:
-            return self.functions[name]
+            entries = self.functions[name]
         except KeyError:
             raise AttributeError(f"{name} is not a function of the contract at {self.address}") from None
+        if len(entries) == 1 or nargs is None:
+            return entries[0]
+        for entry in entries:
+            if len(entry[1]) == nargs:
+                return entry
+        raise AttributeError(f"{name} takes {' or '.join(str(len(e[1])) for e in entries)} arguments, got {nargs}")
 
     def data(self, name: str, *args) -> str:
-        selector, types, _, _ = self._function(name)
+        selector, types, _, _ = self._function(name, len(args))
         return "0x" + (selector + encode(types, list(args))).hex()
 
     def decode_output(self, name: str, raw: bytes | str):

@@ -1,5 +1,5 @@
 """The protocol core in pure Python (no web3): fixed-point math with the rounding direction in every name
-(``fixed``), the ADL ranking key and queue lights (``ranking``), typed positions, funds and protocol state
+(``fixed``), the exact ADL ranking and queue lights (``ranking``), the ADL queue's tiers and lists (``queue``), typed positions, funds and protocol state
 (``types``), valuation at mark (``valuation``) and the custom errors (``errors``).
 
 Everything above it imports these: the reference model (``perp.model``), the invariants (``perp.invariants``),
@@ -9,7 +9,8 @@ from .errors import ERROR_NAMES, ModelError, fail, format_error_arg
 from .fixed import (BPS, UINT64_MAX, UINT128_MAX, UINT256_MAX, WAD, bankruptcy_notional, bps_down, bps_up, div_up,
                     drawdown_down, mul_div_down, mul_div_signed_up, mul_div_up, notional_down, notional_up,
                     position_value_down, price_of_down, unrealized_pnl_down, wad_div_down, wad_div_up, wad_mul_up)
-from .ranking import SIZE_CAP, key_index, key_score, lights, position_key, queue, ranking_key, score_down
+from . import queue
+from .ranking import Candidate, ahead, bound, candidate, lights, queue_indicator, ranked, score_down, u_times_d
 from .types import AdlType, DistressReason, Fund, Position, PositionState, ProtocolState, RefusalReason
 from .valuation import (Valuation, book_value, equity, fill_notional, fund_drawdown, fund_equity, fund_trade_price,
                         initial_margin_up, is_liquidatable, maintenance_margin_up, position_state, value_position)

@@ -98,7 +98,7 @@ def ranked(positions, price: int, scale: int) -> list[Candidate]:
     return out
 
 
-def queue(positions, price: int, scale: int) -> dict:
+def queue_indicator(positions, price: int, scale: int) -> dict:
     """Score, rank, eligible count and lights of every position of one side at ``price``, as ``PerpLens.adlQueue``:
     ``{account: (score, rank, eligible, lights)}``; a position that is not eligible gets ``(0, 0, eligible, 0)``."""
     positions = list(positions)

@@ -48,22 +48,33 @@ class AdlType(IntEnum):
     FUND = 2  # Type 2: the distressed fund's own position, at mark capped at the fund's bankruptcy price
 
 
+ZERO = "0x0000000000000000000000000000000000000000"
+
+
 @dataclass(slots=True)
 class Position:
-    """An isolated position (``Position`` struct): signed size (WAD), signed cost basis ``open_notional``
-    (collateral units; long paid > 0, short received < 0), margin, opening sequence number and side-list index."""
+    """An isolated position (``Position`` struct, field for field): signed size (WAD), signed cost basis
+    ``open_notional`` (collateral units; long paid > 0, short received < 0), margin, opening sequence number, and
+    its place in the ADL queue (``perp.core.queue``): tier, whether it is in a tier list, its 1-based place in the
+    overflow list (0: not there), its neighbours and its entry key."""
 
     size: int = 0
     open_notional: int = 0
     margin: int = 0
     open_seq: int = 0
-    list_index: int = 0
+    tier: int = 0
+    queued: bool = False
+    overflow_index: int = 0
+    next: str = ZERO
+    key: int = 0
+    prev: str = ZERO
 
     def copy(self) -> "Position":
-        return Position(self.size, self.open_notional, self.margin, self.open_seq, self.list_index)
+        return Position(*self.as_tuple())
 
     def as_tuple(self) -> tuple:
-        return (self.size, self.open_notional, self.margin, self.open_seq, self.list_index)
+        return (self.size, self.open_notional, self.margin, self.open_seq, self.tier, self.queued,
+                self.overflow_index, self.next, self.key, self.prev)
 
     @property
     def is_long(self) -> bool:
@@ -91,18 +102,18 @@ class ProtocolState:
     """Everything the state invariants need, read once (from the chain, the model or a replay).
 
     Account keys are lower-case hex. ``marks`` holds each market's mark price (WAD), or ``None`` where the oracle
-    is unusable (then equity-based checks skip that market). ``sides`` lists the accounts of each side in storage
-    order; ``index_known`` says whether ``Position.list_index`` was read too (the model and the chain's
-    ``sidePositions`` know it, a lens view does not)."""
+    is unusable (then equity-based checks skip that market). ``queues`` holds each side's ADL queue
+    (``perp.core.queue.Side``) when it was read; ``queue_known`` says whether the positions' queue fields and the
+    queues were read too (the model and the chain client know them, a lens view does not)."""
 
     vault_balance: int
     free: dict = field(default_factory=dict)  # account -> free collateral
     positions: dict = field(default_factory=dict)  # (market_id, account) -> Position
     funds: dict = field(default_factory=dict)  # market_id -> Fund
-    sides: dict = field(default_factory=dict)  # (market_id, is_long) -> [account]
+    queues: dict = field(default_factory=dict)  # (market_id, is_long) -> perp.core.queue.Side
     marks: dict = field(default_factory=dict)  # market_id -> mark price or None
     scale: int = 1
-    index_known: bool = False
+    queue_known: bool = False
 
     @property
     def market_ids(self) -> list:

@@ -52,20 +52,20 @@ events that matter for the differential tests in ``model.events`` (reset at the 
 ``AdlFill`` event, and ``Liquidated``, ``FundAccepted``, ``FundRefused``, ``AdlRemainderToFund``,
 ``FundWatermarkUpdated``, ``Trade``.
 
-The ranking: ``_ranked_candidates`` builds the contract's one-word keys
-``score << 192 | min(|size|, 2^96-1) << 96 | (2^64-1 - openSeq) << 32 | listIndex`` for every position on the
-scanned side with uPnL > 0 at mark, in side-list order, and the picks are the keys in descending order (what
-the linear first pick plus binary heap of ``AdlRanking.next`` yields for distinct keys). openSeq is unique, so the
-index bits never break a tie and the side-list order changes no rank, score or fill; it only names where each
-account sits (``listIndex``, the ``sideAccounts`` view). The model still keeps the exact swap-and-pop order and
-the ``openSeq`` counter, and the differential tests compare both with the chain after every action.
+The ADL queue (``perp.core.queue``, mirroring ``AdlQueue.sol``): every open position sits in its side's queue, in
+the tier of its margin per cost basis at its entry key, or in the overflow list after a partial ADL cut; the model
+applies every insertion, re-sort and removal exactly as the contract does (same walk, same place among equal keys),
+so that each position's ``tier, queued, overflowIndex, next, key, prev`` and each side's bitmap, heads and overflow
+list equal the chain's, and the differential tests compare them after every action. The ADL engine (``adl.py``)
+mirrors the contract's best-first merge step for step, so the same positions are examined and the same work bound
+is met; ``Model.ranked`` is the SPEC's order by a plain sort, which the engine's fills must follow.
 
 Speed: ``python -m perp.model`` runs random pure-model scenarios with the invariants checked after every step and
 prints how many per minute (see ``random_scenario``).
 
 Also here: ``Model.state()`` (the typed ``perp.core.ProtocolState``), ``Model.findings()`` and ``Model.check()``
-(the state invariants of ``perp.invariants``: conservation including the cost-basis term, balanced book, side
-lists with their indexes, position shape; ``check`` raises ``InvariantViolation``, an
+(the state invariants of ``perp.invariants``: conservation including the cost-basis term, balanced book, the ADL
+queue, position shape; ``check`` raises ``InvariantViolation``, an
 ``AssertionError``), ``Model.fund_equity``, ``Model.position_equity`` and ``Model.snapshot()`` (plain tuples, for
 comparisons).
 
@@ -80,14 +80,13 @@ from __future__ import annotations
 import sys as _sys
 import types as _types
 
-from ..core import (BPS, ERROR_NAMES, SIZE_CAP, UINT64_MAX, UINT128_MAX, UINT256_MAX, WAD, Fund, ModelError,
-                    Position, ProtocolState, bankruptcy_notional, bps_down, bps_up, div_up, drawdown_down, fail,
-                    format_error_arg, key_index, key_score, mul_div_down, mul_div_signed_up, mul_div_up,
-                    notional_down, notional_up, position_value_down, price_of_down, ranking_key, score_down,
-                    unrealized_pnl_down, wad_mul_up)
+from ..core import (BPS, ERROR_NAMES, UINT64_MAX, UINT128_MAX, UINT256_MAX, WAD, Fund, ModelError, Position,
+                    ProtocolState, bankruptcy_notional, bps_down, bps_up, div_up, drawdown_down, fail,
+                    format_error_arg, mul_div_down, mul_div_signed_up, mul_div_up, notional_down, notional_up,
+                    position_value_down, price_of_down, queue, score_down, unrealized_pnl_down, wad_mul_up)
 from ..core.errors import ERRORS as _ERRORS
 from ..invariants import InvariantViolation, check_state
-from .adl import AdlModule
+from .adl import MAX_EXAMINED, MAX_FILLS, AdlModule
 from .base import PerpBase, wad_div_up
 from .insurance_fund import InsuranceFundModule
 from .liquidation import LiquidationModule
@@ -125,7 +124,7 @@ class Model(AdlModule, LiquidationModule, InsuranceFundModule, TradingModule, Ma
         funds = {mid: Fund(m.fund_cash, m.fund_size, m.fund_open_notional, m.fund_hwm, m.fund_hwm_ts,
                            m.fund_distressed) for mid, m in self.markets.items()}
         return ProtocolState(vault_balance=self.vault, free=self.free, positions=self.positions, funds=funds,
-                             sides=self.sides, marks=marks, scale=self.scale, index_known=True)
+                             queues=self.queues, marks=marks, scale=self.scale, queue_known=True)
 
     def findings(self, after_keeper: bool = False, skip=("fund_cash",)) -> list:
         """Every violated state invariant (``perp.invariants.check_state``). ``fund_cash`` is skipped by default: the

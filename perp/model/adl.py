@@ -1,30 +1,94 @@
-"""Reference model: ``AdlModule`` (contracts/modules/AdlModule.sol): Type 1 and Type 2 ADL over the on-chain ranking (perp.core.ranking)."""
+"""Reference model: ``AdlModule`` (contracts/modules/AdlModule.sol): the ADL engine (a best-first merge of the queue's
+tiers by their score bounds, exact scores for the positions that can be next, bounded work per call), Type 1 and
+Type 2. Mirrors the contract step for step, so that it examines the same positions, stops at the same work bound and
+hands out the same ranks; ``ranked`` gives the SPEC's order by a plain sort, which the engine must equal."""
 from __future__ import annotations
 
-from ..core import (WAD, Position, fail, key_index, key_score, mul_div_up, notional_down, notional_up, price_of_down,
-                    ranking_key, score_down, unrealized_pnl_down)
+from ..core import (WAD, Position, ahead, bound, candidate, fail, mul_div_up, notional_down, notional_up,
+                    price_of_down, queue, ranked, score_down, u_times_d)
 from ..core import fund_trade_price as _fund_trade_price
 from .storage import ADL_TYPE_BANKRUPT, ADL_TYPE_FUND, DISTRESS_NONE, DISTRESS_RISK_LIMIT, Market, reduction
+
+MAX_EXAMINED = 400  # AdlModule.MAX_EXAMINED
+MAX_FILLS = 64  # AdlModule.MAX_FILLS
+
+
+class _Engine:
+    """AdlModule.Engine: the merge state of one ADL call."""
+
+    def __init__(self, model, mid, is_long, mark):
+        self.model, self.mid, self.is_long, self.mark = model, mid, is_long, mark
+        self.d = WAD * model.scale
+        side = model.queues[(mid, is_long)]
+        self.cursors = []  # [node, key, tier, bound]
+        for t in range(queue.TIERS):
+            if side.bitmap >> t & 1:
+                head, key = side.head(t)
+                self.cursors.append([head, key, t, bound(is_long, key, t, mark)])
+        self.cands = []
+        self.examined = 0
+        self.ranked = 0
+        self.out_of_work = False
+        for a in side.overflow:
+            self._examine(a)
+
+    def _examine(self, account):
+        self.examined += 1
+        pos = self.model.positions[(self.mid, account)]
+        ud = u_times_d(pos.size, pos.open_notional, self.mark, self.d)
+        if ud > 0:
+            self.cands.append(candidate(account, ud, pos.margin, abs(pos.size), pos.open_seq, self.d))
+
+    def next(self):
+        """(candidate, rank) of the next position in queue order, or (None, 0)."""
+        while True:
+            bi = None
+            for i, c in enumerate(self.cands):
+                if bi is None or ahead(c, self.cands[bi]):
+                    bi = i
+            ci, top = None, 0
+            for i, cur in enumerate(self.cursors):
+                if cur[3] > top:
+                    top, ci = cur[3], i
+            if ci is not None and (bi is None or top >= self.cands[bi].x_down):
+                if self.examined >= MAX_EXAMINED:
+                    self.out_of_work = True
+                    return None, 0
+                cur = self.cursors[ci]
+                self._examine(cur[0])
+                nxt = self.model.positions[(self.mid, cur[0])].next
+                cur[0] = nxt
+                if nxt == queue.ZERO:
+                    cur[3] = 0
+                else:
+                    cur[1] = self.model.positions[(self.mid, nxt)].key
+                    cur[3] = bound(self.is_long, cur[1], cur[2], self.mark)
+                continue
+            if bi is None:
+                return None, 0
+            best = self.cands[bi]
+            self.cands[bi] = self.cands[-1]
+            self.cands.pop()
+            self.ranked += 1
+            return best, self.ranked
 
 
 class AdlModule:
     def ranked(self, mid, is_long, price) -> list:
-        """The eligible positions of one side in ADL order: [(key, account)], best first."""
-        keys = self._ranked_candidates(mid, is_long, price)
-        side = self.sides[(mid, is_long)]
-        return [(k, side[key_index(k)]) for k in keys]
+        """The eligible positions of one side in the SPEC's order (a plain sort): [Candidate], best first."""
+        side = [_Acct(a, p) for (m, a), p in self.positions.items() if m == mid and (p.size > 0) == is_long]
+        return ranked(side, price, self.scale)
 
-    def _ranked_candidates(self, mid, is_long, price) -> list:
-        side = self.sides[(mid, is_long)]
-        keys = []
-        scale = self.scale
-        for i, a in enumerate(side):
-            pos = self.positions[(mid, a)]
-            u = unrealized_pnl_down(pos.size, pos.open_notional, price, scale)
-            if u > 0:
-                keys.append(ranking_key(score_down(u, pos.margin), abs(pos.size), pos.open_seq, i))
-        keys.sort(reverse=True)
-        return keys
+    def engine_order(self, mid, is_long, price) -> list:
+        """The order the engine hands positions out in (no fills): [account]; equals ``ranked`` unless the work
+        bound is reached first."""
+        e = _Engine(self, mid, is_long, price)
+        out = []
+        while True:
+            c, rank = e.next()
+            if rank == 0:
+                return out
+            out.append(c.account)
 
     def _adl_capacity(self, pos: Position, price_num, price_den) -> int:
         abs_size = abs(pos.size)
@@ -44,34 +108,36 @@ class AdlModule:
         pnl = reduction(pos.size, pos.open_notional, q, n)[3]
         return pos.margin + pnl >= 0
 
-    def _after_adl_fill(self, mid, account, score_, adl_type, delta, price, notional, rank):
-        self._bump_epoch(account)
-        self.events.append(("AdlFill", {"marketId": mid, "account": account, "adlType": adl_type,
+    def _after_adl_fill(self, mid, c, adl_type, delta, price, notional, rank, d):
+        self._to_overflow(mid, c.account)
+        self._bump_epoch(c.account)
+        self.events.append(("AdlFill", {"marketId": mid, "account": c.account, "adlType": adl_type,
                                         "sizeDelta": delta, "price": price, "notional": notional,
-                                        "score": score_, "rank": rank}))
+                                        "score": score_down(c.u_d, c.margin, d), "rank": rank}))
 
     def _adl_type1(self, mid, m: Market, account, size, nb, price):
         self._fill_trader(mid, account, -size, nb, 0, price)
         abs_size = abs(size)
-        filled, pieces = self._type1_fills(mid, size < 0, abs_size, nb, price)
+        filled, pieces, out_of_work = self._type1_fills(mid, size < 0, abs_size, nb, price)
         if filled != abs_size:
             rest = nb - pieces if nb > pieces else 0
             rest_size = abs_size - filled if size > 0 else -(abs_size - filled)
             self._fill_fund(m, rest_size, rest)
             pieces += rest
+            if out_of_work:
+                self.events.append(("AdlWorkLimitReached", {"marketId": mid, "account": account, "size": rest_size}))
             self.events.append(("AdlRemainderToFund", {"marketId": mid, "account": account, "size": rest_size}))
         m.fund_cash += nb - pieces if size < 0 else pieces - nb
 
     def _type1_fills(self, mid, cp_is_long, abs_size, nb, price):
         pb = price_of_down(nb, abs_size, self.scale)
-        keys = self._ranked_candidates(mid, cp_is_long, price)
-        accounts = list(self.sides[(mid, cp_is_long)])
-        filled = pieces = 0
-        for r, k in enumerate(keys):
-            if filled == abs_size:
+        e = _Engine(self, mid, cp_is_long, price)
+        filled = pieces = fills = 0
+        while filled != abs_size and fills < MAX_FILLS:
+            c, rank = e.next()
+            if rank == 0:
                 break
-            a = accounts[key_index(k)]
-            pos = self.positions[(mid, a)]
+            pos = self.positions[(mid, c.account)]
             q = min(abs_size - filled, self._adl_capacity(pos, nb, abs_size))
             if q == 0:
                 continue
@@ -79,14 +145,17 @@ class AdlModule:
             if not self._margin_survives(pos, q, n):
                 continue
             delta = -q if cp_is_long else q
-            self._fill_trader(mid, a, delta, n, 0, price)
+            self._fill_trader(mid, c.account, delta, n, 0, price)
             filled += q
             pieces += n
-            self._after_adl_fill(mid, a, key_score(k), ADL_TYPE_BANKRUPT, delta, pb, n, r + 1)
-        return filled, pieces
+            fills += 1
+            self._after_adl_fill(mid, c, ADL_TYPE_BANKRUPT, delta, pb, n, rank, e.d)
+        return filled, pieces, e.out_of_work or (filled != abs_size and fills == MAX_FILLS)
 
-    def deleverage_fund(self, sender, mid: int, now: int) -> None:
+    def deleverage_fund(self, sender, mid: int, now: int, max_size: int | None = None) -> None:
         def run():
+            if max_size == 0:
+                fail("ZeroAmount")
             m = self._market(mid)
             price = self._mark(mid, m, now)
             equity, dd = self._update_watermark(mid, m, price, now)
@@ -101,9 +170,11 @@ class AdlModule:
             if reason == DISTRESS_RISK_LIMIT:
                 target_notional = m.params.max_fund_notional * m.params.notional_stop // WAD
                 target = min(abs_size, price_of_down(target_notional, price, self.scale))
-            required = abs_size - target
-            filled = self._type2_fills(mid, m, fund_size < 0, price, required)
+            required = abs_size - target if max_size is None else min(abs_size - target, max_size)
+            filled, out_of_work = self._type2_fills(mid, m, fund_size < 0, price, required)
             if filled != required:
+                if out_of_work:
+                    fail("AdlWorkLimit", mid, required, filled)
                 fail("InsufficientAdlCapacity", mid, required, filled)
 
         self._tx(run)
@@ -112,17 +183,16 @@ class AdlModule:
         """AdlModule._fundTradePrice (perp.core.valuation.fund_trade_price)."""
         return _fund_trade_price(m.fund_cash, m.fund_size, m.fund_open_notional, mark, self.scale)
 
-    def _type2_fills(self, mid, m: Market, cp_is_long, price, required) -> int:
+    def _type2_fills(self, mid, m: Market, cp_is_long, price, required):
         trade_price = self.fund_trade_price(m, price)
-        keys = self._ranked_candidates(mid, cp_is_long, price)
-        accounts = list(self.sides[(mid, cp_is_long)])
-        filled = 0
+        e = _Engine(self, mid, cp_is_long, price)
+        filled = fills = 0
         den = WAD * self.scale
-        for r, k in enumerate(keys):
-            if filled == required:
+        while filled != required and fills < MAX_FILLS:
+            c, rank = e.next()
+            if rank == 0:
                 break
-            a = accounts[key_index(k)]
-            pos = self.positions[(mid, a)]
+            pos = self.positions[(mid, c.account)]
             q = min(required - filled, self._adl_capacity(pos, trade_price, den))
             if q == 0:
                 continue
@@ -130,8 +200,19 @@ class AdlModule:
             if not self._margin_survives(pos, q, n):
                 continue
             delta = -q if cp_is_long else q
-            self._fill_trader(mid, a, delta, n, 0, price)
+            self._fill_trader(mid, c.account, delta, n, 0, price)
             self._fill_fund(m, -delta, n)
             filled += q
-            self._after_adl_fill(mid, a, key_score(k), ADL_TYPE_FUND, delta, trade_price, n, r + 1)
-        return filled
+            fills += 1
+            self._after_adl_fill(mid, c, ADL_TYPE_FUND, delta, trade_price, n, rank, e.d)
+        return filled, e.out_of_work or (filled != required and fills == MAX_FILLS)
+
+
+class _Acct:
+    """A position with its account, for the plain sort."""
+
+    __slots__ = ("account", "size", "open_notional", "margin", "open_seq")
+
+    def __init__(self, account, p):
+        self.account, self.size, self.open_notional = account, p.size, p.open_notional
+        self.margin, self.open_seq = p.margin, p.open_seq

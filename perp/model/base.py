@@ -4,7 +4,7 @@ position or the fund."""
 from __future__ import annotations
 
 from ..core.valuation import equity as equity_at
-from ..core import UINT128_MAX, ModelError, Position, fail, fund_equity, notional_up, unrealized_pnl_down, wad_mul_up
+from ..core import ModelError, Position, fail, fund_equity, notional_down, notional_up, queue, unrealized_pnl_down, wad_mul_up
 from ..core.fixed import wad_div_up as _wad_div_up
 from .storage import Market, _int128, _uint128, addr, default_hasher, reduction
 
@@ -14,6 +14,9 @@ def wad_div_up(x: int, y: int) -> int:
     if y == 0:
         fail("Panic", 0x12)
     return _wad_div_up(x, y)
+
+
+MAX_PRICE = 2**95  # PerpBase.MAX_PRICE: the largest usable mark (WAD)
 
 
 class PerpBase:
@@ -26,7 +29,7 @@ class PerpBase:
         self.free: dict = {}
         self.epoch: dict = {}
         self.positions: dict = {}  # (market_id, account) -> Position (open positions only)
-        self.sides: dict = {}  # (market_id, is_long) -> [account] in storage order
+        self.queues: dict = {}  # (market_id, is_long) -> perp.core.queue.Side (the ADL queue)
         self.filled: dict = {}  # order hash -> filled amount (UINT256_MAX once cancelled)
         self.markets: dict = {}
         self.market_count = 0
@@ -38,14 +41,14 @@ class PerpBase:
 
     def _begin(self):
         snap = (dict(self.free), dict(self.epoch), {k: p.copy() for k, p in self.positions.items()},
-                {k: list(v) for k, v in self.sides.items()}, {k: m.copy() for k, m in self.markets.items()},
+                {k: q.copy() for k, q in self.queues.items()}, {k: m.copy() for k, m in self.markets.items()},
                 self.open_seq, self.vault, self.market_count)
         self._filled_journal = []
         self.events = []
         return snap
 
     def _rollback(self, snap):
-        (self.free, self.epoch, self.positions, self.sides, self.markets, self.open_seq, self.vault,
+        (self.free, self.epoch, self.positions, self.queues, self.markets, self.open_seq, self.vault,
          self.market_count) = snap
         for h, old in reversed(self._filled_journal):
             if old is None:
@@ -93,7 +96,7 @@ class PerpBase:
         if m.updated_at + max_age < now:
             fail("StaleOraclePrice", mid, m.updated_at, max_age)
         price = m.answer * 10 ** (18 - m.oracle_decimals)
-        if price > UINT128_MAX:
+        if price > MAX_PRICE:
             fail("InvalidOraclePrice", mid, m.answer)
         return price
 
@@ -113,7 +116,12 @@ class PerpBase:
         return self.markets[mid].fund_tuple()
 
     def side_accounts(self, mid, is_long) -> list:
-        return list(self.sides[(mid, is_long)])
+        """Every account of one side in the queue's storage order (``sidePositions``): overflow, then each tier."""
+        return self.queues[(mid, is_long)].walk(self._book(mid))
+
+    def _book(self, mid):
+        """The positions of one market as the queue functions take them (account -> Position)."""
+        return lambda a: self.positions.get((mid, a))
 
     def position_equity(self, mid, account, price) -> int:
         p = self.position(mid, account)
@@ -123,12 +131,13 @@ class PerpBase:
         return self._fund_equity(self.markets[mid], price)
 
     def snapshot(self) -> dict:
-        """Plain values for comparisons: free, epochs, positions (with openSeq, listIndex), sides, funds."""
+        """Plain values for comparisons: free, epochs, positions (every stored field), the queues, funds."""
         return {
             "free": {a: v for a, v in self.free.items()},
             "epoch": dict(self.epoch),
             "positions": {k: p.as_tuple() for k, p in self.positions.items()},
-            "sides": {k: list(v) for k, v in self.sides.items()},
+            "queues": {k: (q.bitmap, {t: tuple(h) for t, h in sorted(q.heads.items())}, list(q.overflow))
+                       for k, q in self.queues.items()},
             "funds": {mid: m.fund_tuple() for mid, m in self.markets.items()},
             "vault": self.vault,
         }
@@ -224,22 +233,35 @@ class PerpBase:
         m.fund_open_notional += open_notional_part if is_long else -open_notional_part
 
     def _open_position(self, mid, account, is_long) -> Position:
-        side = self.sides[(mid, is_long)]
         self.open_seq += 1
-        pos = Position(0, 0, 0, self.open_seq, len(side))
-        side.append(account)
+        pos = Position(open_seq=self.open_seq)
         self.positions[(mid, account)] = pos
         return pos
 
     def _close_position(self, mid, account, pos: Position) -> None:
-        side = self.sides[(mid, pos.size > 0)]
-        index = pos.list_index
-        last = side[-1]
-        if last != account:
-            side[index] = last
-            self.positions[(mid, last)].list_index = index
-        side.pop()
+        queue.remove(self.queues[(mid, pos.size > 0)], self._book(mid), account)
         del self.positions[(mid, account)]
+
+    # ADL queue and minimum size (PerpBase._requeue, _toOverflow, _requireMinNotional)
+
+    def _requeue(self, mid, account, hint) -> None:
+        pos = self.positions.get((mid, account))
+        if pos is None:
+            return
+        queue.requeue(self.queues[(mid, pos.size > 0)], self._book(mid), account, pos.size > 0, addr(hint), self.scale)
+
+    def _to_overflow(self, mid, account) -> None:
+        pos = self.positions.get((mid, account))
+        if pos is not None:
+            queue.to_overflow(self.queues[(mid, pos.size > 0)], self._book(mid), account)
+
+    def _require_min_notional(self, mid, m: Market, account, price) -> None:
+        pos = self.positions.get((mid, account))
+        if pos is None:
+            return
+        notional = notional_down(abs(pos.size), price, self.scale)
+        if notional < m.params.min_position_notional:
+            fail("PositionBelowMinimum", mid, account, notional, m.params.min_position_notional)
 
     def _fund_equity(self, m: Market, price) -> int:
         return fund_equity(m.fund_cash, m.fund_size, m.fund_open_notional, price, self.scale)

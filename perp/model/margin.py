@@ -49,7 +49,7 @@ class MarginModule:
 
         self._tx(run)
 
-    def add_margin(self, sender, mid: int, amount: int) -> None:
+    def add_margin(self, sender, mid: int, amount: int, hint=ZERO) -> None:
         def run():
             a = addr(sender)
             self._market(mid)
@@ -60,10 +60,11 @@ class MarginModule:
                 fail("NoPosition", mid, a)
             self._debit(a, amount)
             pos.margin = _uint128(pos.margin + amount)
+            self._requeue(mid, a, hint)
 
         self._tx(run)
 
-    def remove_margin(self, sender, mid: int, amount: int, now: int) -> None:
+    def remove_margin(self, sender, mid: int, amount: int, now: int, hint=ZERO) -> None:
         def run():
             a = addr(sender)
             m = self._active_market(mid)
@@ -83,5 +84,19 @@ class MarginModule:
             leverage = UINT256_MAX if equity == 0 else wad_div_up(notional, equity)
             if leverage > m.params.max_leverage:
                 fail("LeverageTooHigh", leverage, m.params.max_leverage)
+            self._requeue(mid, a, hint)
+
+        self._tx(run)
+
+    def requeue(self, sender, mid: int, account, hint=ZERO) -> None:
+        """QueueModule.requeue: a position waiting in the overflow list goes back into its tier (anyone may call)."""
+        def run():
+            self._market(mid)
+            a = addr(account)
+            pos = self.positions.get((mid, a))
+            if pos is None or pos.overflow_index == 0:
+                fail("NotInOverflow", mid, a)
+            self._requeue(mid, a, hint)
+            self.events.append(("PositionRequeued", {"marketId": mid, "account": a}))
 
         self._tx(run)

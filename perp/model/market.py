@@ -1,6 +1,7 @@
 """Reference model: ``MarketModule`` (contracts/modules/MarketModule.sol): listing markets (bounds of perp.params), the mock oracle, pause and parameters."""
 from __future__ import annotations
 
+from ..core import queue
 from .storage import Market
 
 
@@ -13,8 +14,8 @@ class MarketModule:
         self.market_count += 1
         mid = self.market_count
         self.markets[mid] = Market(mid, params, oracle_decimals, answer, updated_at)
-        self.sides[(mid, True)] = []
-        self.sides[(mid, False)] = []
+        self.queues[(mid, True)] = queue.Side()
+        self.queues[(mid, False)] = queue.Side()
         return mid
 
     def set_price(self, market_id: int, answer: int, updated_at: int) -> None:

@@ -79,7 +79,7 @@ def random_scenario(seed: int, steps: int = 40, decimals: int = 6, n_accounts: i
             elif kind == "price":
                 model.set_price(mid, max(1, m.answer * rng.randint(70, 130) // 100), now)
             elif kind == "liq":
-                holders = model.sides[(mid, True)] + model.sides[(mid, False)]
+                holders = model.side_accounts(mid, True) + model.side_accounts(mid, False)
                 if holders:
                     model.liquidate(keeper, mid, rng.choice(holders), now)
             elif kind == "batch":

@@ -90,6 +90,8 @@ class Match:
     fill_price: int
     maker_signer: str | None = None  # None: the order's own account (a valid signature)
     taker_signer: str | None = None
+    maker_hint: str = ZERO  # ADL queue hints (Match.makerHint / takerHint)
+    taker_hint: str = ZERO
 
 
 def default_hasher(order) -> tuple:

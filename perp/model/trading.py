@@ -47,8 +47,10 @@ class TradingModule:
         notional = notional_down(mt.fill_size, mt.fill_price, self.scale)
         if notional == 0:
             fail("NotionalTooSmall", mt.fill_size, mt.fill_price)
-        mh, mfee = self._fill_order(m, maker, mt.maker_signer, mt, notional, mark, m.params.maker_fee_bps, now)
-        th, tfee = self._fill_order(m, taker, mt.taker_signer, mt, notional, mark, m.params.taker_fee_bps, now)
+        mh, mfee = self._fill_order(m, maker, mt.maker_signer, mt, notional, mark, m.params.maker_fee_bps, now,
+                                    mt.maker_hint)
+        th, tfee = self._fill_order(m, taker, mt.taker_signer, mt, notional, mark, m.params.taker_fee_bps, now,
+                                    mt.taker_hint)
         if mfee + tfee != 0:
             m.fund_cash += mfee + tfee
         buyer, seller = (maker, taker) if maker.is_buy else (taker, maker)
@@ -58,7 +60,7 @@ class TradingModule:
             "buyerFee": mfee if maker.is_buy else tfee, "sellerFee": tfee if maker.is_buy else mfee,
         }))
 
-    def _fill_order(self, m: Market, order, signer, mt: Match, notional, mark, fee_bps, now):
+    def _fill_order(self, m: Market, order, signer, mt: Match, notional, mark, fee_bps, now, hint):
         h = self._use_order(order, signer, mt.fill_size, mt.fill_price, m.params.max_leverage, now)
         mid = order.market_id
         account = addr(order.account)
@@ -67,6 +69,8 @@ class TradingModule:
                                       order.leverage, mark)
         if order.reduce_only and increased:
             fail("ReduceOnlyViolated", h, before, self.position(mid, account).size)
+        self._require_min_notional(mid, m, account, mt.fill_price)
+        self._requeue(mid, account, hint)
         fee = 0
         if fee_bps != 0:
             fee = bps_up(notional, fee_bps)

@@ -5,8 +5,9 @@ A Perpetual is deployed over each odd token once per module (the `env` deploymen
 the chain, which Brownie links); every test starts from the snapshot taken after it."""
 import brownie
 import pytest
-from brownie import FeeOnTransferToken, MockStablecoin, Perpetual, ReentrantToken
+from brownie import FeeOnTransferToken, MockStablecoin, ReentrantToken
 
+from scripts.deploy import deploy_protocol
 from support import err
 
 ZERO = "0x0000000000000000000000000000000000000000"
@@ -15,14 +16,14 @@ ZERO = "0x0000000000000000000000000000000000000000"
 @pytest.fixture(scope="module")
 def fot(env, deployer):
     token = FeeOnTransferToken.deploy(env.decimals, {"from": deployer})
-    perp = Perpetual.deploy(token, deployer, {"from": deployer})
+    perp = deploy_protocol(token, deployer)
     return token, perp
 
 
 @pytest.fixture(scope="module")
 def reentrant(env, deployer):
     token = ReentrantToken.deploy(env.decimals, {"from": deployer})
-    perp = Perpetual.deploy(token, deployer, {"from": deployer})
+    perp = deploy_protocol(token, deployer)
     return token, perp
 
 
@@ -177,13 +178,13 @@ def test_reentrant_token_with_disarmed_hook_deposits_and_withdraws(checked, reen
 def test_collateral_with_19_decimals_reverts_unsupported_decimals(env, deployer):
     token = MockStablecoin.deploy("Too Precise", "TP", 19, {"from": deployer})
     with brownie.reverts(err("UnsupportedDecimals", 19)):
-        Perpetual.deploy(token, deployer, {"from": deployer})
+        deploy_protocol(token, deployer)
 
 
 @pytest.mark.parametrize("token_decimals", [0, 18])
 def test_collateral_with_0_to_18_decimals_is_accepted(env, deployer, token_decimals):
     token = MockStablecoin.deploy("Ok", "OK", token_decimals, {"from": deployer})
-    perp = Perpetual.deploy(token, deployer, {"from": deployer})
+    perp = deploy_protocol(token, deployer)
     assert perp.collateralDecimals() == token_decimals
     assert perp.collateral() == token
     assert perp.owner() == deployer

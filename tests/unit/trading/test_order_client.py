@@ -123,8 +123,11 @@ def test_typed_data_names_the_domain():
 
 def test_match_tuple_layout():
     maker, taker = order(), order(is_buy=False, nonce=2)
+    zero = "0x0000000000000000000000000000000000000000"
     m = match_tuple(maker, b"\x01" * 65, taker, b"\x02" * 65, WAD, 2000 * WAD)
-    assert m == (maker.as_tuple(), b"\x01" * 65, taker.as_tuple(), b"\x02" * 65, WAD, 2000 * WAD)
+    assert m == (maker.as_tuple(), b"\x01" * 65, taker.as_tuple(), b"\x02" * 65, WAD, 2000 * WAD, zero, zero)
+    hinted = match_tuple(maker, b"\x01" * 65, taker, b"\x02" * 65, WAD, 2000 * WAD, "0x" + "11" * 20, "0x" + "22" * 20)
+    assert hinted[6:] == ("0x" + "11" * 20, "0x" + "22" * 20)
 
 
 @pytest.mark.parametrize("fill_size", [0, -1])

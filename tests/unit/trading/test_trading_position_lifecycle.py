@@ -134,9 +134,11 @@ def test_full_close_removes_the_account_from_its_side_list(t, alice, bob, carol)
     buy_from(t, alice, bob, w(1), w(2000))
     buy_from(t, carol, bob, w(1), w(2000))
     sell_to(t, alice, bob, w(1), w(2000))  # alice closes; bob reduces to short 1
-    assert list(t.perp.sideAccounts(t.ETH, True)) == [carol.address]
-    assert list(t.perp.sideAccounts(t.ETH, False)) == [bob.address]
-    assert tuple(t.perp.getPosition(t.ETH, alice)) == (0, 0, 0, 0, 0)  # storage cleared, openSeq included
+    assert list(t.side_accounts(t.ETH, True)) == [carol.address]
+    assert list(t.side_accounts(t.ETH, False)) == [bob.address]
+    zero = "0x0000000000000000000000000000000000000000"
+    # storage cleared, openSeq and the ADL queue fields included
+    assert tuple(t.perp.getPosition(t.ETH, alice)) == (0, 0, 0, 0, 0, False, 0, zero, 0, zero)
 
 
 def test_full_close_exactly_at_the_bankruptcy_price_leaves_zero_margin(t, calc, funded, alice, bob, carol):
@@ -181,8 +183,8 @@ def test_flip_literal_numbers(t, calc, funded, alice, bob, carol):
 def test_flip_moves_the_account_to_the_other_side_list(t, alice, bob, carol):
     buy_from(t, alice, bob, w(1), w(2000))
     sell_to(t, alice, carol, w(3), w(2000))
-    assert alice.address not in t.perp.sideAccounts(t.ETH, True)
-    assert alice.address in t.perp.sideAccounts(t.ETH, False)
+    assert alice.address not in t.side_accounts(t.ETH, True)
+    assert alice.address in t.side_accounts(t.ETH, False)
 
 
 def test_flip_of_a_short_to_a_long(t, calc, funded, bob, carol, dave):

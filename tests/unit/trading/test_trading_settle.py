@@ -8,6 +8,8 @@ The pair: 1.5 ETH at 2,001.37 (within the 5% band of the 2,000 mark), buyer at 5
 """
 import pytest
 
+from perp.params import default_params
+
 from trading_calc import MAKER_BPS, TAKER_BPS, X, order_hash, pos, w
 
 SIZE = w("1.5")
@@ -116,8 +118,8 @@ def test_settle_emits_position_updated_for_maker_then_taker(t, calc, funded, ali
 @MAKER_SIDES
 def test_settle_lists_both_accounts_on_their_sides(t, alice, bob, maker_buys):
     settle_pair(t, alice, bob, maker_buys)
-    assert list(t.perp.sideAccounts(t.ETH, True)) == [alice.address]
-    assert list(t.perp.sideAccounts(t.ETH, False)) == [bob.address]
+    assert list(t.side_accounts(t.ETH, True)) == [alice.address]
+    assert list(t.side_accounts(t.ETH, False)) == [bob.address]
 
 
 def test_settle_moves_no_tokens_into_or_out_of_the_vault(t, alice, bob):
@@ -146,10 +148,13 @@ def test_fill_at_a_price_between_both_limits_uses_the_fill_price(t, calc, funded
     assert pos(t, t.ETH, bob) == (-w(1), -n, calc.u(402))
 
 
-def test_smallest_fill_rounds_both_fees_up_to_one_unit(t, calc, funded, alice, bob):
+def test_smallest_fill_rounds_both_fees_up_to_one_unit(t, calc, funded, alice, bob, deployer):
     # The smallest size with a non-zero notional at 2,000: q = ceil(1e18 * scale / 2000e18) (5e8 with 6 decimals,
     # 1 wei with 18). Its notional is 1 unit (6 decimals) or 2,000 units (18 decimals); either way both fees,
-    # ceil(n * 2 / 1e4) and ceil(n * 5 / 1e4), round up to exactly 1 unit.
+    # ceil(n * 2 / 1e4) and ceil(n * 5 / 1e4), round up to exactly 1 unit. (The market's minimum position notional
+    # is lowered to one unit first: the reference 10 tokens would refuse such a position.)
+    params = default_params("ETH-PERP", t.decimals).with_(min_position_notional=1)
+    t.perp.setMarketParams(t.ETH, params.as_tuple(), {"from": deployer})
     p = w(2000)
     q = -(-(10**18 * t.scale) // p)
     n = calc.notional(q, p)

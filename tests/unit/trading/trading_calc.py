@@ -96,7 +96,8 @@ def order_hash(env, order) -> bytes:
 
 def raw_match(maker, maker_sig, taker, taker_sig, fill_size, fill_price) -> tuple:
     """A Match tuple without the client's checks (to send values the client refuses, e.g. a zero fill)."""
-    return (maker.as_tuple(), maker_sig, taker.as_tuple(), taker_sig, fill_size, fill_price)
+    zero = "0x0000000000000000000000000000000000000000"  # no ADL queue hints
+    return (maker.as_tuple(), maker_sig, taker.as_tuple(), taker_sig, fill_size, fill_price, zero, zero)
 
 
 def snapshot(env, accounts, hashes=()) -> dict:
