@@ -25,7 +25,7 @@ class Driver:
 
     def holders(self, mid):
         m = self.h.model
-        return [self.h.by_addr[a] for a in m.sides[(mid, True)] + m.sides[(mid, False)]]
+        return [self.h.by_addr[a] for a in m.side_accounts(mid, True) + m.side_accounts(mid, False)]
 
     def params(self, mid):
         return self.h.markets[mid][2]
@@ -232,7 +232,7 @@ class Driver:
 
         def lev(is_long):
             total = 0
-            for a in m.sides[(mid, is_long)]:
+            for a in m.side_accounts(mid, is_long):
                 p = m.positions[(mid, a)]
                 total += abs(p.size) * mark // (WAD * h.scale) * WAD // max(1, p.margin)
             return total
@@ -395,7 +395,7 @@ class Driver:
 
     def _most_leveraged(self, mid):
         h, m = self.h, self.h.model
-        holders = m.sides[(mid, True)] + m.sides[(mid, False)]
+        holders = m.side_accounts(mid, True) + m.side_accounts(mid, False)
         if not holders:
             return None
         mark = h.mark(mid)
@@ -539,7 +539,7 @@ class Driver:
         if starve:
             fund_long = mk.fund_size > 0
             entries = [abs(m.positions[(mid, a)].open_notional) * h.scale * WAD // abs(m.positions[(mid, a)].size)
-                       for a in m.sides[(mid, not fund_long)]]
+                       for a in m.side_accounts(mid, not fund_long)]
             if entries:
                 self._set_mark(mid, max(entries) * rng.randint(101, 110) // 100 if fund_long else
                                min(entries) * rng.randint(90, 99) // 100)
@@ -579,7 +579,7 @@ class Driver:
         price = h.mark(mid)
         max_lev = self.params(mid).max_leverage
         # the other shorts of the market must be smaller than B's share, or they would cover it
-        others = sum(abs(m.positions[(mid, x)].size) for x in m.sides[(mid, False)])
+        others = sum(abs(m.positions[(mid, x)].size) for x in m.side_accounts(mid, False))
         size_b = max(self.size_for(rng.randint(500, 5_000) * h.one, price), others * 3 // 2 + 1)
         notional = size_b * price // (WAD * h.scale)
         for x, need in ((a, notional * 3 // 10), (b, notional // 10), (c, notional)):

@@ -145,7 +145,7 @@ def test_type2_of_a_fund_with_negative_cash_trades_at_mark(env0):
     ETH = env0.ETH
     cash, size, on = (int(x) for x in env0.perp.fundAccount(ETH)[:3])
     assert (cash, size, on) == (-77_366_640, -WAD // 100, -22_777_500)  # cash - openNotional < 0
-    assert tuple(int(x) for x in env0.perp.getPosition(ETH, bob))[:3] == (WAD // 100, 23 * U, 33 * U)  # 24 at mark
+    assert tuple(int(x) for x in env0.perp.getPosition(ETH, bob)[:3]) == (WAD // 100, 23 * U, 33 * U)  # 24 at mark
     free = env0.free(bob)
     tx, _, err = h.deleverage_fund(ETH)
     assert err is None

@@ -63,9 +63,9 @@ def test_type2_book_matches_the_hand_computed_unit_test():
     fills = [d for n, d in m.events if n == "AdlFill"]
     assert fills == [
         {"marketId": 1, "account": CAROL, "adlType": ADL_TYPE_FUND, "sizeDelta": w("0.6"), "price": p,
-         "notional": 544_842_000, "score": score(660 * U, 120 * U), "rank": 1},
+         "notional": 544_842_000, "score": 660 * U * WAD // (660 * U + 120 * U), "rank": 1},
         {"marketId": 1, "account": BOB, "adlType": ADL_TYPE_FUND, "sizeDelta": w("0.4"), "price": p,
-         "notional": 363_228_000, "score": score(660 * U, 600 * U), "rank": 2},
+         "notional": 363_228_000, "score": 660 * U * WAD // (660 * U + 600 * U), "rank": 2},
     ]
     assert m.fund(1)[:3] == (0, 0, 0)
     assert m.position(1, BOB).as_tuple()[:3] == (-w("0.2"), -400 * U, 1_036_772_000 - 691_181_333)

@@ -172,7 +172,7 @@ class PerpMachine:
     def rule_close(self, st_who, st_other, st_mid, st_frac, st_flag):
         """A holder reduces (or closes, or flips past zero) with a reduce-only order when st_flag."""
         h = self.h
-        holders = h.model.sides[(st_mid, True)] + h.model.sides[(st_mid, False)]
+        holders = h.model.side_accounts(st_mid, True) + h.model.side_accounts(st_mid, False)
         if not holders:
             return
         a = holders[st_who % len(holders)]
@@ -232,7 +232,7 @@ class PerpMachine:
 
     def rule_liquidate(self, st_mid, st_who):
         h = self.h
-        holders = h.model.sides[(st_mid, True)] + h.model.sides[(st_mid, False)]
+        holders = h.model.side_accounts(st_mid, True) + h.model.side_accounts(st_mid, False)
         mark = h.mark(st_mid)
         liq = [a for a in holders if h.model.is_liquidatable(st_mid, a, mark)]
         pool = liq or holders or [self.trader(st_who).address.lower()]
@@ -346,7 +346,7 @@ class PerpMachine:
             h.set_price(mid, h.model.markets[mid].answer)
         # keeper pass: everything below maintenance margin goes
         for mid in h.markets:
-            holders = [h.by_addr[a].address for a in h.model.sides[(mid, True)] + h.model.sides[(mid, False)]]
+            holders = [h.by_addr[a].address for a in h.model.side_accounts(mid, True) + h.model.side_accounts(mid, False)]
             if holders:
                 h.liquidate_batch(mid, holders)
         # every remaining (solvent) position closes at mark against the closing account
@@ -358,7 +358,7 @@ class PerpMachine:
             h.deposit(closer, need)
         for mid in h.markets:
             price = h.mark(mid)
-            for a in list(h.model.sides[(mid, True)] + h.model.sides[(mid, False)]):
+            for a in list(h.model.side_accounts(mid, True) + h.model.side_accounts(mid, False)):
                 if a == closer.address.lower():
                     continue
                 pos = h.model.position(mid, a)

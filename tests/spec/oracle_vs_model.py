@@ -43,7 +43,7 @@ from fractions import Fraction as Q
 import oracle as O
 from model_bridge import View
 import perp.model
-from perp.model import WAD, Match, ModelError, SimpleOrder, key_score, reference_model
+from perp.model import WAD, Match, ModelError, SimpleOrder, reference_model, score_down
 
 T0 = 1_700_000_000
 TRADERS = [f"0x{i:040x}" for i in range(1, 9)]
@@ -527,7 +527,7 @@ class Scenario:
             self.count("state:" + O.state(p, mark, v.params))
         for long_side in (True, False):
             ranked = m.ranked(MID, long_side, mark_wad)
-            got = [a for _, a in ranked]
+            got = [c.account for c in ranked]
             queue = O.adl_queue(book, long_side, mark)
             want = [a for a, _ in queue]
             for a in set(want) - set(got):
@@ -538,11 +538,13 @@ class Scenario:
             for a in set(got) - set(want):
                 self.problem(f"{a} in the model's queue but not eligible (u = {float(book[a].upnl(mark))})")
             pos = {a: i for i, a in enumerate(want)}
-            for k, a in ranked:
+            for c in ranked:
+                a = c.account
                 if a in pos:
                     s = book[a].score(mark)
-                    if not s - self.score_tolerance(book[a], mark) < Q(key_score(k), WAD) <= s:
-                        self.problem(f"score of {a}: model {key_score(k)}, exact {float(s)}")
+                    model_score = score_down(c.u_d, c.margin, WAD * m.scale)
+                    if not s - self.score_tolerance(book[a], mark) < Q(model_score, WAD) <= s:
+                        self.problem(f"score of {a}: model {model_score}, exact {float(s)}")
             idx = [pos[a] for a in got if a in pos]
             for x, y in zip(idx, idx[1:]):
                 if x > y:

@@ -112,11 +112,18 @@ def test_a_model_whose_bankruptcy_notional_is_off_by_a_unit_is_caught(monkeypatc
     assert any("bankruptcy price" in p for p in found), found[:5]
 
 
-def test_a_model_that_ranks_by_margin_instead_of_equity_is_caught(monkeypatch):
-    found = problems_with(monkeypatch, perp.model, "score", lambda u, margin: u * perp.model.WAD // max(margin, 1)
-                          if u * perp.model.WAD // max(margin, 1) <= perp.model.WAD else perp.model.WAD,
-                          seeds=range(12))
-    assert any("score" in p or "queue order" in p for p in found), found[:5]
+def test_a_model_that_ranks_by_pnl_alone_is_caught(monkeypatch):
+    """Ranking by the unrealized PnL u instead of u / E (both the engine's comparison and the plain sort)."""
+    import perp.core.ranking as ranking
+    import perp.model.adl as adl
+
+    def by_pnl(a, b):
+        return a.u_d > b.u_d if a.u_d != b.u_d else a.open_seq < b.open_seq
+
+    monkeypatch.setattr(adl, "ahead", by_pnl)
+    monkeypatch.setattr(ranking.Candidate, "sort_key", lambda c: (-c.u_d, c.open_seq))
+    found = run(6, 0, range(12))["problems"]
+    assert any("score" in p or "queue order" in p or "passed over" in p or "rank" in p for p in found), found[:5]
 
 
 def test_the_scenario_module_states_its_bounds():
