@@ -18,6 +18,7 @@ from .chain.abi import build_dir, load_abi  # noqa: F401  (re-exported: perp.aud
 from .chain.client import PAGE, PerpClient
 from .chain.logs import fetch_logs
 from .core import ProtocolState
+from .core.queue import ZERO
 from .invariants import Finding, InvariantViolation, check_state
 
 Snapshot = ProtocolState  # the state the audit reads (perp.core.ProtocolState)
@@ -30,12 +31,12 @@ def all_positions(lens, market_id: int, page: int = PAGE) -> list:
     """Every open position of a market valued at mark (``PerpLens.PositionView`` named tuples), read in pages."""
     out = []
     for is_long in (True, False):
-        start = 0
+        after = ZERO
         while True:
-            r = lens.call("positionsPage", market_id, is_long, start, page)
+            r = lens.call("positionsPage", market_id, is_long, after, page)
             out.extend(r.views)
-            start += page
-            if start >= r.total:
+            after = r.next
+            if int(after, 16) == 0:
                 break
     return out
 

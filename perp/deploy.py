@@ -141,7 +141,7 @@ def deploy_devnet(sender: Sender, decimals: int = 6, markets=DEVNET_MARKETS, fun
     plans = []
     for name, price in markets:
         params = default_params(name, decimals).with_(**params_override)
-        problems = params.problems()
+        problems = params.problems(decimals)
         if problems:
             raise DeployError(f"market {name}: " + "; ".join(problems))
         answer = Decimal(str(price)) * 10**ORACLE_DECIMALS
@@ -222,7 +222,7 @@ def load_plan(raw: dict, decimals: int, where: str = "plan") -> Plan:
             except ValueError:
                 raise DeployError(f"{w}.{k}: must be an integer in contract units, got {v!r}") from None
         params = default_params(m["name"], decimals).with_(**overrides)
-        problems = params.problems()
+        problems = params.problems(decimals)
         if problems:
             raise DeployError(f"{w} ({m['name']}): " + "; ".join(problems))
         plans.append(MarketPlan(m["name"], to_checksum_address(m["oracle"]), params))

@@ -6,6 +6,8 @@ from dataclasses import astuple, dataclass, replace
 
 from .units import WAD
 
+MAX_MIN_POSITION_TOKENS = 10**9  # MarketParamsLib.MAX_MIN_POSITION_TOKENS
+
 
 @dataclass(frozen=True)
 class MarketParams:
@@ -39,8 +41,9 @@ class MarketParams:
     def from_tuple(cls, values) -> "MarketParams":
         return cls(*[int(v) for v in values])
 
-    def problems(self) -> list[str]:
-        """Every bound this set breaks, as readable sentences (empty when valid)."""
+    def problems(self, decimals: int = 18) -> list[str]:
+        """Every bound this set breaks, as readable sentences (empty when valid); ``decimals``: the collateral's
+        (the minimum position notional is bounded in whole tokens; 18, the default, is the loosest)."""
         p, out = self, []
         if not (10**15 <= p.imr <= WAD):
             out.append(f"imr must be within [0.001, 1] (WAD), got {p.imr}")
@@ -67,8 +70,8 @@ class MarketParams:
             out.append(f"hwm_window must be within [60 s, 30 days], got {p.hwm_window}")
         if not 0 < p.notional_stop <= WAD:
             out.append(f"notional_stop must be within (0, 1] (WAD), got {p.notional_stop}")
-        if not 0 < p.min_position_notional <= p.max_fund_notional:
-            out.append(f"min_position_notional must be within [1 unit, max_fund_notional], got {p.min_position_notional}")
+        if not 0 < p.min_position_notional <= MAX_MIN_POSITION_TOKENS * 10**decimals:
+            out.append(f"min_position_notional must be within [1 unit, 1e9 tokens], got {p.min_position_notional}")
         return out
 
 

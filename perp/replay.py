@@ -4,7 +4,9 @@
 node refuses a range), rebuilds from the events alone
 
 - every account's free collateral and order epoch,
-- every position (size, cost basis, margin, opening sequence number and its place in the side list),
+- every position (size, cost basis, margin, opening sequence number) and its place in the ADL queue (each side's
+  tiers, their order and the overflow list: the queue is a deterministic function of the changes the events record,
+  so the replay applies ``perp.core.queue`` exactly as the contract does),
 - every insurance fund (cash, size, cost basis, high-water mark and its timestamp, distress latch),
 - every market (name, oracle, parameters, pause flag) and every order's filled amount,
 - the vault's expected token balance (deposits + top-ups - withdrawals),
@@ -18,7 +20,7 @@ withdraw its free collateral, as an ``eth_call``) on the chain state.
 Every problem is a ``perp.audit.Finding`` naming the invariant or the mismatch, the account or market and both
 numbers. Findings from the rebuilt-vs-chain comparison start with ``replay.``, findings about the events
 themselves with ``events.``, ADL rules with ``adl_``; the state audit keeps its own names (``conservation``,
-``balanced_book``, ``fund_cash``, ``side_lists``, ``no_bad_debt``) and adds ``withdrawable``.
+``balanced_book``, ``fund_cash``, ``adl_queue``, ``no_bad_debt``) and adds ``withdrawable``.
 
 web3.py (as a provider) and eth-abi only, through ``perp.rpc``::
 
@@ -36,7 +38,7 @@ from .chain.abi import load_abi
 from .chain.logs import LOG_PAGE, deployment_block, fetch_logs, group_by_transaction
 from .chain.rpc import Contract, Rpc, RpcError
 from .core import Fund as CoreFund
-from .core import Position, book_value
+from .core import Position, book_value, queue
 from .invariants import Finding, adl_fill, counterparty_equity
 
 MAX_UINT = 2**256 - 1
@@ -53,7 +55,7 @@ def batch_request(rpc: Rpc, requests: list) -> list:
 # ---------------------------------------------------------------------------------------------------- state
 
 
-Pos = Position  # a rebuilt position is the core's Position (size, open_notional, margin, open_seq, list_index)
+Pos = Position  # a rebuilt position is the core's Position (every stored field, the ADL queue's included)
 
 
 @dataclass(slots=True)
@@ -78,7 +80,7 @@ class Rebuilt:
     free: dict = field(default_factory=dict)
     epoch: dict = field(default_factory=dict)
     positions: dict = field(default_factory=dict)  # (market, account) -> Pos
-    sides: dict = field(default_factory=dict)  # (market, is_long) -> [account] in storage order
+    queues: dict = field(default_factory=dict)  # (market, is_long) -> perp.core.queue.Side
     funds: dict = field(default_factory=dict)  # market -> Fund
     markets: dict = field(default_factory=dict)  # market -> MarketRec
     filled: dict = field(default_factory=dict)  # order hash (bytes) -> filled amount
@@ -217,6 +219,7 @@ class Replay:
             "last_adl": None,
             "adl_check": {},  # (market, account) -> mark price, for the Type 1 counterparty-equity check
             "type2_fund": {},  # market -> the fund at the tx start (for the Type 2 price cap)
+            "adl_cut": set(),  # (market, account) whose next PositionUpdated follows an ADL fill
         }
         for _, name, args in items:
             s.events += 1
@@ -355,14 +358,22 @@ class Replay:
             self._close(m, acct, pos.size > 0)
         if new_size != 0 and (pos.size == 0 or (pos.size > 0) != (new_size > 0)):
             s.open_seq += 1
-            s.sides.setdefault((m, new_size > 0), []).append(acct)
             pos = Pos(open_seq=s.open_seq)
             s.touched.add(key)
         if new_size == 0:
             s.positions.pop(key, None)
+            ctx["adl_cut"].discard(key)
         else:
             pos.size, pos.open_notional, pos.margin = new_size, a["openNotional"], a["margin"]
             s.positions[key] = pos
+            # the queue move the contract made just before this event: a cut by ADL waits in the overflow list,
+            # any other change (a fill of a trade, margin added or removed) re-sorts the position in its tier
+            side = self._queue(m, new_size > 0)
+            if key in ctx["adl_cut"]:
+                ctx["adl_cut"].discard(key)
+                queue.to_overflow(side, self._book(m), acct)
+            else:
+                queue.requeue(side, self._book(m), acct, new_size > 0, queue.ZERO, self.scale)
         if new_size == 0 and (a["openNotional"] != 0 or a["margin"] != 0):
             self._report("events.position", _sub(m, acct),
                          f"closed with cost basis {a['openNotional']} and margin {a['margin']} left", ctx["tx"])
@@ -373,16 +384,29 @@ class Replay:
             for rule, detail in counterparty_equity(new_size, a["openNotional"], a["margin"], mark, self.scale):
                 self._report(rule, _sub(m, acct), detail, ctx["tx"])
 
+    def _queue(self, m: int, is_long: bool) -> queue.Side:
+        return self.state.queues.setdefault((m, is_long), queue.Side())
+
+    def _book(self, m: int):
+        return lambda a: self.state.positions.get((m, a))
+
     def _close(self, m: int, acct: str, is_long: bool) -> None:
-        """Swap-and-pop, as PerpBase._closePosition."""
-        side = self.state.sides.setdefault((m, is_long), [])
-        if acct not in side:
-            self._report("events.side_list", _sub(m, acct), "closing a position that is not in its side list",
+        """Out of the ADL queue, as PerpBase._closePosition."""
+        pos = self.state.positions.get((m, acct))
+        if pos is None or not (pos.queued or pos.overflow_index):
+            self._report("events.queue", _sub(m, acct), "closing a position that is not in its side's ADL queue",
                          getattr(self, "_tx", None))
             return
-        i = side.index(acct)
-        side[i] = side[-1]
-        side.pop()
+        queue.remove(self._queue(m, is_long), self._book(m), acct)
+
+    def _on_PositionRequeued(self, a, ctx):
+        m, acct = a["marketId"], _a(a["account"])
+        pos = self.state.positions.get((m, acct))
+        if pos is None or pos.overflow_index == 0:
+            self._report("events.queue", _sub(m, acct), "re-queued a position that was not in the overflow list",
+                         ctx["tx"])
+            return
+        queue.requeue(self._queue(m, pos.size > 0), self._book(m), acct, pos.size > 0, queue.ZERO, self.scale)
 
     # -- liquidation and ADL
 
@@ -436,6 +460,7 @@ class Replay:
                                      ctx["type2_fund"].get(m), self.scale):
             self._report(rule, who, detail, ctx["tx"])
         ctx["last_adl"] = a
+        ctx["adl_cut"].add((m, acct))
         liq = ctx["liquidation"]
         if typ == 1 and liq is not None and ctx["refused"] and liq["marketId"] == m:
             ctx["adl_check"][(m, acct)] = liq["markPrice"]
@@ -538,12 +563,12 @@ class Replay:
                                          f"in - out {s.inflow} (off by {s.inflow - s.value()})"))
 
     def _side(self, m: int, is_long: bool) -> list:
-        out, start = [], 0
+        out, after = [], queue.ZERO
         while True:
-            r = self._call("sidePositions", m, is_long, start, SIDE_PAGE)
+            r = self._call("sidePositions", m, is_long, after, SIDE_PAGE)
             out.extend((_a(a), p) for a, p in zip(r.accounts, r.positions))
-            start += SIDE_PAGE
-            if start >= r.total:
+            after = r.next
+            if int(after, 16) == 0:
                 return out
 
     def _compare_positions(self, m: int) -> None:
@@ -552,38 +577,40 @@ class Replay:
         for is_long in (True, False):
             side = self._side(m, is_long)
             label = f"market {m} {'long' if is_long else 'short'}"
-            rebuilt = s.sides.get((m, is_long), [])
+            rebuilt = self._queue(m, is_long)
+            rebuilt_walk = rebuilt.walk(self._book(m))
             chain_list = [a for a, _ in side]
-            if chain_list != rebuilt:
-                missing = sorted(set(rebuilt) - set(chain_list))
-                extra = sorted(set(chain_list) - set(rebuilt))
-                detail = (f"events list {len(rebuilt)} accounts, chain {len(chain_list)}"
+            if chain_list != rebuilt_walk:
+                missing = sorted(set(rebuilt_walk) - set(chain_list))
+                extra = sorted(set(chain_list) - set(rebuilt_walk))
+                detail = (f"events queue {len(rebuilt_walk)} accounts, chain {len(chain_list)}"
                           + (f"; only in events: {missing}" if missing else "")
                           + (f"; only on chain: {extra}" if extra else "")
                           + ("; same accounts, different order" if not missing and not extra else ""))
-                self.findings.append(Finding("replay.side_list", label, detail))
-            where = {a: i for i, a in enumerate(rebuilt)}
+                self.findings.append(Finding("replay.queue", label, detail))
+            chain_side = self._call("queueSide", m, is_long)
+            if chain_side.bitmap != rebuilt.bitmap or [_a(x) for x in chain_side.overflow] != rebuilt.overflow:
+                self.findings.append(Finding("replay.queue", label, _mismatch(
+                    "tier bitmap and overflow list", (rebuilt.bitmap, rebuilt.overflow),
+                    (chain_side.bitmap, [_a(x) for x in chain_side.overflow]))))
             for acct, p in side:
                 on_chain.add(acct)
-                self._compare_position(m, acct, p, where.get(acct))
+                self._compare_position(m, acct, p)
         # every account that ever held a position here and is flat now: its slots are cleared
         flat = sorted(a for (mm, a) in s.touched if mm == m and a not in on_chain)
         got = self._calls("getPosition", [(m, to_checksum_address(a)) for a in flat])
         for acct, p in zip(flat, got):
             if not isinstance(p, RpcError):
-                self._compare_position(m, acct, p, None)
+                self._compare_position(m, acct, p)
 
-    def _compare_position(self, m: int, acct: str, chain, rebuilt_index) -> None:
-        """``chain``: the contract's ``Position`` struct (named tuple)."""
+    def _compare_position(self, m: int, acct: str, chain) -> None:
+        """``chain``: the contract's ``Position`` struct (named tuple); every field, the ADL queue's included."""
         pos = self.state.positions.get((m, acct), Pos())
         fields = [("size", pos.size, chain.size), ("cost basis", pos.open_notional, chain.open_notional),
-                  ("margin", pos.margin, chain.margin)]
-        if pos.size != 0:
-            fields.append(("open sequence", pos.open_seq, chain.open_seq))
-            if rebuilt_index is not None:
-                fields.append(("side-list index", rebuilt_index, chain.list_index))
-        elif chain.size == 0:
-            fields += [("open sequence", 0, chain.open_seq), ("side-list index", 0, chain.list_index)]
+                  ("margin", pos.margin, chain.margin), ("open sequence", pos.open_seq, chain.open_seq),
+                  ("queue tier", pos.tier, chain.tier), ("queued", pos.queued, chain.queued),
+                  ("overflow place", pos.overflow_index, chain.overflow_index), ("queue key", pos.key, chain.key),
+                  ("queue next", pos.next, _a(chain.next)), ("queue prev", pos.prev, _a(chain.prev))]
         for what, ev, ch in fields:
             if ev != ch:
                 self.findings.append(Finding("replay.position", _sub(m, acct), _mismatch(what, ev, ch)))

@@ -17,7 +17,7 @@ from .chain.abi import load_abi
 from .chain.client import PerpClient
 from .chain.rpc import Contract, RpcError
 from .chain.tx import Sender, TxError, revert_reason
-from .core import WAD, queue
+from .core import WAD, queue_indicator
 from .invariants import bystanders, check_state
 from .keeper import Keeper
 from .orders import Order, match_tuple, sign_order
@@ -315,14 +315,14 @@ class Simulation:
     # ------------------------------------------------------------------ queue indicator and the run record
 
     def queue_lights(self) -> dict:
-        """Lights (1-5, 0 = not eligible) of every position, by the protocol's ranking (``perp.core.queue``)."""
+        """Lights (1-5, 0 = not eligible) of every position, by the protocol's ranking (``perp.core.ranking.queue_indicator``)."""
         out = {}
         for m in self.scn.markets:
             mid = self.dep.market_ids[m.name]
             price = self.client.mark_price(mid)
             for is_long in (True, False):
                 side = [_Held(a, p) for a, p in self.client.side(mid, is_long)]
-                for account, (_, _, _, lights) in queue(side, price, self.scale).items():
+                for account, (_, _, _, lights) in queue_indicator(side, price, self.scale).items():
                     out[account] = lights
         return out
 
@@ -366,7 +366,7 @@ def deploy_for(operator: Sender, scn: Scenario, keeper: str) -> Deployed:
     for m in scn.markets:
         info = made.manifest.markets[m.name]
         params = MarketParams(**info["params"]).with_(**m.params)
-        problems = params.problems()
+        problems = params.problems(scn.decimals)
         if problems:
             raise ScenarioError(f"markets.{m.name}.params: " + "; ".join(problems))
         set_market_params(operator, made.perp, info["id"], params)

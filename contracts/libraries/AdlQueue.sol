@@ -96,7 +96,7 @@ library AdlQueue {
         Tier storage tier = side.tiers[t];
         address p = _validHint(positions, hint, account, t);
         address n;
-        uint256 steps;
+        uint256 steps = 0;
         if (p != address(0) && ahead(isLong, key, positions[p].key)) {
             // the hint is too far back: walk towards the head
             while (p != address(0) && ahead(isLong, key, positions[p].key)) {

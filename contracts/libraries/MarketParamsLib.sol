@@ -27,8 +27,12 @@ library MarketParamsLib {
         if (decimals > 18) revert IPerpetualErrors.InvalidParameter("oracleDecimals", decimals);
     }
 
-    /// @notice Reverts with `InvalidParameter(name, value)` for the first parameter outside its bounds.
-    function validate(MarketParams calldata p) external pure {
+    /// @notice Largest minimum position notional, in whole tokens (a larger one would stop all trading).
+    uint256 internal constant MAX_MIN_POSITION_TOKENS = 1e9;
+
+    /// @notice Reverts with `InvalidParameter(name, value)` for the first parameter outside its bounds
+    ///         (`decimals`: the collateral's, for the bounds in token units).
+    function validate(MarketParams calldata p, uint8 decimals) external pure {
         if (p.imr < MIN_IMR || p.imr > PerpMath.WAD) revert IPerpetualErrors.InvalidParameter("imr", p.imr);
         if (p.mmr == 0 || p.mmr >= p.mcr) revert IPerpetualErrors.InvalidParameter("mmr", p.mmr);
         if (p.mcr >= p.imr) revert IPerpetualErrors.InvalidParameter("mcr", p.mcr);
@@ -56,8 +60,8 @@ library MarketParamsLib {
             revert IPerpetualErrors.InvalidParameter("hwmWindow", p.hwmWindow);
         }
         if (p.notionalStop == 0 || p.notionalStop > PerpMath.WAD) revert IPerpetualErrors.InvalidParameter("notionalStop", p.notionalStop);
-        // At least one unit (no dust positions), and no larger than the fund's risk limit (so it can hold one).
-        if (p.minPositionNotional == 0 || p.minPositionNotional > p.maxFundNotional) {
+        // At least one unit (no dust positions), at most a billion tokens.
+        if (p.minPositionNotional == 0 || p.minPositionNotional > MAX_MIN_POSITION_TOKENS * 10 ** decimals) {
             revert IPerpetualErrors.InvalidParameter("minPositionNotional", p.minPositionNotional);
         }
     }

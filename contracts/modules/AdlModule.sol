@@ -104,7 +104,7 @@ abstract contract AdlModule is InsuranceFundModule {
                 if (bi == type(uint256).max || AdlRanking.ahead(e.cands[i], e.cands[bi])) bi = i;
             }
             uint256 ci = type(uint256).max;
-            uint256 topBound;
+            uint256 topBound = 0;
             for (uint256 i; i < e.cursors.length; ++i) {
                 if (e.cursors[i].bound > topBound) {
                     topBound = e.cursors[i].bound;
@@ -169,7 +169,7 @@ abstract contract AdlModule is InsuranceFundModule {
         if (reason == DistressReason.None) revert FundNotDistressed(marketId, equity, drawdown, netNotional);
 
         uint256 absSize = PerpMath.abs(fundSize);
-        uint256 targetSize;
+        uint256 targetSize = 0; // flat, unless the risk limit is the only cause
         if (reason == DistressReason.RiskLimit) {
             // Down to the stop line below the risk limit.
             uint256 targetNotional = Math.mulDiv(mkt.params.maxFundNotional, mkt.params.notionalStop, PerpMath.WAD);

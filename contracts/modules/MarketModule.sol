@@ -16,7 +16,7 @@ abstract contract MarketModule is PerpBase, IPerpetualAdmin {
         onlyOwner
         returns (uint256 marketId)
     {
-        MarketParamsLib.validate(params);
+        MarketParamsLib.validate(params, collateralDecimals);
         uint8 oracleDecimals = MarketParamsLib.validateOracle(oracle);
         marketId = ++marketCount;
         Market storage mkt = _markets[marketId];
@@ -31,7 +31,7 @@ abstract contract MarketModule is PerpBase, IPerpetualAdmin {
     /// @inheritdoc IPerpetualAdmin
     function setMarketParams(uint256 marketId, MarketParams calldata params) external onlyOwner {
         Market storage mkt = _market(marketId);
-        MarketParamsLib.validate(params);
+        MarketParamsLib.validate(params, collateralDecimals);
         mkt.params = params;
         emit MarketParamsUpdated(marketId, params);
     }

@@ -31,7 +31,7 @@ abstract contract QueueViewModule is PerpBase, IPerpetualAdmin {
         AdlQueue.Side storage side = _queues[marketId][isLong];
         mapping(address => Position) storage book = _positions[marketId];
         address a = after_ == address(0) ? _first(side) : _after(side, book, after_);
-        uint256 n;
+        uint256 n = 0;
         for (address x = a; x != address(0) && n < count; x = _after(side, book, x)) {
             ++n;
         }

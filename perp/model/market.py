@@ -8,7 +8,7 @@ from .storage import Market
 class MarketModule:
     def create_market(self, params, answer: int, updated_at: int, oracle_decimals: int = 8) -> int:
         """Lists a market (MarketModule.createMarket; the bounds are perp.params' problems())."""
-        problems = params.problems() if hasattr(params, "problems") else []
+        problems = params.problems(self.decimals) if hasattr(params, "problems") else []
         if problems:
             raise ValueError("; ".join(problems))
         self.market_count += 1

@@ -1,5 +1,6 @@
 """The replay's event-level checks, fed with synthetic logs (no chain): a correct contract never trips them, so
 they are shown here to fire, each naming its rule, the subject and the numbers."""
+from perp.core import queue
 from perp.replay import Pos, Rebuilt, Replay
 from perp.units import WAD
 
@@ -21,7 +22,7 @@ def tx(r, *events, n=[0]):
 
 
 def market(r):
-    tx(r, ("MarketCreated", {"marketId": M, "name": "ETH-PERP", "oracle": C, "params": (1,) * 15}))
+    tx(r, ("MarketCreated", {"marketId": M, "name": "ETH-PERP", "oracle": C, "params": (1,) * 16}))
 
 
 def deposit(r, who, amount, after):
@@ -50,7 +51,10 @@ def opened(r):
 def test_a_consistent_history_has_no_finding():
     r = offline()
     opened(r)
-    assert r.state.sides == {(M, True): [A], (M, False): [B]}
+    get = lambda a: r.state.positions.get((M, a))  # noqa: E731
+    assert [r.state.queues[(M, True)].walk(get), r.state.queues[(M, False)].walk(get)] == [[A], [B]]
+    a = r.state.positions[(M, A)]
+    assert (a.tier, a.key, a.queued) == (queue.tier_of(400, 2000), 2000 * WAD, True)  # margin 0.2 of cost, entry 2,000
     assert r.state.positions[(M, A)].open_seq == 1 and r.state.positions[(M, B)].open_seq == 2
     assert r.state.value() == r.state.inflow == 2000
 
@@ -145,7 +149,9 @@ def test_type2_below_the_funds_bankruptcy_price_and_a_wrong_notional():
     f.cash, f.size, f.open_notional = 100, WAD, 2000
     r.state.positions[(M, B)] = Pos(-WAD, -2000, 400, 1)
     r.state.positions[(M, C)] = Pos(-WAD, -2000, 400, 2)
-    r.state.sides[(M, False)] = [B, C]
+    shorts = r.state.queues.setdefault((M, False), queue.Side())
+    for who in (B, C):
+        queue.insert(shorts, lambda a: r.state.positions.get((M, a)), who, False, queue.ZERO, r.scale)
     tx(r, adl(B, 2, WAD // 2, 1850 * WAD, 1, 5, notional=925), pos(B, -WAD // 2, -1000, 200, 1000),
        adl(C, 2, WAD // 2, 1850 * WAD, 2, 4, notional=924), pos(C, -WAD // 2, -1000, 200, 1000),
        ("FundUpdated", {"marketId": M, "cash": -50, "size": 0, "openNotional": 0}))

@@ -1,6 +1,6 @@
 """Every invariant of perp/invariants.py fires on a planted state, naming the invariant, the subject and the exact
 numbers, and stays silent on a consistent state (no chain: typed states built by hand)."""
-from perp.core import Fund, Position, ProtocolState, WAD
+from perp.core import Fund, Position, ProtocolState, WAD, queue
 from perp.invariants import (InvariantViolation, adl_fill, assert_ok, bystanders, check_state, counterparty_equity,
                              position_shape)
 
@@ -12,15 +12,19 @@ MARK = 2_000 * WAD
 def consistent() -> ProtocolState:
     """A long A and a short B of 1 ETH opened at 2,000 (cost basis +-2,000 units), 400 margin each, 100 free each."""
     u = 10**6
+    positions = {(1, A): Position(WAD, 2_000 * u, 400 * u, 1), (1, B): Position(-WAD, -2_000 * u, 400 * u, 2)}
+    queues = {(1, True): queue.Side(), (1, False): queue.Side()}
+    for acct, is_long in ((A, True), (B, False)):
+        queue.insert(queues[(1, is_long)], lambda a: positions.get((1, a)), acct, is_long, queue.ZERO, SCALE)
     return ProtocolState(
         vault_balance=1_000 * u,
         free={A: 100 * u, B: 100 * u},
-        positions={(1, A): Position(WAD, 2_000 * u, 400 * u, 1, 0), (1, B): Position(-WAD, -2_000 * u, 400 * u, 2, 0)},
+        positions=positions,
         funds={1: Fund(cash=0)},
-        sides={(1, True): [A], (1, False): [B]},
+        queues=queues,
         marks={1: MARK},
         scale=SCALE,
-        index_known=True,
+        queue_known=True,
     )
 
 
@@ -50,22 +54,48 @@ def test_fund_cash_fires_below_zero():
     assert [str(f) for f in check_state(s)] == ["[fund_cash] market 1 fund: cash -5 < 0"]
 
 
-def test_side_lists_fire_on_a_missing_a_duplicated_and_a_misplaced_account():
+def test_adl_queue_fires_on_a_missing_a_stale_and_a_misordered_position():
     s = consistent()
-    s.sides[(1, True)] = []
-    assert [str(f) for f in check_state(s)] == [f"[side_lists] market 1 long: [] vs ['{A}']"]
+    assert s.positions[(1, A)].tier == queue.tier_of(400 * 10**6, 2_000 * 10**6) == 39  # q = 0.2 >= the edge (4 + 2) * 2^9 / 2^14 = 0.1875
+    s.queues[(1, True)] = queue.Side()  # A's position, but no queue entry
+    assert [str(f) for f in check_state(s)] == [f"[adl_queue] market 1 long: queue holds [], positions ['{A}']"]
     s = consistent()
-    s.sides[(1, False)] = [B, B]
-    assert [str(f) for f in check_state(s)] == [f"[side_lists] market 1 short: ['{B}', '{B}'] vs ['{B}']"]
+    s.queues[(1, True)].bitmap = 0  # the tier's head is set, its bit is not
+    assert [str(f) for f in check_state(s)] == [f"[adl_queue] market 1 long: tier 39: bitmap bit and head disagree"]
     s = consistent()
-    s.positions[(1, B)].list_index = 3
-    assert [str(f) for f in check_state(s)] == [f"[side_lists] market 1 short: {B} is at place 0 but its position "
-                                                f"says 3"]
+    s.positions[(1, B)].margin = 1_000 * 10**6  # q moved to 0.5 without a re-queue
+    s.vault_balance += 600 * 10**6
+    assert [str(f) for f in check_state(s)] == [f"[adl_queue] market 1 short: tier 39: {B} sits at a stale tier or key"]
+    s = consistent()
+    c = (1, C)
+    s.positions[c] = Position(WAD, 1_000 * 10**6, 200 * 10**6, 3)  # a second long at a lower entry, same tier
+    s.positions[(1, B)].size, s.positions[(1, B)].open_notional = -2 * WAD, -3_000 * 10**6
+    s.free[C] = 0
+    s.vault_balance += 200 * 10**6 + 2_000 * 10**6 - 1_000 * 10**6 - 1_000 * 10**6
+    side, get = s.queues[(1, True)], (lambda a: s.positions.get((1, a)))
+    queue.insert(side, get, C, True, A, SCALE)  # placed by the rules: ahead of A (lower entry)
+    assert side.tier_list(39, get) == [C, A]
+    found = [str(f) for f in check_state(s) if f.invariant == "adl_queue"]
+    assert found == [f"[adl_queue] market 1 short: tier 39: {B} sits at a stale tier or key"]  # B changed, not moved
+    # swap the two longs by hand: out of key order
+    pa, pc = s.positions[(1, A)], s.positions[c]
+    side.heads[39] = [A, pa.key]
+    pa.prev, pa.next, pc.prev, pc.next = queue.ZERO, C, A, queue.ZERO
+    assert f"[adl_queue] market 1 long: tier 39: {C} out of key order" in [str(f) for f in check_state(s)]
+
+
+def test_adl_queue_fires_on_a_position_listed_twice():
+    s = consistent()
+    side, get = s.queues[(1, True)], (lambda a: s.positions.get((1, a)))
+    side.overflow.append(A)  # also still in its tier
+    found = [str(f) for f in check_state(s)]
+    assert found == [f"[adl_queue] market 1 long: overflow entry 0 ({A}) is not marked there",
+                     f"[adl_queue] market 1 long: queue holds ['{A}', '{A}'], positions ['{A}']"]
 
 
 def test_position_shape_fires_on_a_stored_empty_position():
     s = consistent()
-    s.positions[(1, C)] = Position(0, 0, -1, 3, 1)
+    s.positions[(1, C)] = Position(0, 0, -1, 3)
     assert [str(f) for f in position_shape(s)] == [f"[position_shape] {C} in market 1: stored position with size 0",
                                                    f"[position_shape] {C} in market 1: margin -1 < 0"]
     assert "position_shape" in {f.invariant for f in check_state(s)}
