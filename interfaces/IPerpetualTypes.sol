@@ -46,10 +46,10 @@ struct MarketParams {
 
 /// @notice An isolated-margin position. `openNotional` is the signed cost basis in collateral units
 ///         (long: paid, positive; short: received, negative), so the entry price is `|openNotional| / |size|`.
-/// @dev The last fields place the position in its market side's ADL queue (`libraries/AdlQueue.sol`): the tier of
-///      its margin per unit of cost basis, its entry key (the entry price rounded towards the less profitable
-///      side), its neighbours in the tier's list sorted by that key, and its place in the overflow list (1-based,
-///      0 when not there) where a position waits after a partial ADL cut until it is re-queued.
+/// @dev The last fields place the position in its market side's ADL queue (`libraries/AdlQueue.sol`): its list (the
+///      tier of its margin per unit of cost basis, or 58, the overflow list where a position waits after a partial
+///      ADL cut until it is re-queued), whether it is linked, its neighbours, and its entry key (the entry price
+///      rounded towards the less profitable side), by which each tier is sorted.
 struct Position {
     int128 size;
     int128 openNotional;
@@ -57,7 +57,6 @@ struct Position {
     uint64 openSeq;
     uint8 tier;
     bool queued;
-    uint32 overflowIndex;
     address next;
     uint96 key;
     address prev;

@@ -85,7 +85,8 @@ def fund_cash(s: ProtocolState) -> list[Finding]:
 def adl_queue(s: ProtocolState) -> list[Finding]:
     """The ADL queue holds exactly the open positions of each side, each once: in the overflow list (after a partial
     ADL cut) or in the tier its margin per cost basis belongs to, at its current entry key; every tier sorted by key
-    (longs ascending, shorts descending), linked both ways, with its head, head key and the side's bitmap in step.
+    (longs ascending, shorts descending), every list linked both ways, with its head, head key and the side's
+    bitmap in step.
     This is what makes the ADL engine's bounds, and so its fill order, exact."""
     out = []
     if not s.queue_known:
@@ -100,29 +101,27 @@ def adl_queue(s: ProtocolState) -> list[Finding]:
                     out.append(Finding("adl_queue", subject, f"no queue, {len(held)} positions"))
                 continue
             get = (lambda m: lambda a: s.positions.get((m, a)))(mid)
-            seen = list(side.overflow)
-            for i, a in enumerate(side.overflow):
-                p = get(a)
-                if p is None or p.overflow_index != i + 1 or p.queued:
-                    out.append(Finding("adl_queue", subject, f"overflow entry {i} ({a}) is not marked there"))
-            for t in range(queue.TIERS):
+            seen = []
+            for t in range(queue.TIERS + 1):  # the sorted tiers, then the overflow list (unsorted, stale keys)
+                name = "overflow list" if t == queue.OVERFLOW else f"tier {t}"
                 head, head_key = side.head(t)
                 if bool(side.bitmap >> t & 1) != (head != queue.ZERO):
-                    out.append(Finding("adl_queue", subject, f"tier {t}: bitmap bit and head disagree"))
+                    out.append(Finding("adl_queue", subject, f"{name}: bitmap bit and head disagree"))
                 prev, last, a, steps = queue.ZERO, None, head, 0
                 while a != queue.ZERO and steps <= len(s.positions):
                     steps += 1
                     p = get(a)
                     if p is None or not p.queued or p.tier != t or p.prev != prev:
-                        out.append(Finding("adl_queue", subject, f"tier {t}: {a} is not linked there"))
+                        out.append(Finding("adl_queue", subject, f"{name}: {a} is not linked there"))
                         break
-                    if p.tier != queue.tier_of(p.margin, abs(p.open_notional)) or p.key != queue.key_of(
-                            p.size, p.open_notional, s.scale):
-                        out.append(Finding("adl_queue", subject, f"tier {t}: {a} sits at a stale tier or key"))
                     if prev == queue.ZERO and head_key != p.key:
-                        out.append(Finding("adl_queue", subject, f"tier {t}: head key {head_key} != {p.key}"))
-                    if last is not None and queue.ahead(is_long, p.key, last):
-                        out.append(Finding("adl_queue", subject, f"tier {t}: {a} out of key order"))
+                        out.append(Finding("adl_queue", subject, f"{name}: head key {head_key} != {p.key}"))
+                    if t != queue.OVERFLOW:
+                        if p.tier != queue.tier_of(p.margin, abs(p.open_notional)) or p.key != queue.key_of(
+                                p.size, p.open_notional, s.scale):
+                            out.append(Finding("adl_queue", subject, f"{name}: {a} sits at a stale tier or key"))
+                        if last is not None and queue.ahead(is_long, p.key, last):
+                            out.append(Finding("adl_queue", subject, f"{name}: {a} out of key order"))
                     seen.append(a)
                     prev, last, a = a, p.key, p.next
             if sorted(seen) != sorted(held) or len(set(seen)) != len(seen):

@@ -393,7 +393,7 @@ class Replay:
     def _close(self, m: int, acct: str, is_long: bool) -> None:
         """Out of the ADL queue, as PerpBase._closePosition."""
         pos = self.state.positions.get((m, acct))
-        if pos is None or not (pos.queued or pos.overflow_index):
+        if pos is None or not pos.queued:
             self._report("events.queue", _sub(m, acct), "closing a position that is not in its side's ADL queue",
                          getattr(self, "_tx", None))
             return
@@ -402,7 +402,7 @@ class Replay:
     def _on_PositionRequeued(self, a, ctx):
         m, acct = a["marketId"], _a(a["account"])
         pos = self.state.positions.get((m, acct))
-        if pos is None or pos.overflow_index == 0:
+        if pos is None or not pos.queued or pos.tier != queue.OVERFLOW:
             self._report("events.queue", _sub(m, acct), "re-queued a position that was not in the overflow list",
                          ctx["tx"])
             return
@@ -589,10 +589,9 @@ class Replay:
                           + ("; same accounts, different order" if not missing and not extra else ""))
                 self.findings.append(Finding("replay.queue", label, detail))
             chain_side = self._call("queueSide", m, is_long)
-            if chain_side.bitmap != rebuilt.bitmap or [_a(x) for x in chain_side.overflow] != rebuilt.overflow:
-                self.findings.append(Finding("replay.queue", label, _mismatch(
-                    "tier bitmap and overflow list", (rebuilt.bitmap, rebuilt.overflow),
-                    (chain_side.bitmap, [_a(x) for x in chain_side.overflow]))))
+            if chain_side.bitmap != rebuilt.bitmap:
+                self.findings.append(Finding("replay.queue", label, _mismatch("list bitmap", rebuilt.bitmap,
+                                                                              chain_side.bitmap)))
             for acct, p in side:
                 on_chain.add(acct)
                 self._compare_position(m, acct, p)
@@ -609,7 +608,7 @@ class Replay:
         fields = [("size", pos.size, chain.size), ("cost basis", pos.open_notional, chain.open_notional),
                   ("margin", pos.margin, chain.margin), ("open sequence", pos.open_seq, chain.open_seq),
                   ("queue tier", pos.tier, chain.tier), ("queued", pos.queued, chain.queued),
-                  ("overflow place", pos.overflow_index, chain.overflow_index), ("queue key", pos.key, chain.key),
+                  ("queue key", pos.key, chain.key),
                   ("queue next", pos.next, _a(chain.next)), ("queue prev", pos.prev, _a(chain.prev))]
         for what, ev, ch in fields:
             if ev != ch:

@@ -15,24 +15,32 @@ import {IPerpetualErrors} from "../../interfaces/IPerpetual.sol";
 ///
 ///         Positions with equal `q` never change order among themselves as the mark `P` moves: the lower entry
 ///         (long) or the higher entry (short) is always ahead. So each market side keeps its positions in tiers of
-///         `q` (4 per octave, between 2^-12 and 4, plus a bottom and a top tier), each tier a doubly linked list
+///         `q` (`STEPS` per octave, between 2^-12 and 4, plus a bottom and a top tier), each tier a doubly linked list
 ///         sorted by entry. Over a tier whose lower edge is `q_t`, every position at or after a node with entry
 ///         key `k` has `x <= (P / k - 1) / q_t` (long; `(1 - P / k) / q_t` short): an upper bound that lets the ADL
 ///         engine merge the tiers best-first and compute exact scores only for the few positions that can be next.
 /// @dev The key is the entry price rounded towards the less profitable side (long: down, short: up), so the bound
 ///      holds for the node itself. Traders' fills re-sort a position with a caller hint (Liquity's SortedTroves
-///      way: checked in O(1), walked for at most `MAX_WALK` steps when stale); an ADL cut, which has no hint, moves
-///      the position to the side's overflow list, which the engine always examines, until anyone re-queues it.
+///      way: checked in O(1), walked for at most `MAX_WALK` steps when stale). An ADL cut, which has no hint, moves
+///      the position to the side's overflow list (one more list, `OVERFLOW`, unsorted, linked like a tier), which
+///      the engine always examines in full, until anyone re-queues it.
 library AdlQueue {
-    /// @notice Number of tiers: 0 (q < 2^-12), 1 + 4 * octave + step for 2^-12 <= q < 4, and 57 (q >= 4).
-    uint256 internal constant TIERS = 58;
-    uint256 internal constant TOP_TIER = 57;
+    /// @notice log2 of the tiers per octave of q (docs/design/adl-queue.md: measured for 2, 4 and 8 per octave).
+    uint256 internal constant STEP_BITS = 3;
+    uint256 internal constant STEPS = 1 << STEP_BITS;
+    /// @notice Octaves of q covered by the graded tiers: 2^-12 <= q < 4.
+    uint256 internal constant OCTAVES = 14;
+    /// @dev q is measured as floor(q * 2^Q_BITS), so that every tier edge is an integer.
+    uint256 internal constant Q_BITS = 12 + STEP_BITS;
+    /// @notice Sorted tiers: 0 (q < 2^-12), 1 + STEPS * octave + step for 2^-12 <= q < 4, and TOP_TIER (q >= 4).
+    uint256 internal constant TOP_TIER = 1 + STEPS * OCTAVES;
+    uint256 internal constant TIERS = TOP_TIER + 1;
+    /// @notice The overflow list's index among the side's lists (the bitmap's bit after the tiers').
+    uint256 internal constant OVERFLOW = TIERS;
     /// @notice Most nodes an insertion walks from its hint (or the tier's head) before it reverts.
     uint256 internal constant MAX_WALK = 128;
-    /// @notice Most positions waiting in a side's overflow list; an ADL cut that would exceed it is not made.
-    uint256 internal constant MAX_OVERFLOW = 64;
 
-    /// @notice The head of one tier: its first account and that account's key (read together in one slot).
+    /// @notice The head of one list: its first account and that account's key (read together in one slot).
     struct Tier {
         address head;
         uint96 headKey;
@@ -40,11 +48,9 @@ library AdlQueue {
 
     /// @notice One side (longs or shorts) of one market.
     struct Side {
-        /// @dev bit t set while tier t holds a position
+        /// @dev bit t set while list t (a tier, or the overflow list at bit 58) holds a position
         uint256 bitmap;
-        mapping(uint256 tier => Tier) tiers;
-        /// @dev positions cut by ADL, waiting to be re-queued (examined in full by every ADL)
-        address[] overflow;
+        mapping(uint256 list => Tier) tiers;
     }
 
     // ------------------------------------------------------------------ tiers and keys
@@ -53,19 +59,21 @@ library AdlQueue {
     ///         `edge(t)` is at most `q = margin / absOpenNotional`.
     function tierOf(uint256 margin, uint256 absOpenNotional) internal pure returns (uint8) {
         if (absOpenNotional == 0) return uint8(TOP_TIER);
-        // r = floor(q * 2^14): tier edges are q = (4 + step) * 2^octave / 2^14, so q >= edge <=> r >= (4 + step) << octave
-        uint256 r = Math.mulDiv(margin, 1 << 14, absOpenNotional);
-        if (r < 4) return 0;
-        uint256 octave = Math.log2(r) - 2;
-        if (octave >= 14) return uint8(TOP_TIER);
-        return uint8(1 + 4 * octave + ((r >> octave) - 4));
+        // r = floor(q * 2^Q_BITS): tier edges are q = (STEPS + step) * 2^octave / 2^Q_BITS, so
+        // q >= edge <=> r >= (STEPS + step) << octave
+        uint256 r = Math.mulDiv(margin, 1 << Q_BITS, absOpenNotional);
+        if (r < STEPS) return 0;
+        uint256 octave = Math.log2(r) - STEP_BITS;
+        if (octave >= OCTAVES) return uint8(TOP_TIER);
+        return uint8(1 + STEPS * octave + ((r >> octave) - STEPS));
     }
 
-    /// @notice The lower edge of tier `t` (t >= 1) as the fraction `num / 2^14`; tier 0 has edge 0.
+    /// @notice The lower edge of tier `t` (t >= 1) as the fraction `num / 2^Q_BITS`; tier 0 (and the overflow list)
+    ///         has edge 0: no bound.
     function edgeNum(uint256 t) internal pure returns (uint256) {
-        if (t == 0) return 0;
-        if (t == TOP_TIER) return 4 << 14;
-        return (4 + (t - 1) % 4) << ((t - 1) / 4);
+        if (t == 0 || t == OVERFLOW) return 0;
+        if (t == TOP_TIER) return STEPS << OCTAVES;
+        return (STEPS + (t - 1) % STEPS) << ((t - 1) / STEPS);
     }
 
     /// @notice The entry key of a position: its entry price (WAD) rounded towards the less profitable side, so that
@@ -93,9 +101,7 @@ library AdlQueue {
         Position storage pos = positions[account];
         uint8 t = tierOf(pos.margin, _abs(pos.openNotional));
         uint96 key = keyOf(pos.size, pos.openNotional, scale);
-        Tier storage tier = side.tiers[t];
         address p = _validHint(positions, hint, account, t);
-        address n;
         uint256 steps = 0;
         if (p != address(0) && ahead(isLong, key, positions[p].key)) {
             // the hint is too far back: walk towards the head
@@ -104,93 +110,107 @@ library AdlQueue {
                 if (++steps > MAX_WALK) revert IPerpetualErrors.QueueHintTooFar(account, hint);
             }
         }
-        n = p == address(0) ? tier.head : positions[p].next;
+        address n = p == address(0) ? side.tiers[t].head : positions[p].next;
         while (n != address(0) && !ahead(isLong, key, positions[n].key)) {
             p = n;
             n = positions[n].next;
             if (++steps > MAX_WALK) revert IPerpetualErrors.QueueHintTooFar(account, hint);
         }
-        pos.tier = t;
         pos.key = key;
+        _link(side, positions, account, pos, t, p, n);
+    }
+
+    /// @notice Takes `account`'s position out of the queue (no effect if it is not in it) and clears its links.
+    function remove(Side storage side, mapping(address => Position) storage positions, address account) internal {
+        Position storage pos = positions[account];
+        if (!pos.queued) return;
+        _unlink(side, positions, pos);
+        pos.queued = false;
+        pos.prev = address(0);
+        pos.next = address(0);
+    }
+
+    /// @notice Re-sorts a changed position (or queues a new one): stays in place when its tier is unchanged and its
+    ///         new key still lies between its neighbours (no writes but the key), else moves after `hint` (or, with
+    ///         no hint, searches from its old place).
+    function requeue(Side storage side, mapping(address => Position) storage positions, address account, bool isLong, address hint, uint256 scale)
+        internal
+    {
+        Position storage pos = positions[account];
+        if (pos.queued) {
+            if (pos.tier != OVERFLOW) {
+                uint8 t = tierOf(pos.margin, _abs(pos.openNotional));
+                uint96 key = keyOf(pos.size, pos.openNotional, scale);
+                address p = pos.prev;
+                address n = pos.next;
+                if (
+                    t == pos.tier && (p == address(0) || !ahead(isLong, key, positions[p].key))
+                        && (n == address(0) || !ahead(isLong, positions[n].key, key))
+                ) {
+                    if (key != pos.key) {
+                        pos.key = key;
+                        if (p == address(0)) side.tiers[t].headKey = key;
+                    }
+                    return;
+                }
+                if (hint == address(0)) hint = p; // the old neighbour is the likeliest place
+            }
+            // (its own links are overwritten by the insertion: clearing them first would turn two cheap rewrites
+            // into two zero-to-nonzero writes)
+            _unlink(side, positions, pos);
+        }
+        insert(side, positions, account, isLong, hint == account ? address(0) : hint, scale);
+    }
+
+    /// @notice Moves a position cut by ADL out of its tier to the head of the overflow list (its key and tier may
+    ///         have moved and there is no hint); the ADL engine examines the overflow list in full every time.
+    function toOverflow(Side storage side, mapping(address => Position) storage positions, address account) internal {
+        Position storage pos = positions[account];
+        if (pos.queued) {
+            if (pos.tier == OVERFLOW) return;
+            _unlink(side, positions, pos);
+        }
+        _link(side, positions, account, pos, uint8(OVERFLOW), address(0), side.tiers[OVERFLOW].head);
+    }
+
+    /// @dev Links `account` into list `t` between `p` and `n` (p == address(0): at the head).
+    function _link(
+        Side storage side,
+        mapping(address => Position) storage positions,
+        address account,
+        Position storage pos,
+        uint8 t,
+        address p,
+        address n
+    ) private {
+        pos.tier = t;
         pos.queued = true;
         pos.prev = p;
         pos.next = n;
         if (p == address(0)) {
             if (n == address(0)) side.bitmap |= 1 << t;
+            Tier storage tier = side.tiers[t];
             tier.head = account;
-            tier.headKey = key;
+            tier.headKey = pos.key;
         } else {
             positions[p].next = account;
         }
         if (n != address(0)) positions[n].prev = account;
     }
 
-    /// @notice Takes `account`'s position out of its tier list or the overflow list (no effect if in neither).
-    function remove(Side storage side, mapping(address => Position) storage positions, address account) internal {
-        Position storage pos = positions[account];
-        if (pos.queued) {
-            address p = pos.prev;
-            address n = pos.next;
-            if (p == address(0)) {
-                Tier storage tier = side.tiers[pos.tier];
-                tier.head = n;
-                tier.headKey = n == address(0) ? 0 : positions[n].key;
-                if (n == address(0)) side.bitmap &= ~(uint256(1) << pos.tier);
-            } else {
-                positions[p].next = n;
-            }
-            if (n != address(0)) positions[n].prev = p;
-            pos.queued = false;
-            pos.prev = address(0);
-            pos.next = address(0);
-        } else if (pos.overflowIndex != 0) {
-            address[] storage list = side.overflow;
-            uint256 i = pos.overflowIndex - 1;
-            address last = list[list.length - 1];
-            if (last != account) {
-                list[i] = last;
-                positions[last].overflowIndex = uint32(i + 1);
-            }
-            list.pop();
-            pos.overflowIndex = 0;
+    /// @dev Links the neighbours of a queued position to each other.
+    function _unlink(Side storage side, mapping(address => Position) storage positions, Position storage pos) private {
+        address p = pos.prev;
+        address n = pos.next;
+        if (p == address(0)) {
+            Tier storage tier = side.tiers[pos.tier];
+            tier.head = n;
+            tier.headKey = n == address(0) ? 0 : positions[n].key;
+            if (n == address(0)) side.bitmap &= ~(uint256(1) << pos.tier);
+        } else {
+            positions[p].next = n;
         }
-    }
-
-    /// @notice Re-sorts a changed position (or queues a new one): stays in place when its tier is unchanged and its
-    ///         new key still lies between its neighbours (no writes but the key), else moves after `hint`.
-    function requeue(Side storage side, mapping(address => Position) storage positions, address account, bool isLong, address hint, uint256 scale)
-        internal
-    {
-        Position storage pos = positions[account];
-        if (pos.queued) {
-            uint8 t = tierOf(pos.margin, _abs(pos.openNotional));
-            uint96 key = keyOf(pos.size, pos.openNotional, scale);
-            address p = pos.prev;
-            address n = pos.next;
-            if (
-                t == pos.tier && (p == address(0) || !ahead(isLong, key, positions[p].key))
-                    && (n == address(0) || !ahead(isLong, positions[n].key, key))
-            ) {
-                if (key != pos.key) {
-                    pos.key = key;
-                    if (p == address(0)) side.tiers[t].headKey = key;
-                }
-                return;
-            }
-            if (hint == address(0)) hint = p; // the old neighbour is the likeliest place
-        }
-        remove(side, positions, account);
-        insert(side, positions, account, isLong, hint == account ? address(0) : hint, scale);
-    }
-
-    /// @notice Moves a position cut by ADL out of its tier into the overflow list (its key and tier may have moved
-    ///         and there is no hint); the ADL engine examines the overflow list in full every time.
-    function toOverflow(Side storage side, mapping(address => Position) storage positions, address account) internal {
-        Position storage pos = positions[account];
-        if (pos.overflowIndex != 0) return;
-        remove(side, positions, account);
-        side.overflow.push(account);
-        pos.overflowIndex = uint32(side.overflow.length);
+        if (n != address(0)) positions[n].prev = p;
     }
 
     function _validHint(mapping(address => Position) storage positions, address hint, address account, uint8 t)

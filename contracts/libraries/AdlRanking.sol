@@ -62,6 +62,7 @@ library AdlRanking {
     ///         in tier `tier`, at mark `price`: long `(P / key - 1) / q_t`, short `(1 - P / key) / q_t`. Zero when no
     ///         such position can be eligible (the rest of the tier is at a loss); saturates for the bottom tier.
     function bound(bool isLong, uint256 key, uint256 tier, uint256 price) internal pure returns (uint256) {
+        if (tier == AdlQueue.OVERFLOW) return type(uint256).max; // unsorted, stale keys: examine every entry
         uint256 gain;
         if (isLong) {
             if (price <= key) return 0;
@@ -72,7 +73,7 @@ library AdlRanking {
         }
         uint256 edge = AdlQueue.edgeNum(tier);
         if (edge == 0 || key == 0) return type(uint256).max;
-        return Math.mulDiv(gain, WAD << 14, key * edge, Math.Rounding.Ceil);
+        return Math.mulDiv(gain, WAD << AdlQueue.Q_BITS, key * edge, Math.Rounding.Ceil);
     }
 
     /// @notice Queue lights, 1..5 by percentile of `rank` (1-based) among `count` eligible (5 = front).

@@ -15,7 +15,9 @@ import {InsuranceFundModule} from "./InsuranceFundModule.sol";
 ///         each sorted by entry); the engine below merges the tiers best-first by their score bounds and computes
 ///         exact scores only for the positions that can be next, so each fill examines a handful of positions
 ///         whatever the size of the side. Nobody supplies the order, so nobody can get it wrong.
-/// @dev Work per transaction is bounded (`MAX_EXAMINED` positions read, `MAX_FILLS` fills). What one call cannot do
+/// @dev The overflow list (positions cut by ADL, stale keys, unsorted) is one more list whose bound is unlimited, so
+///      every entry of it is examined before anything else is handed out.
+///      Work per transaction is bounded (`MAX_EXAMINED` positions read, `MAX_FILLS` fills). What one call cannot do
 ///      continues: Type 1 hands the rest of the bankrupt size to the fund (which a Type 2 can then shed), Type 2
 ///      reverts with `AdlWorkLimit` and the caller asks for less with `deleverageFund(marketId, maxSize)`.
 ///      A ranked position is cut by at most its own size, and by at most what keeps its margin non-negative after
@@ -70,11 +72,7 @@ abstract contract AdlModule is InsuranceFundModule {
             uint256 key = tier.headKey;
             e.cursors[n++] = Cursor(head, key, t, AdlRanking.bound(isLong, key, t, mark));
         }
-        address[] storage overflow = side.overflow;
-        e.cands = new AdlRanking.Candidate[](overflow.length + 8);
-        for (uint256 i; i < overflow.length; ++i) {
-            _examine(e, overflow[i]);
-        }
+        e.cands = new AdlRanking.Candidate[](8);
     }
 
     /// @dev Reads one position; an eligible one (u > 0 at mark) becomes a candidate.

@@ -15,7 +15,7 @@ abstract contract QueueModule is PerpBase, ReentrancyGuardTransient, IPerpetualC
     function requeue(uint256 marketId, address account, address hint) external nonReentrant {
         _market(marketId);
         Position storage pos = _positions[marketId][account];
-        if (pos.overflowIndex == 0) revert NotInOverflow(marketId, account);
+        if (!pos.queued || pos.tier != AdlQueue.OVERFLOW) revert NotInOverflow(marketId, account);
         _requeue(marketId, account, hint);
         emit PositionRequeued(marketId, account);
     }

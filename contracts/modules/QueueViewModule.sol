@@ -7,13 +7,24 @@ import {IPerpetualAdmin} from "../../interfaces/IPerpetual.sol";
 import {AdlQueue} from "../libraries/AdlQueue.sol";
 
 /// @title QueueViewModule
-/// @notice Reads of the ADL queue for the lens, the audit and keepers: which tiers hold positions, each tier's
-///         head, the overflow list, and every open position of a side page by page.
+/// @notice Reads of the ADL queue for the lens, the audit and keepers: which lists hold positions, each list's head,
+///         the overflow list, and every open position of a side page by page.
 abstract contract QueueViewModule is PerpBase, IPerpetualAdmin {
     /// @inheritdoc IPerpetualAdmin
     function queueSide(uint256 marketId, bool isLong) external view returns (uint256 bitmap, address[] memory overflow) {
         AdlQueue.Side storage side = _queues[marketId][isLong];
-        return (side.bitmap, side.overflow);
+        mapping(address => Position) storage book = _positions[marketId];
+        uint256 n = 0;
+        for (address a = side.tiers[AdlQueue.OVERFLOW].head; a != address(0); a = book[a].next) {
+            ++n;
+        }
+        overflow = new address[](n);
+        address x = side.tiers[AdlQueue.OVERFLOW].head;
+        for (uint256 i; i < n; ++i) {
+            overflow[i] = x;
+            x = book[x].next;
+        }
+        return (side.bitmap, overflow);
     }
 
     /// @inheritdoc IPerpetualAdmin
@@ -30,7 +41,7 @@ abstract contract QueueViewModule is PerpBase, IPerpetualAdmin {
     {
         AdlQueue.Side storage side = _queues[marketId][isLong];
         mapping(address => Position) storage book = _positions[marketId];
-        address a = after_ == address(0) ? _first(side) : _after(side, book, after_);
+        address a = after_ == address(0) ? _firstList(side, 0) : _after(side, book, after_);
         uint256 n = 0;
         for (address x = a; x != address(0) && n < count; x = _after(side, book, x)) {
             ++n;
@@ -45,31 +56,25 @@ abstract contract QueueViewModule is PerpBase, IPerpetualAdmin {
         next = a;
     }
 
-    /// @dev The first account of the walk order: the overflow list, then the tiers.
-    function _first(AdlQueue.Side storage side) private view returns (address) {
-        return side.overflow.length != 0 ? side.overflow[0] : _firstTier(side, 0);
-    }
-
+    /// @dev The account after `a` in the walk order (each list from its head, lists in index order, the overflow
+    ///      list last).
     function _after(AdlQueue.Side storage side, mapping(address => Position) storage book, address a)
         private
         view
         returns (address)
     {
         Position storage pos = book[a];
-        if (pos.overflowIndex != 0) {
-            uint256 i = pos.overflowIndex; // 1-based: the next entry's index
-            return i < side.overflow.length ? side.overflow[i] : _firstTier(side, 0);
-        }
         if (!pos.queued) revert NoPosition(0, a);
         if (pos.next != address(0)) return pos.next;
-        return pos.tier + 1 < AdlQueue.TIERS ? _firstTier(side, pos.tier + 1) : address(0);
+        return _firstList(side, pos.tier + 1);
     }
 
-    /// @dev The head of the first non-empty tier from `fromTier` on (address(0) if none).
-    function _firstTier(AdlQueue.Side storage side, uint256 fromTier) private view returns (address) {
-        uint256 bitmap = side.bitmap >> fromTier;
+    /// @dev The head of the first non-empty list from `fromList` on (address(0) if none).
+    function _firstList(AdlQueue.Side storage side, uint256 fromList) private view returns (address) {
+        if (fromList > AdlQueue.OVERFLOW) return address(0);
+        uint256 bitmap = side.bitmap >> fromList;
         if (bitmap == 0) return address(0);
-        uint256 t = fromTier;
+        uint256 t = fromList;
         while (bitmap & 1 == 0) {
             bitmap >>= 1;
             ++t;

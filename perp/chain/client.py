@@ -119,10 +119,10 @@ class PerpClient:
                 return out
 
     def queue_side(self, market_id: int, is_long: bool) -> queue.Side:
-        """One side's ADL queue as stored: tier bitmap, each tier's head and head key, the overflow list."""
+        """One side's ADL queue as stored: the bitmap of its lists and each list's head and head key."""
         r = self.call(self.perp, "queueSide", market_id, is_long)
-        side = queue.Side(bitmap=r.bitmap, overflow=[a.lower() for a in r.overflow])
-        for t in range(queue.TIERS):
+        side = queue.Side(bitmap=r.bitmap)
+        for t in range(queue.TIERS + 1):  # the sorted tiers and the overflow list
             if r.bitmap >> t & 1:
                 head = self.call(self.perp, "queueTier", market_id, is_long, t)
                 side.heads[t] = [head.head.lower(), head.head_key]
@@ -164,5 +164,5 @@ class PerpClient:
 
 def _position(p) -> Position:
     """A decoded ``Position`` struct as the core's Position (accounts in lower case)."""
-    return Position(p.size, p.open_notional, p.margin, p.open_seq, p.tier, p.queued, p.overflow_index,
-                    p.next.lower(), p.key, p.prev.lower())
+    return Position(p.size, p.open_notional, p.margin, p.open_seq, p.tier, p.queued, p.next.lower(), p.key,
+                    p.prev.lower())

@@ -1,10 +1,10 @@
 """The ADL queue, mirroring ``contracts/libraries/AdlQueue.sol`` operation for operation (docs/design/adl-queue.md):
-per market side, tiers of ``q = margin / |openNotional|`` (4 per octave between 2^-12 and 4, a bottom and a top
-tier), each a doubly linked list sorted by the entry key (longs ascending, shorts descending), a bitmap of the tiers
-in use, and an overflow list for positions cut by ADL. Pure Python: the model, the replay and the audit use it.
+per market side, tiers of ``q = margin / |openNotional|`` (STEPS per octave between 2^-12 and 4, a bottom and a top
+tier), each a doubly linked list sorted by the entry key (longs ascending, shorts descending), an overflow list (58)
+for positions cut by ADL, and a bitmap of the lists in use. Pure Python: the model, the replay and the audit use it.
 
-The functions take ``get``, a callable from an account to its ``perp.core.Position`` (whose ``tier, queued,
-overflow_index, next, key, prev`` fields are the list's nodes), exactly as the library takes the positions mapping.
+The functions take ``get``, a callable from an account to its ``perp.core.Position`` (whose ``tier, queued, next,
+key, prev`` fields are the list's nodes), exactly as the library takes the positions mapping.
 """
 from __future__ import annotations
 
@@ -12,8 +12,13 @@ from dataclasses import dataclass, field
 
 from .errors import fail
 
-TIERS = 58
-TOP_TIER = 57
+STEP_BITS = 2  # AdlQueue.STEP_BITS: 2**STEP_BITS tiers per octave of q
+STEPS = 1 << STEP_BITS
+OCTAVES = 14
+Q_BITS = 12 + STEP_BITS
+TOP_TIER = 1 + STEPS * OCTAVES
+TIERS = TOP_TIER + 1  # sorted tiers 0..TOP_TIER
+OVERFLOW = TIERS  # the overflow list (unsorted; positions cut by ADL)
 MAX_WALK = 128
 ZERO = "0x0000000000000000000000000000000000000000"
 UINT96_MAX = 2**96 - 1
@@ -23,22 +28,22 @@ def tier_of(margin: int, abs_open_notional: int) -> int:
     """The tier of a position: the largest t whose lower edge is at most q = margin / |openNotional|."""
     if abs_open_notional == 0:
         return TOP_TIER
-    r = margin * (1 << 14) // abs_open_notional
-    if r < 4:
+    r = margin * (1 << Q_BITS) // abs_open_notional
+    if r < STEPS:
         return 0
-    octave = r.bit_length() - 1 - 2
-    if octave >= 14:
+    octave = r.bit_length() - 1 - STEP_BITS
+    if octave >= OCTAVES:
         return TOP_TIER
-    return 1 + 4 * octave + ((r >> octave) - 4)
+    return 1 + STEPS * octave + ((r >> octave) - STEPS)
 
 
 def edge_num(t: int) -> int:
-    """The lower edge of tier t as a numerator over 2^14 (tier 0: 0)."""
-    if t == 0:
+    """The lower edge of tier t as a numerator over 2^Q_BITS (tier 0 and the overflow list: 0, no bound)."""
+    if t == 0 or t == OVERFLOW:
         return 0
     if t == TOP_TIER:
-        return 4 << 14
-    return (4 + (t - 1) % 4) << ((t - 1) // 4)
+        return STEPS << OCTAVES
+    return (STEPS + (t - 1) % STEPS) << ((t - 1) // STEPS)
 
 
 def key_of(size: int, open_notional: int, scale: int) -> int:
@@ -57,26 +62,23 @@ def ahead(is_long: bool, a: int, b: int) -> bool:
 
 @dataclass
 class Side:
-    """One side of one market: the tier bitmap, each tier's head and head key, and the overflow list."""
+    """One side of one market: the bitmap of non-empty lists, and each list's head and head key (lists 0..57 are
+    the sorted tiers, list 58 the overflow list)."""
 
     bitmap: int = 0
-    heads: dict = field(default_factory=dict)  # tier -> [head account, head key]
-    overflow: list = field(default_factory=list)
+    heads: dict = field(default_factory=dict)  # list -> [head account, head key]
 
     def copy(self) -> "Side":
-        return Side(self.bitmap, {t: list(h) for t, h in self.heads.items()}, list(self.overflow))
+        return Side(self.bitmap, {t: list(h) for t, h in self.heads.items()})
 
     def head(self, t: int):
         return self.heads.get(t, [ZERO, 0])
 
     def walk(self, get) -> list:
-        """Every account in storage order: the overflow list, then each tier from its head."""
-        out = list(self.overflow)
-        for t in range(TIERS):
-            a = self.head(t)[0]
-            while a != ZERO:
-                out.append(a)
-                a = get(a).next
+        """Every account in storage order (``sidePositions``): each list from its head, the overflow list last."""
+        out = []
+        for t in range(TIERS + 1):
+            out.extend(self.tier_list(t, get))
         return out
 
     def tier_list(self, t: int, get) -> list:
@@ -86,12 +88,42 @@ class Side:
             a = get(a).next
         return out
 
+    @property
+    def overflow_head(self) -> str:
+        return self.head(OVERFLOW)[0]
+
 
 def _valid_hint(get, hint: str, account: str, t: int) -> str:
     if hint == ZERO or hint == account:
         return ZERO
     h = get(hint)
     return hint if h is not None and h.queued and h.tier == t else ZERO
+
+
+def _link(side: Side, get, account: str, pos, t: int, p: str, n: str) -> None:
+    pos.tier, pos.queued, pos.prev, pos.next = t, True, p, n
+    if p == ZERO:
+        if n == ZERO:
+            side.bitmap |= 1 << t
+        side.heads[t] = [account, pos.key]
+    else:
+        get(p).next = account
+    if n != ZERO:
+        get(n).prev = account
+
+
+def _unlink(side: Side, get, pos) -> None:
+    p, n = pos.prev, pos.next
+    if p == ZERO:
+        if n == ZERO:
+            side.bitmap &= ~(1 << pos.tier)
+            side.heads.pop(pos.tier, None)
+        else:
+            side.heads[pos.tier] = [n, get(n).key]
+    else:
+        get(p).next = n
+    if n != ZERO:
+        get(n).prev = p
 
 
 def insert(side: Side, get, account: str, is_long: bool, hint: str, scale: int) -> None:
@@ -113,65 +145,42 @@ def insert(side: Side, get, account: str, is_long: bool, hint: str, scale: int) 
         steps += 1
         if steps > MAX_WALK:
             fail("QueueHintTooFar", account, hint)
-    pos.tier, pos.key, pos.queued, pos.prev, pos.next = t, key, True, p, n
-    if p == ZERO:
-        if n == ZERO:
-            side.bitmap |= 1 << t
-        side.heads[t] = [account, key]
-    else:
-        get(p).next = account
-    if n != ZERO:
-        get(n).prev = account
+    pos.key = key
+    _link(side, get, account, pos, t, p, n)
 
 
 def remove(side: Side, get, account: str) -> None:
     pos = get(account)
-    if pos.queued:
-        p, n = pos.prev, pos.next
-        if p == ZERO:
-            side.heads[pos.tier] = [n, 0 if n == ZERO else get(n).key]
-            if n == ZERO:
-                side.bitmap &= ~(1 << pos.tier)
-                side.heads.pop(pos.tier, None)
-        else:
-            get(p).next = n
-        if n != ZERO:
-            get(n).prev = p
-        pos.queued, pos.prev, pos.next = False, ZERO, ZERO
-    elif pos.overflow_index != 0:
-        lst = side.overflow
-        i = pos.overflow_index - 1
-        last = lst[-1]
-        if last != account:
-            lst[i] = last
-            get(last).overflow_index = i + 1
-        lst.pop()
-        pos.overflow_index = 0
+    if not pos.queued:
+        return
+    _unlink(side, get, pos)
+    pos.queued, pos.prev, pos.next = False, ZERO, ZERO
 
 
 def requeue(side: Side, get, account: str, is_long: bool, hint: str, scale: int) -> None:
     pos = get(account)
     if pos.queued:
-        t = tier_of(pos.margin, abs(pos.open_notional))
-        key = key_of(pos.size, pos.open_notional, scale)
-        p, n = pos.prev, pos.next
-        if (t == pos.tier and (p == ZERO or not ahead(is_long, key, get(p).key))
-                and (n == ZERO or not ahead(is_long, get(n).key, key))):
-            if key != pos.key:
-                pos.key = key
-                if p == ZERO:
-                    side.heads[t][1] = key
-            return
-        if hint == ZERO:
-            hint = p
-    remove(side, get, account)
+        if pos.tier != OVERFLOW:
+            t = tier_of(pos.margin, abs(pos.open_notional))
+            key = key_of(pos.size, pos.open_notional, scale)
+            p, n = pos.prev, pos.next
+            if (t == pos.tier and (p == ZERO or not ahead(is_long, key, get(p).key))
+                    and (n == ZERO or not ahead(is_long, get(n).key, key))):
+                if key != pos.key:
+                    pos.key = key
+                    if p == ZERO:
+                        side.heads[t][1] = key
+                return
+            if hint == ZERO:
+                hint = p
+        _unlink(side, get, pos)
     insert(side, get, account, is_long, ZERO if hint == account else hint, scale)
 
 
 def to_overflow(side: Side, get, account: str) -> None:
     pos = get(account)
-    if pos.overflow_index != 0:
-        return
-    remove(side, get, account)
-    side.overflow.append(account)
-    pos.overflow_index = len(side.overflow)
+    if pos.queued:
+        if pos.tier == OVERFLOW:
+            return
+        _unlink(side, get, pos)
+    _link(side, get, account, pos, OVERFLOW, ZERO, side.head(OVERFLOW)[0])

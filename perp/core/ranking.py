@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from .fixed import WAD, div_up
-from .queue import edge_num
+from .queue import OVERFLOW, Q_BITS, edge_num
 
 UINT256_MAX = 2**256 - 1
 
@@ -65,6 +65,8 @@ def score_down(u_d: int, margin: int, d: int) -> int:
 
 def bound(is_long: bool, key: int, tier: int, price: int) -> int:
     """``AdlRanking.bound``: the WAD upper bound (rounded up) of x = u / m over a tier from a node with ``key``."""
+    if tier == OVERFLOW:
+        return UINT256_MAX
     if is_long:
         if price <= key:
             return 0
@@ -76,7 +78,7 @@ def bound(is_long: bool, key: int, tier: int, price: int) -> int:
     edge = edge_num(tier)
     if edge == 0 or key == 0:
         return UINT256_MAX
-    return div_up(gain * (WAD << 14), key * edge)
+    return div_up(gain * (WAD << Q_BITS), key * edge)
 
 
 def lights(rank: int, count: int) -> int:

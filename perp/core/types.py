@@ -55,8 +55,8 @@ ZERO = "0x0000000000000000000000000000000000000000"
 class Position:
     """An isolated position (``Position`` struct, field for field): signed size (WAD), signed cost basis
     ``open_notional`` (collateral units; long paid > 0, short received < 0), margin, opening sequence number, and
-    its place in the ADL queue (``perp.core.queue``): tier, whether it is in a tier list, its 1-based place in the
-    overflow list (0: not there), its neighbours and its entry key."""
+    its place in the ADL queue (``perp.core.queue``): its list (tier, or 58 the overflow list), whether it is
+    linked, its neighbours and its entry key."""
 
     size: int = 0
     open_notional: int = 0
@@ -64,7 +64,6 @@ class Position:
     open_seq: int = 0
     tier: int = 0
     queued: bool = False
-    overflow_index: int = 0
     next: str = ZERO
     key: int = 0
     prev: str = ZERO
@@ -73,8 +72,8 @@ class Position:
         return Position(*self.as_tuple())
 
     def as_tuple(self) -> tuple:
-        return (self.size, self.open_notional, self.margin, self.open_seq, self.tier, self.queued,
-                self.overflow_index, self.next, self.key, self.prev)
+        return (self.size, self.open_notional, self.margin, self.open_seq, self.tier, self.queued, self.next,
+                self.key, self.prev)
 
     @property
     def is_long(self) -> bool:

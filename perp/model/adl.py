@@ -21,7 +21,7 @@ class _Engine:
         self.d = WAD * model.scale
         side = model.queues[(mid, is_long)]
         self.cursors = []  # [node, key, tier, bound]
-        for t in range(queue.TIERS):
+        for t in range(queue.TIERS + 1):  # the sorted tiers and the overflow list (unbounded)
             if side.bitmap >> t & 1:
                 head, key = side.head(t)
                 self.cursors.append([head, key, t, bound(is_long, key, t, mark)])
@@ -29,8 +29,6 @@ class _Engine:
         self.examined = 0
         self.ranked = 0
         self.out_of_work = False
-        for a in side.overflow:
-            self._examine(a)
 
     def _examine(self, account):
         self.examined += 1

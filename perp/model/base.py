@@ -136,7 +136,7 @@ class PerpBase:
             "free": {a: v for a, v in self.free.items()},
             "epoch": dict(self.epoch),
             "positions": {k: p.as_tuple() for k, p in self.positions.items()},
-            "queues": {k: (q.bitmap, {t: tuple(h) for t, h in sorted(q.heads.items())}, list(q.overflow))
+            "queues": {k: (q.bitmap, {t: tuple(h) for t, h in sorted(q.heads.items())})
                        for k, q in self.queues.items()},
             "funds": {mid: m.fund_tuple() for mid, m in self.markets.items()},
             "vault": self.vault,

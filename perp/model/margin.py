@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..core.valuation import equity as equity_at
-from ..core import UINT256_MAX, fail, notional_up
+from ..core import UINT256_MAX, fail, notional_up, queue
 from .base import wad_div_up
 from .storage import ZERO, _uint128, addr
 
@@ -94,7 +94,7 @@ class MarginModule:
             self._market(mid)
             a = addr(account)
             pos = self.positions.get((mid, a))
-            if pos is None or pos.overflow_index == 0:
+            if pos is None or not pos.queued or pos.tier != queue.OVERFLOW:
                 fail("NotInOverflow", mid, a)
             self._requeue(mid, a, hint)
             self.events.append(("PositionRequeued", {"marketId": mid, "account": a}))

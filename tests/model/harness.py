@@ -221,13 +221,13 @@ class Harness:
                 accounts, poss, _ = self.P.call("sidePositions", mid, is_long, ZERO, 2**256 - 1)
                 for a, p in zip(accounts, poss):
                     positions[(mid, a.lower())] = tuple(v.lower() if isinstance(v, str) else v for v in p)
-                bitmap, overflow = self.P.call("queueSide", mid, is_long)
+                bitmap, _ = self.P.call("queueSide", mid, is_long)
                 heads = {}
-                for t in range(TIERS):
+                for t in range(TIERS + 1):  # the sorted tiers and the overflow list
                     if bitmap >> t & 1:
                         head, key = self.P.call("queueTier", mid, is_long, t)
                         heads[t] = (head.lower(), key)
-                queues[(mid, is_long)] = (bitmap, heads, [a.lower() for a in overflow])
+                queues[(mid, is_long)] = (bitmap, heads)
         funds = {mid: tuple(self.P.call("fundAccount", mid)) for mid in self.markets}
         return {
             "free": {a: f for a, f in zip(self.addrs, frees) if f},
@@ -244,7 +244,7 @@ class Harness:
             "free": {a: f for a, f in m.free.items() if f and a in self.by_addr},
             "epoch": {a: e for a, e in m.epoch.items() if e and a in self.by_addr},
             "positions": {k: p.as_tuple() for k, p in m.positions.items()},
-            "queues": {k: (q.bitmap, {t: tuple(h) for t, h in sorted(q.heads.items())}, list(q.overflow))
+            "queues": {k: (q.bitmap, {t: tuple(h) for t, h in sorted(q.heads.items())})
                        for k, q in m.queues.items()},
             "funds": {mid: mk.fund_tuple() for mid, mk in m.markets.items()},
             "vault": m.vault,

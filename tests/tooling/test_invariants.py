@@ -86,11 +86,22 @@ def test_adl_queue_fires_on_a_missing_a_stale_and_a_misordered_position():
 
 def test_adl_queue_fires_on_a_position_listed_twice():
     s = consistent()
-    side, get = s.queues[(1, True)], (lambda a: s.positions.get((1, a)))
-    side.overflow.append(A)  # also still in its tier
+    side = s.queues[(1, True)]
+    side.heads[queue.OVERFLOW] = [A, s.positions[(1, A)].key]  # also the overflow list's head, but linked in its tier
+    side.bitmap |= 1 << queue.OVERFLOW
     found = [str(f) for f in check_state(s)]
-    assert found == [f"[adl_queue] market 1 long: overflow entry 0 ({A}) is not marked there",
+    assert found == [f"[adl_queue] market 1 long: overflow list: {A} is not linked there",
                      f"[adl_queue] market 1 long: queue holds ['{A}', '{A}'], positions ['{A}']"]
+
+
+def test_an_overflow_entry_may_sit_at_a_stale_tier_and_key():
+    """After a partial ADL cut a position waits in the overflow list with its old key: that is consistent."""
+    s = consistent()
+    side, get = s.queues[(1, True)], (lambda a: s.positions.get((1, a)))
+    queue.to_overflow(side, get, A)
+    s.positions[(1, A)].margin += 100 * 10**6
+    s.vault_balance += 100 * 10**6
+    assert side.tier_list(queue.OVERFLOW, get) == [A] and check_state(s) == []
 
 
 def test_position_shape_fires_on_a_stored_empty_position():
