@@ -314,7 +314,7 @@ interface IPerpetualAdmin is IPerpetualErrors, IPerpetualEvents {
     function queueSide(uint256 marketId, bool isLong) external view returns (uint256 bitmap, address[] memory overflow);
 
     /// @notice The first account of one tier and its entry key.
-    function queueTier(uint256 marketId, bool isLong, uint256 tier) external view returns (address head, uint96 headKey);
+    function queueTier(uint256 marketId, bool isLong, uint256 tier) external view returns (address head, uint64 headKey);
 
     /// @notice Up to `count` open positions of one side, raw as stored, in queue storage order (the overflow list,
     ///         then each tier from its head), starting after `after_` (address(0): from the start); `next` is the

@@ -48,8 +48,9 @@ struct MarketParams {
 ///         (long: paid, positive; short: received, negative), so the entry price is `|openNotional| / |size|`.
 /// @dev The last fields place the position in its market side's ADL queue (`libraries/AdlQueue.sol`): its list (the
 ///      tier of its margin per unit of cost basis, or 58, the overflow list where a position waits after a partial
-///      ADL cut until it is re-queued), whether it is linked, its neighbours, and its entry key (the entry price
-///      rounded towards the less profitable side), by which each tier is sorted.
+///      ADL cut until it is re-queued), whether it is linked, its neighbours, its entry key (the entry price in units
+///      of 2^30 wei, rounded towards the less profitable side), by which each tier is sorted, and its margin per
+///      cost basis in units of 2^-20, rounded down: with the key, an upper bound of its score read in one slot.
 struct Position {
     int128 size;
     int128 openNotional;
@@ -58,7 +59,8 @@ struct Position {
     uint8 tier;
     bool queued;
     address next;
-    uint96 key;
+    uint64 key;
+    uint32 qDown;
     address prev;
 }
 

@@ -117,8 +117,9 @@ def adl_queue(s: ProtocolState) -> list[Finding]:
                     if prev == queue.ZERO and head_key != p.key:
                         out.append(Finding("adl_queue", subject, f"{name}: head key {head_key} != {p.key}"))
                     if t != queue.OVERFLOW:
-                        if p.tier != queue.tier_of(p.margin, abs(p.open_notional)) or p.key != queue.key_of(
-                                p.size, p.open_notional, s.scale):
+                        if (p.tier != queue.tier_of(p.margin, abs(p.open_notional))
+                                or p.key != queue.key_of(p.size, p.open_notional, s.scale)
+                                or p.q_down != queue.q_down_of(p.margin, abs(p.open_notional))):
                             out.append(Finding("adl_queue", subject, f"{name}: {a} sits at a stale tier or key"))
                         if last is not None and queue.ahead(is_long, p.key, last):
                             out.append(Finding("adl_queue", subject, f"{name}: {a} out of key order"))

@@ -608,7 +608,7 @@ class Replay:
         fields = [("size", pos.size, chain.size), ("cost basis", pos.open_notional, chain.open_notional),
                   ("margin", pos.margin, chain.margin), ("open sequence", pos.open_seq, chain.open_seq),
                   ("queue tier", pos.tier, chain.tier), ("queued", pos.queued, chain.queued),
-                  ("queue key", pos.key, chain.key),
+                  ("queue key", pos.key, chain.key), ("queue q", pos.q_down, chain.q_down),
                   ("queue next", pos.next, _a(chain.next)), ("queue prev", pos.prev, _a(chain.prev))]
         for what, ev, ch in fields:
             if ev != ch:

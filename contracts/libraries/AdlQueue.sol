@@ -39,18 +39,19 @@ library AdlQueue {
     uint256 internal constant OVERFLOW = TIERS;
     /// @notice Most nodes an insertion walks from its hint (or the tier's head) before it reverts.
     uint256 internal constant MAX_WALK = 128;
-
-    /// @notice The head of one list: its first account and that account's key (read together in one slot).
-    struct Tier {
-        address head;
-        uint96 headKey;
-    }
+    /// @notice Keys are entry prices in units of 2^KEY_SHIFT wei (rounded towards the less profitable side).
+    uint256 internal constant KEY_SHIFT = 30;
+    /// @notice A node's `qDown` is q in units of 2^-Q_DOWN_BITS, rounded down (capped at 2^32 - 1).
+    uint256 internal constant Q_DOWN_BITS = 20;
 
     /// @notice One side (longs or shorts) of one market.
+    /// @dev The head keys are packed four to a slot (list t in word t / 4, lane t % 4), so that the ADL engine reads
+    ///      the bounds of every tier in a handful of slots and loads a tier's head account only when it gets there.
     struct Side {
-        /// @dev bit t set while list t (a tier, or the overflow list at bit 58) holds a position
+        /// @dev bit t set while list t (a tier, or the overflow list) holds a position
         uint256 bitmap;
-        mapping(uint256 list => Tier) tiers;
+        mapping(uint256 list => address) heads;
+        mapping(uint256 word => uint256) headKeys;
     }
 
     // ------------------------------------------------------------------ tiers and keys
@@ -76,14 +77,23 @@ library AdlQueue {
         return (STEPS + (t - 1) % STEPS) << ((t - 1) / STEPS);
     }
 
-    /// @notice The entry key of a position: its entry price (WAD) rounded towards the less profitable side, so that
-    ///         a long's key is at most its entry and a short's at least.
-    function keyOf(int256 size, int256 openNotional, uint256 scale) internal pure returns (uint96) {
+    /// @notice The entry key of a position: its entry price (WAD) in units of 2^KEY_SHIFT, rounded towards the less
+    ///         profitable side, so that a long's key is at most its entry and a short's at least.
+    function keyOf(int256 size, int256 openNotional, uint256 scale) internal pure returns (uint64) {
         uint256 absSize = size >= 0 ? uint256(size) : uint256(-size);
         uint256 absOn = openNotional >= 0 ? uint256(openNotional) : uint256(-openNotional);
-        uint256 key = Math.mulDiv(absOn, 1e18 * scale, absSize, size > 0 ? Math.Rounding.Floor : Math.Rounding.Ceil);
-        if (key > type(uint96).max) revert IPerpetualErrors.ValueOverflow(key);
-        return uint96(key);
+        uint256 key = Math.mulDiv(
+            absOn, 1e18 * scale, absSize << KEY_SHIFT, size > 0 ? Math.Rounding.Floor : Math.Rounding.Ceil
+        );
+        if (key > type(uint64).max) revert IPerpetualErrors.ValueOverflow(key);
+        return uint64(key);
+    }
+
+    /// @notice q = margin / |openNotional| in units of 2^-Q_DOWN_BITS, rounded down and capped: never above q.
+    function qDownOf(uint256 margin, uint256 absOpenNotional) internal pure returns (uint32) {
+        if (absOpenNotional == 0) return type(uint32).max;
+        uint256 q = Math.mulDiv(margin, 1 << Q_DOWN_BITS, absOpenNotional);
+        return q > type(uint32).max ? type(uint32).max : uint32(q);
     }
 
     /// @notice Whether key `a` is ahead of key `b` on a side (longs: lower entry first; shorts: higher first).
@@ -99,8 +109,9 @@ library AdlQueue {
         internal
     {
         Position storage pos = positions[account];
-        uint8 t = tierOf(pos.margin, _abs(pos.openNotional));
-        uint96 key = keyOf(pos.size, pos.openNotional, scale);
+        uint256 absOn = _abs(pos.openNotional);
+        uint8 t = tierOf(pos.margin, absOn);
+        uint64 key = keyOf(pos.size, pos.openNotional, scale);
         address p = _validHint(positions, hint, account, t);
         uint256 steps = 0;
         if (p != address(0) && ahead(isLong, key, positions[p].key)) {
@@ -110,13 +121,14 @@ library AdlQueue {
                 if (++steps > MAX_WALK) revert IPerpetualErrors.QueueHintTooFar(account, hint);
             }
         }
-        address n = p == address(0) ? side.tiers[t].head : positions[p].next;
+        address n = p == address(0) ? side.heads[t] : positions[p].next;
         while (n != address(0) && !ahead(isLong, key, positions[n].key)) {
             p = n;
             n = positions[n].next;
             if (++steps > MAX_WALK) revert IPerpetualErrors.QueueHintTooFar(account, hint);
         }
         pos.key = key;
+        pos.qDown = qDownOf(pos.margin, absOn);
         _link(side, positions, account, pos, t, p, n);
     }
 
@@ -131,7 +143,7 @@ library AdlQueue {
     }
 
     /// @notice Re-sorts a changed position (or queues a new one): stays in place when its tier is unchanged and its
-    ///         new key still lies between its neighbours (no writes but the key), else moves after `hint` (or, with
+    ///         new key still lies between its neighbours (no writes but its key and q), else moves after `hint` (or, with
     ///         no hint, searches from its old place).
     function requeue(Side storage side, mapping(address => Position) storage positions, address account, bool isLong, address hint, uint256 scale)
         internal
@@ -139,18 +151,18 @@ library AdlQueue {
         Position storage pos = positions[account];
         if (pos.queued) {
             if (pos.tier != OVERFLOW) {
-                uint8 t = tierOf(pos.margin, _abs(pos.openNotional));
-                uint96 key = keyOf(pos.size, pos.openNotional, scale);
+                uint256 absOn = _abs(pos.openNotional);
+                uint8 t = tierOf(pos.margin, absOn);
+                uint64 key = keyOf(pos.size, pos.openNotional, scale);
                 address p = pos.prev;
                 address n = pos.next;
                 if (
                     t == pos.tier && (p == address(0) || !ahead(isLong, key, positions[p].key))
                         && (n == address(0) || !ahead(isLong, positions[n].key, key))
                 ) {
-                    if (key != pos.key) {
-                        pos.key = key;
-                        if (p == address(0)) side.tiers[t].headKey = key;
-                    }
+                    pos.key = key; // (one slot with the node's q: written together)
+                    pos.qDown = qDownOf(pos.margin, absOn);
+                    if (p == address(0)) _setHeadKey(side, t, key);
                     return;
                 }
                 if (hint == address(0)) hint = p; // the old neighbour is the likeliest place
@@ -170,7 +182,7 @@ library AdlQueue {
             if (pos.tier == OVERFLOW) return;
             _unlink(side, positions, pos);
         }
-        _link(side, positions, account, pos, uint8(OVERFLOW), address(0), side.tiers[OVERFLOW].head);
+        _link(side, positions, account, pos, uint8(OVERFLOW), address(0), side.heads[OVERFLOW]);
     }
 
     /// @dev Links `account` into list `t` between `p` and `n` (p == address(0): at the head).
@@ -189,9 +201,8 @@ library AdlQueue {
         pos.next = n;
         if (p == address(0)) {
             if (n == address(0)) side.bitmap |= 1 << t;
-            Tier storage tier = side.tiers[t];
-            tier.head = account;
-            tier.headKey = pos.key;
+            side.heads[t] = account;
+            _setHeadKey(side, t, pos.key);
         } else {
             positions[p].next = account;
         }
@@ -203,14 +214,24 @@ library AdlQueue {
         address p = pos.prev;
         address n = pos.next;
         if (p == address(0)) {
-            Tier storage tier = side.tiers[pos.tier];
-            tier.head = n;
-            tier.headKey = n == address(0) ? 0 : positions[n].key;
+            side.heads[pos.tier] = n;
+            _setHeadKey(side, pos.tier, n == address(0) ? 0 : positions[n].key);
             if (n == address(0)) side.bitmap &= ~(uint256(1) << pos.tier);
         } else {
             positions[p].next = n;
         }
         if (n != address(0)) positions[n].prev = p;
+    }
+
+    /// @notice The key of list `t`'s head (0 when the list is empty).
+    function headKey(Side storage side, uint256 t) internal view returns (uint64) {
+        return uint64(side.headKeys[t >> 2] >> ((t & 3) * 64));
+    }
+
+    function _setHeadKey(Side storage side, uint256 t, uint64 key) private {
+        uint256 shift = (t & 3) * 64;
+        uint256 word = side.headKeys[t >> 2];
+        side.headKeys[t >> 2] = (word & ~(uint256(type(uint64).max) << shift)) | (uint256(key) << shift);
     }
 
     function _validHint(mapping(address => Position) storage positions, address hint, address account, uint8 t)

@@ -59,21 +59,36 @@ library AdlRanking {
     }
 
     /// @notice Upper bound (WAD, rounded up) of `x = u / m` over the positions at or after a node with entry key `key`
-    ///         in tier `tier`, at mark `price`: long `(P / key - 1) / q_t`, short `(1 - P / key) / q_t`. Zero when no
-    ///         such position can be eligible (the rest of the tier is at a loss); saturates for the bottom tier.
+    ///         in tier `tier`, at mark `price`: long `(P / k - 1) / q_t`, short `(1 - P / k) / q_t` with k the key's
+    ///         price and q_t the tier's lower edge. Zero when no such position can be eligible (the rest of the tier
+    ///         is at a loss); saturates for the bottom tier and the overflow list (unsorted, stale keys).
     function bound(bool isLong, uint256 key, uint256 tier, uint256 price) internal pure returns (uint256) {
-        if (tier == AdlQueue.OVERFLOW) return type(uint256).max; // unsorted, stale keys: examine every entry
+        if (tier == AdlQueue.OVERFLOW) return type(uint256).max;
+        return _bound(isLong, key, AdlQueue.edgeNum(tier), AdlQueue.Q_BITS, price);
+    }
+
+    /// @notice The same bound for one node of a sorted tier, from its own q (`qDown`, rounded down): nearly its x.
+    function nodeBound(bool isLong, uint256 key, uint256 qDown, uint256 price) internal pure returns (uint256) {
+        return _bound(isLong, key, qDown, AdlQueue.Q_DOWN_BITS, price);
+    }
+
+    /// @dev (P / k - 1) / q (long) or (1 - P / k) / q (short) in WAD, rounded up, for q = qNum / 2^qBits.
+    function _bound(bool isLong, uint256 key, uint256 qNum, uint256 qBits, uint256 price)
+        private
+        pure
+        returns (uint256)
+    {
+        uint256 k = key << AdlQueue.KEY_SHIFT;
         uint256 gain;
         if (isLong) {
-            if (price <= key) return 0;
-            gain = price - key;
+            if (price <= k) return 0;
+            gain = price - k;
         } else {
-            if (key <= price) return 0;
-            gain = key - price;
+            if (k <= price) return 0;
+            gain = k - price;
         }
-        uint256 edge = AdlQueue.edgeNum(tier);
-        if (edge == 0 || key == 0) return type(uint256).max;
-        return Math.mulDiv(gain, WAD << AdlQueue.Q_BITS, key * edge, Math.Rounding.Ceil);
+        if (qNum == 0 || k == 0) return type(uint256).max;
+        return Math.mulDiv(gain, WAD << qBits, k * qNum, Math.Rounding.Ceil);
     }
 
     /// @notice Queue lights, 1..5 by percentile of `rank` (1-based) among `count` eligible (5 = front).

@@ -32,8 +32,11 @@ abstract contract AdlModule is InsuranceFundModule {
 
     // ------------------------------------------------------------------ the engine
 
-    /// @dev One tier's position in the merge: the next unexamined node, its key, and the bound on every score from
-    ///      there to the end of the tier (0 once nothing further can be eligible).
+    /// @dev One list's position in the merge: the next unexamined node (address(0) before the list's head account is
+    ///      loaded), its key, and the bound on every score from there to the end of the list (0 once nothing further
+    ///      can be eligible). A node passed over for now (its own bound below the best candidate's score) waits as a
+    ///      one-node cursor (`tier == DEFERRED`) with that bound, and is examined in full if its bound ever becomes
+    ///      the highest.
     struct Cursor {
         address node;
         uint256 key;
@@ -41,13 +44,19 @@ abstract contract AdlModule is InsuranceFundModule {
         uint256 bound;
     }
 
-    /// @dev The merge state of one ADL call, in memory.
+    uint256 private constant DEFERRED = type(uint256).max;
+
+    /// @dev The merge state of one ADL call, in memory: the cursors in a binary max-heap by bound (`heap` holds
+    ///      cursor indexes; cursors whose bound fell to 0 leave it), and the candidates whose score is known.
     struct Engine {
         uint256 marketId;
         bool isLong; // the side being deleveraged (the counterparties)
         uint256 mark;
         uint256 d;
         Cursor[] cursors;
+        uint256 nCursors;
+        uint256[] heap;
+        uint256 heapSize;
         AdlRanking.Candidate[] cands;
         uint256 nCands;
         uint256 examined;
@@ -62,15 +71,14 @@ abstract contract AdlModule is InsuranceFundModule {
         e.d = PerpMath.WAD * _scale;
         AdlQueue.Side storage side = _queues[marketId][isLong];
         uint256 bitmap = side.bitmap;
-        e.cursors = new Cursor[](_popcount(bitmap));
-        uint256 n;
+        uint256 lists = _popcount(bitmap);
+        e.cursors = new Cursor[](lists + 8);
+        e.heap = new uint256[](lists + 8);
         while (bitmap != 0) {
             uint256 t = _lowestBit(bitmap);
             bitmap &= bitmap - 1;
-            AdlQueue.Tier storage tier = side.tiers[t];
-            address head = tier.head;
-            uint256 key = tier.headKey;
-            e.cursors[n++] = Cursor(head, key, t, AdlRanking.bound(isLong, key, t, mark));
+            uint256 key = AdlQueue.headKey(side, t); // four tiers' head keys per slot: warm after the first
+            _push(e, Cursor(address(0), key, t, AdlRanking.bound(isLong, key, t, mark)));
         }
         e.cands = new AdlRanking.Candidate[](8);
     }
@@ -92,44 +100,109 @@ abstract contract AdlModule is InsuranceFundModule {
             AdlRanking.candidate(account, uint256(uD), pos.margin, PerpMath.abs(pos.size), pos.openSeq, e.d);
     }
 
-    /// @dev The next position in queue order, or address(0) when no eligible position is left (or the work bound
-    ///      was reached first: then `e.outOfWork`). A tier's next node is examined while its bound could beat the
-    ///      best candidate so far (ties included), so the candidate handed out is exactly the SPEC's next.
+    /// @dev The next position in queue order, or rank 0 when no eligible position is left (or the work bound was
+    ///      reached first: then `e.outOfWork`). The cursor with the highest bound is advanced while that bound could
+    ///      beat the best candidate so far (ties included), so the candidate handed out is exactly the SPEC's next.
     function _next(Engine memory e) internal view returns (AdlRanking.Candidate memory best, uint256 rank) {
         while (true) {
             uint256 bi = type(uint256).max;
             for (uint256 i; i < e.nCands; ++i) {
                 if (bi == type(uint256).max || AdlRanking.ahead(e.cands[i], e.cands[bi])) bi = i;
             }
-            uint256 ci = type(uint256).max;
-            uint256 topBound = 0;
-            for (uint256 i; i < e.cursors.length; ++i) {
-                if (e.cursors[i].bound > topBound) {
-                    topBound = e.cursors[i].bound;
-                    ci = i;
-                }
-            }
-            if (ci != type(uint256).max && (bi == type(uint256).max || topBound >= e.cands[bi].xDown)) {
+            if (e.heapSize != 0 && (bi == type(uint256).max || e.cursors[e.heap[0]].bound >= e.cands[bi].xDown)) {
                 if (e.examined >= MAX_EXAMINED) {
                     e.outOfWork = true;
                     return (best, 0);
                 }
-                Cursor memory c = e.cursors[ci];
-                _examine(e, c.node);
-                address nextNode = _positions[e.marketId][c.node].next;
-                c.node = nextNode;
-                if (nextNode == address(0)) {
-                    c.bound = 0;
-                } else {
-                    c.key = _positions[e.marketId][nextNode].key;
-                    c.bound = AdlRanking.bound(e.isLong, c.key, c.tier, e.mark);
-                }
+                _advance(e, bi);
                 continue;
             }
             if (bi == type(uint256).max) return (best, 0);
             best = e.cands[bi];
             e.cands[bi] = e.cands[--e.nCands];
             return (best, ++e.ranked);
+        }
+    }
+
+    /// @dev One step of the merge at the top cursor: a deferred node is examined in full; a list's next node is
+    ///      examined in full if its own bound (key and q, one slot) can beat the best candidate `bi`, else deferred;
+    ///      then the list's cursor moves to the following node.
+    function _advance(Engine memory e, uint256 bi) private view {
+        Cursor memory c = e.cursors[e.heap[0]];
+        if (c.tier == DEFERRED) {
+            _examine(e, c.node);
+            _popTop(e);
+            return;
+        }
+        if (c.node == address(0)) c.node = _queues[e.marketId][e.isLong].heads[c.tier];
+        Position storage node = _positions[e.marketId][c.node];
+        bool now_ = c.tier == AdlQueue.OVERFLOW || bi == type(uint256).max;
+        uint256 nb = 0;
+        if (!now_) {
+            nb = AdlRanking.nodeBound(e.isLong, node.key, node.qDown, e.mark);
+            now_ = nb >= e.cands[bi].xDown;
+        }
+        if (now_) {
+            _examine(e, c.node);
+        } else {
+            ++e.examined;
+            _push(e, Cursor(c.node, 0, DEFERRED, nb)); // below the top: nb < the best score <= the top's bound
+        }
+        address nextNode = node.next;
+        c.node = nextNode;
+        if (nextNode == address(0)) {
+            _popTop(e);
+        } else {
+            c.key = _positions[e.marketId][nextNode].key;
+            c.bound = AdlRanking.bound(e.isLong, c.key, c.tier, e.mark);
+            if (c.bound == 0) _popTop(e);
+            else _siftDown(e, 0);
+        }
+    }
+
+    // ------------------------------------------------------------------ the cursors' max-heap (by bound)
+
+    /// @dev Adds a cursor (when its bound is positive: a cursor with bound 0 can yield nothing).
+    function _push(Engine memory e, Cursor memory c) private pure {
+        if (c.bound == 0) return;
+        if (e.nCursors == e.cursors.length) {
+            Cursor[] memory grownC = new Cursor[](2 * e.cursors.length);
+            uint256[] memory grownH = new uint256[](2 * e.cursors.length);
+            for (uint256 i; i < e.nCursors; ++i) {
+                grownC[i] = e.cursors[i];
+            }
+            for (uint256 i; i < e.heapSize; ++i) {
+                grownH[i] = e.heap[i];
+            }
+            e.cursors = grownC;
+            e.heap = grownH;
+        }
+        e.cursors[e.nCursors] = c;
+        uint256 i = e.heapSize++;
+        e.heap[i] = e.nCursors++;
+        while (i != 0) {
+            uint256 parent = (i - 1) / 2;
+            if (e.cursors[e.heap[parent]].bound >= e.cursors[e.heap[i]].bound) break;
+            (e.heap[parent], e.heap[i]) = (e.heap[i], e.heap[parent]);
+            i = parent;
+        }
+    }
+
+    function _popTop(Engine memory e) private pure {
+        e.heap[0] = e.heap[--e.heapSize];
+        _siftDown(e, 0);
+    }
+
+    function _siftDown(Engine memory e, uint256 i) private pure {
+        uint256 n = e.heapSize;
+        while (true) {
+            uint256 l = 2 * i + 1;
+            if (l >= n) return;
+            uint256 big = l;
+            if (l + 1 < n && e.cursors[e.heap[l + 1]].bound > e.cursors[e.heap[l]].bound) big = l + 1;
+            if (e.cursors[e.heap[big]].bound <= e.cursors[e.heap[i]].bound) return;
+            (e.heap[big], e.heap[i]) = (e.heap[i], e.heap[big]);
+            i = big;
         }
     }
 

@@ -15,11 +15,11 @@ abstract contract QueueViewModule is PerpBase, IPerpetualAdmin {
         AdlQueue.Side storage side = _queues[marketId][isLong];
         mapping(address => Position) storage book = _positions[marketId];
         uint256 n = 0;
-        for (address a = side.tiers[AdlQueue.OVERFLOW].head; a != address(0); a = book[a].next) {
+        for (address a = side.heads[AdlQueue.OVERFLOW]; a != address(0); a = book[a].next) {
             ++n;
         }
         overflow = new address[](n);
-        address x = side.tiers[AdlQueue.OVERFLOW].head;
+        address x = side.heads[AdlQueue.OVERFLOW];
         for (uint256 i; i < n; ++i) {
             overflow[i] = x;
             x = book[x].next;
@@ -28,9 +28,9 @@ abstract contract QueueViewModule is PerpBase, IPerpetualAdmin {
     }
 
     /// @inheritdoc IPerpetualAdmin
-    function queueTier(uint256 marketId, bool isLong, uint256 tier) external view returns (address head, uint96 headKey) {
-        AdlQueue.Tier storage t = _queues[marketId][isLong].tiers[tier];
-        return (t.head, t.headKey);
+    function queueTier(uint256 marketId, bool isLong, uint256 tier) external view returns (address head, uint64 headKey) {
+        AdlQueue.Side storage side = _queues[marketId][isLong];
+        return (side.heads[tier], AdlQueue.headKey(side, tier));
     }
 
     /// @inheritdoc IPerpetualAdmin
@@ -79,6 +79,6 @@ abstract contract QueueViewModule is PerpBase, IPerpetualAdmin {
             bitmap >>= 1;
             ++t;
         }
-        return side.tiers[t].head;
+        return side.heads[t];
     }
 }

@@ -165,4 +165,4 @@ class PerpClient:
 def _position(p) -> Position:
     """A decoded ``Position`` struct as the core's Position (accounts in lower case)."""
     return Position(p.size, p.open_notional, p.margin, p.open_seq, p.tier, p.queued, p.next.lower(), p.key,
-                    p.prev.lower())
+                    p.q_down, p.prev.lower())

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from .errors import fail
 
-STEP_BITS = 2  # AdlQueue.STEP_BITS: 2**STEP_BITS tiers per octave of q
+STEP_BITS = 4  # AdlQueue.STEP_BITS: 2**STEP_BITS tiers per octave of q
 STEPS = 1 << STEP_BITS
 OCTAVES = 14
 Q_BITS = 12 + STEP_BITS
@@ -20,8 +20,11 @@ TOP_TIER = 1 + STEPS * OCTAVES
 TIERS = TOP_TIER + 1  # sorted tiers 0..TOP_TIER
 OVERFLOW = TIERS  # the overflow list (unsorted; positions cut by ADL)
 MAX_WALK = 128
+KEY_SHIFT = 30  # keys are entry prices in units of 2^30 wei
+Q_DOWN_BITS = 20  # a node's q_down is q in units of 2^-20, rounded down, capped at 2^32 - 1
+UINT32_MAX = 2**32 - 1
 ZERO = "0x0000000000000000000000000000000000000000"
-UINT96_MAX = 2**96 - 1
+UINT64_MAX = 2**64 - 1
 
 
 def tier_of(margin: int, abs_open_notional: int) -> int:
@@ -47,13 +50,20 @@ def edge_num(t: int) -> int:
 
 
 def key_of(size: int, open_notional: int, scale: int) -> int:
-    """The entry price (WAD) rounded towards the less profitable side: long down, short up."""
+    """The entry price (WAD) in units of 2^KEY_SHIFT, rounded towards the less profitable side: long down, short up."""
     num = abs(open_notional) * 10**18 * scale
-    a = abs(size)
+    a = abs(size) << KEY_SHIFT
     key = num // a if size > 0 else -(-num // a)
-    if key > UINT96_MAX:
+    if key > UINT64_MAX:
         fail("ValueOverflow", key)
     return key
+
+
+def q_down_of(margin: int, abs_open_notional: int) -> int:
+    """q = margin / |openNotional| in units of 2^-Q_DOWN_BITS, rounded down, capped (AdlQueue.qDownOf)."""
+    if abs_open_notional == 0:
+        return UINT32_MAX
+    return min(margin * (1 << Q_DOWN_BITS) // abs_open_notional, UINT32_MAX)
 
 
 def ahead(is_long: bool, a: int, b: int) -> bool:
@@ -146,6 +156,7 @@ def insert(side: Side, get, account: str, is_long: bool, hint: str, scale: int) 
         if steps > MAX_WALK:
             fail("QueueHintTooFar", account, hint)
     pos.key = key
+    pos.q_down = q_down_of(pos.margin, abs(pos.open_notional))
     _link(side, get, account, pos, t, p, n)
 
 
@@ -166,10 +177,10 @@ def requeue(side: Side, get, account: str, is_long: bool, hint: str, scale: int)
             p, n = pos.prev, pos.next
             if (t == pos.tier and (p == ZERO or not ahead(is_long, key, get(p).key))
                     and (n == ZERO or not ahead(is_long, get(n).key, key))):
-                if key != pos.key:
-                    pos.key = key
-                    if p == ZERO:
-                        side.heads[t][1] = key
+                pos.key = key
+                pos.q_down = q_down_of(pos.margin, abs(pos.open_notional))
+                if p == ZERO:
+                    side.heads[t][1] = key
                 return
             if hint == ZERO:
                 hint = p

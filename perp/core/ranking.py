@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from .fixed import WAD, div_up
-from .queue import OVERFLOW, Q_BITS, edge_num
+from .queue import KEY_SHIFT, OVERFLOW, Q_BITS, Q_DOWN_BITS, edge_num
 
 UINT256_MAX = 2**256 - 1
 
@@ -67,18 +67,27 @@ def bound(is_long: bool, key: int, tier: int, price: int) -> int:
     """``AdlRanking.bound``: the WAD upper bound (rounded up) of x = u / m over a tier from a node with ``key``."""
     if tier == OVERFLOW:
         return UINT256_MAX
+    return _bound(is_long, key, edge_num(tier), Q_BITS, price)
+
+
+def node_bound(is_long: bool, key: int, q_down: int, price: int) -> int:
+    """``AdlRanking.nodeBound``: the same bound for one node from its own (rounded-down) q."""
+    return _bound(is_long, key, q_down, Q_DOWN_BITS, price)
+
+
+def _bound(is_long: bool, key: int, q_num: int, q_bits: int, price: int) -> int:
+    k = key << KEY_SHIFT
     if is_long:
-        if price <= key:
+        if price <= k:
             return 0
-        gain = price - key
+        gain = price - k
     else:
-        if key <= price:
+        if k <= price:
             return 0
-        gain = key - price
-    edge = edge_num(tier)
-    if edge == 0 or key == 0:
+        gain = k - price
+    if q_num == 0 or k == 0:
         return UINT256_MAX
-    return div_up(gain * (WAD << Q_BITS), key * edge)
+    return div_up(gain * (WAD << q_bits), k * q_num)
 
 
 def lights(rank: int, count: int) -> int:

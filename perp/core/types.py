@@ -56,7 +56,7 @@ class Position:
     """An isolated position (``Position`` struct, field for field): signed size (WAD), signed cost basis
     ``open_notional`` (collateral units; long paid > 0, short received < 0), margin, opening sequence number, and
     its place in the ADL queue (``perp.core.queue``): its list (tier, or 58 the overflow list), whether it is
-    linked, its neighbours and its entry key."""
+    linked, its neighbours, its entry key and its margin per cost basis rounded down (``q_down``)."""
 
     size: int = 0
     open_notional: int = 0
@@ -66,6 +66,7 @@ class Position:
     queued: bool = False
     next: str = ZERO
     key: int = 0
+    q_down: int = 0
     prev: str = ZERO
 
     def copy(self) -> "Position":
@@ -73,7 +74,7 @@ class Position:
 
     def as_tuple(self) -> tuple:
         return (self.size, self.open_notional, self.margin, self.open_seq, self.tier, self.queued, self.next,
-                self.key, self.prev)
+                self.key, self.q_down, self.prev)
 
     @property
     def is_long(self) -> bool:

@@ -6,29 +6,67 @@ from __future__ import annotations
 
 from ..core import (WAD, Position, ahead, bound, candidate, fail, mul_div_up, notional_down, notional_up,
                     price_of_down, queue, ranked, score_down, u_times_d)
+from ..core.ranking import node_bound
 from ..core import fund_trade_price as _fund_trade_price
 from .storage import ADL_TYPE_BANKRUPT, ADL_TYPE_FUND, DISTRESS_NONE, DISTRESS_RISK_LIMIT, Market, reduction
 
 MAX_EXAMINED = 400  # AdlModule.MAX_EXAMINED
 MAX_FILLS = 64  # AdlModule.MAX_FILLS
+DEFERRED = 2**256 - 1  # a one-node cursor: a node passed over for now, with its own bound
 
 
 class _Engine:
-    """AdlModule.Engine: the merge state of one ADL call."""
+    """AdlModule.Engine: the merge state of one ADL call; the cursors ``[node, key, list, bound]`` in a binary max-heap
+    by bound exactly as the contract keeps it (same pushes, same sifts), so that the same nodes are examined."""
 
     def __init__(self, model, mid, is_long, mark):
         self.model, self.mid, self.is_long, self.mark = model, mid, is_long, mark
         self.d = WAD * model.scale
-        side = model.queues[(mid, is_long)]
-        self.cursors = []  # [node, key, tier, bound]
+        self.side = model.queues[(mid, is_long)]
+        self.cursors, self.heap = [], []
         for t in range(queue.TIERS + 1):  # the sorted tiers and the overflow list (unbounded)
-            if side.bitmap >> t & 1:
-                head, key = side.head(t)
-                self.cursors.append([head, key, t, bound(is_long, key, t, mark)])
+            if self.side.bitmap >> t & 1:
+                key = self.side.head(t)[1]
+                self._push([queue.ZERO, key, t, bound(is_long, key, t, mark)])
         self.cands = []
         self.examined = 0
         self.ranked = 0
         self.out_of_work = False
+
+    # the heap (AdlModule._push, _popTop, _siftDown)
+
+    def _push(self, c):
+        if c[3] == 0:
+            return
+        self.cursors.append(c)
+        self.heap.append(len(self.cursors) - 1)
+        i = len(self.heap) - 1
+        while i:
+            parent = (i - 1) // 2
+            if self.cursors[self.heap[parent]][3] >= self.cursors[self.heap[i]][3]:
+                break
+            self.heap[parent], self.heap[i] = self.heap[i], self.heap[parent]
+            i = parent
+
+    def _pop_top(self):
+        last = self.heap.pop()
+        if self.heap:
+            self.heap[0] = last
+            self._sift_down(0)
+
+    def _sift_down(self, i):
+        n, h, c = len(self.heap), self.heap, self.cursors
+        while True:
+            left = 2 * i + 1
+            if left >= n:
+                return
+            big = left
+            if left + 1 < n and c[h[left + 1]][3] > c[h[left]][3]:
+                big = left + 1
+            if c[h[big]][3] <= c[h[i]][3]:
+                return
+            h[big], h[i] = h[i], h[big]
+            i = big
 
     def _examine(self, account):
         self.examined += 1
@@ -37,6 +75,37 @@ class _Engine:
         if ud > 0:
             self.cands.append(candidate(account, ud, pos.margin, abs(pos.size), pos.open_seq, self.d))
 
+    def _advance(self, bi):
+        c = self.cursors[self.heap[0]]
+        if c[2] == DEFERRED:
+            self._examine(c[0])
+            self._pop_top()
+            return
+        if c[0] == queue.ZERO:
+            c[0] = self.side.head(c[2])[0]
+        node = self.model.positions[(self.mid, c[0])]
+        now = c[2] == queue.OVERFLOW or bi is None
+        nb = 0
+        if not now:
+            nb = node_bound(self.is_long, node.key, node.q_down, self.mark)
+            now = nb >= self.cands[bi].x_down
+        if now:
+            self._examine(c[0])
+        else:
+            self.examined += 1
+            self._push([c[0], 0, DEFERRED, nb])
+        nxt = node.next
+        c[0] = nxt
+        if nxt == queue.ZERO:
+            self._pop_top()
+        else:
+            c[1] = self.model.positions[(self.mid, nxt)].key
+            c[3] = bound(self.is_long, c[1], c[2], self.mark)
+            if c[3] == 0:
+                self._pop_top()
+            else:
+                self._sift_down(0)
+
     def next(self):
         """(candidate, rank) of the next position in queue order, or (None, 0)."""
         while True:
@@ -44,23 +113,11 @@ class _Engine:
             for i, c in enumerate(self.cands):
                 if bi is None or ahead(c, self.cands[bi]):
                     bi = i
-            ci, top = None, 0
-            for i, cur in enumerate(self.cursors):
-                if cur[3] > top:
-                    top, ci = cur[3], i
-            if ci is not None and (bi is None or top >= self.cands[bi].x_down):
+            if self.heap and (bi is None or self.cursors[self.heap[0]][3] >= self.cands[bi].x_down):
                 if self.examined >= MAX_EXAMINED:
                     self.out_of_work = True
                     return None, 0
-                cur = self.cursors[ci]
-                self._examine(cur[0])
-                nxt = self.model.positions[(self.mid, cur[0])].next
-                cur[0] = nxt
-                if nxt == queue.ZERO:
-                    cur[3] = 0
-                else:
-                    cur[1] = self.model.positions[(self.mid, nxt)].key
-                    cur[3] = bound(self.is_long, cur[1], cur[2], self.mark)
+                self._advance(bi)
                 continue
             if bi is None:
                 return None, 0

@@ -54,7 +54,8 @@ def test_a_consistent_history_has_no_finding():
     get = lambda a: r.state.positions.get((M, a))  # noqa: E731
     assert [r.state.queues[(M, True)].walk(get), r.state.queues[(M, False)].walk(get)] == [[A], [B]]
     a = r.state.positions[(M, A)]
-    assert (a.tier, a.key, a.queued) == (queue.tier_of(400, 2000), 2000 * WAD, True)  # margin 0.2 of cost, entry 2,000
+    # margin 0.2 of cost, entry 2,000 (in units of 2^30 wei, rounded down for a long)
+    assert (a.tier, a.key, a.queued) == (queue.tier_of(400, 2000), 2000 * WAD // 2**30, True)
     assert r.state.positions[(M, A)].open_seq == 1 and r.state.positions[(M, B)].open_seq == 2
     assert r.state.value() == r.state.inflow == 2000
 

@@ -46,6 +46,12 @@ contract AdlCurveBench is TestBase {
         perp = IPerpetual(address(bench));
         vm.prank(owner);
         perp.createMarket("ETH-PERP", AggregatorV3Interface(address(oracle)), _params());
+        // the keeper already holds collateral (as a working keeper does): its reward is not its first balance
+        token.faucet(keeper, 100 * ONE);
+        vm.startPrank(keeper);
+        token.approve(address(perp), type(uint256).max);
+        perp.deposit(100 * ONE);
+        vm.stopPrank();
     }
 
     function _params() internal pure returns (MarketParams memory) {

@@ -68,8 +68,8 @@ contract BenchPerpetual is Perpetual {
     {
         uint256 absOn = openNotional >= 0 ? uint256(openNotional) : uint256(-openNotional);
         uint8 t = AdlQueue.tierOf(margin, absOn);
-        uint96 key = AdlQueue.keyOf(size, openNotional, _scale);
-        address n = _queues[marketId][isLong].tiers[t].head;
+        uint64 key = AdlQueue.keyOf(size, openNotional, _scale);
+        address n = _queues[marketId][isLong].heads[t];
         while (n != address(0) && !AdlQueue.ahead(isLong, key, _positions[marketId][n].key)) {
             prev = n;
             n = _positions[marketId][n].next;

@@ -172,6 +172,7 @@ abstract contract ProtocolInvariants is TestBase {
                         uint256 absOn = p.openNotional >= 0 ? uint256(int256(p.openNotional)) : uint256(-int256(p.openNotional));
                         assertEq(p.tier, AdlQueue.tierOf(p.margin, absOn), "sorted position's tier");
                         assertEq(p.key, AdlQueue.keyOf(p.size, p.openNotional, scale), "sorted position's key");
+                        assertEq(p.qDown, AdlQueue.qDownOf(p.margin, absOn), "sorted position's q");
                     }
                 }
                 assertEq(walk.length, open, "positions in the queue");
@@ -179,7 +180,7 @@ abstract contract ProtocolInvariants is TestBase {
                 // (a non-empty tier missing from the bitmap would be missing from the walk above, whose count is checked)
                 for (uint256 t; bitmap >> t != 0; ++t) {
                     if (bitmap >> t & 1 == 0) continue;
-                    (address head, uint96 headKey) = perp.queueTier(m, isLong, t);
+                    (address head, uint64 headKey) = perp.queueTier(m, isLong, t);
                     assertTrue(head != address(0), "a tier in the bitmap has a head");
                     address prev;
                     uint256 lastKey;
