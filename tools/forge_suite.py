@@ -4,9 +4,10 @@
     python tools/forge_suite.py                 # FOUNDRY_PROFILE from the environment, `ci` by default
     FOUNDRY_PROFILE=deep python tools/forge_suite.py
 
-Three forge runs, one compile: the math fuzz tests (tests/forge/unit), the gas figures checked against the
+Four forge runs, one compile: the math fuzz tests (tests/forge/unit), the gas figures checked against the
 checked-in snapshot (tests/forge/gas, each call as its own transaction with `--isolate`, so storage starts cold as
-on a chain), and the invariant campaigns (tests/forge/invariant). Then the coverage check: every invariant run
+on a chain), the jamming attacks replayed at a fixed budget (tests/forge/jamming, isolated too: every liquidation and
+ADL call must fit a 30M-gas block), and the invariant campaigns (tests/forge/invariant). Then the coverage check: every invariant run
 appends the states it reached to build/forge/coverage/<suite>.txt, and a state that the campaign exists to reach
 but reached zero times fails the suite, with the table printed either way.
 
@@ -63,12 +64,13 @@ def main() -> int:
     env["PATH"] = f"{ROOT / 'node_modules' / '.bin'}{os.pathsep}{env.get('PATH', '')}"
     profile = env["FOUNDRY_PROFILE"]
     COVERAGE.mkdir(parents=True, exist_ok=True)
-    for old in COVERAGE.glob("*.txt"):
+    for old in [*COVERAGE.glob("*.txt"), *COVERAGE.glob("*.log")]:
         old.unlink()
     failed = []
     steps = [
         ("math fuzz tests", ["--match-path", "tests/forge/unit/*"]),
         ("gas figures vs tests/forge/gas/snapshots", ["--isolate", "--gas-snapshot-check=true", "--match-path", "tests/forge/gas/*"]),
+        ("jamming attacks replayed (30M-gas blocks)", ["--isolate", "--gas-snapshot-emit=false", "--match-path", "tests/forge/jamming/*"]),
         ("invariant campaigns", ["--match-path", "tests/forge/invariant/*"]),
     ]
     calls = 0
@@ -88,6 +90,9 @@ def main() -> int:
     table = coverage()
     missing = print_coverage(table) if table else ["no invariant run wrote its coverage"]
     print(f"\ninvariant calls in total: {calls:,} (profile {profile})")
+    jam = COVERAGE / "jamming.log"
+    if jam.exists():
+        print(jam.read_text().strip())
     if missing:
         print("states never reached (the campaign exists to reach them):\n  " + "\n  ".join(missing))
         failed.append("coverage")

@@ -104,7 +104,8 @@ library AdlQueue {
     // ------------------------------------------------------------------ list maintenance
 
     /// @notice Puts `account`'s open position into its tier at its key, after `hint` when that is the right place
-    ///         (else it walks from the hint, or from the tier's head when the hint is not in the tier).
+    ///         (else it walks from the hint, or from the tier's head when the hint is not in the tier). A position goes
+    ///         before the nodes with an equal key, so that a run of equal keys (anyone's) costs a search nothing.
     function insert(Side storage side, mapping(address => Position) storage positions, address account, bool isLong, address hint, uint256 scale)
         internal
     {
@@ -114,15 +115,15 @@ library AdlQueue {
         uint64 key = keyOf(pos.size, pos.openNotional, scale);
         address p = _validHint(positions, hint, account, t);
         uint256 steps = 0;
-        if (p != address(0) && ahead(isLong, key, positions[p].key)) {
-            // the hint is too far back: walk towards the head
-            while (p != address(0) && ahead(isLong, key, positions[p].key)) {
+        if (p != address(0) && !ahead(isLong, positions[p].key, key)) {
+            // the hint is not ahead of the key: walk towards the head
+            while (p != address(0) && !ahead(isLong, positions[p].key, key)) {
                 p = positions[p].prev;
                 if (++steps > MAX_WALK) revert IPerpetualErrors.QueueHintTooFar(account, hint);
             }
         }
         address n = p == address(0) ? side.heads[t] : positions[p].next;
-        while (n != address(0) && !ahead(isLong, key, positions[n].key)) {
+        while (n != address(0) && ahead(isLong, positions[n].key, key)) {
             p = n;
             n = positions[n].next;
             if (++steps > MAX_WALK) revert IPerpetualErrors.QueueHintTooFar(account, hint);

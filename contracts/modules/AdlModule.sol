@@ -96,38 +96,60 @@ abstract contract AdlModule is InsuranceFundModule {
             }
             e.cands = grown;
         }
-        e.cands[e.nCands++] =
-            AdlRanking.candidate(account, uint256(uD), pos.margin, PerpMath.abs(pos.size), pos.openSeq, e.d);
+        // the candidates are a binary heap in queue order (AdlRanking.ahead): the best is cands[0]
+        uint256 i = e.nCands++;
+        e.cands[i] = AdlRanking.candidate(account, uint256(uD), pos.margin, PerpMath.abs(pos.size), pos.openSeq, e.d);
+        while (i != 0) {
+            uint256 parent = (i - 1) / 2;
+            if (!AdlRanking.ahead(e.cands[i], e.cands[parent])) break;
+            (e.cands[parent], e.cands[i]) = (e.cands[i], e.cands[parent]);
+            i = parent;
+        }
     }
 
-    /// @dev The next position in queue order, or rank 0 when no eligible position is left (or the work bound was
-    ///      reached first: then `e.outOfWork`). The cursor with the highest bound is advanced while that bound could
-    ///      beat the best candidate so far (ties included), so the candidate handed out is exactly the SPEC's next.
+    /// @dev Takes the best candidate off the candidates' heap.
+    function _popBest(Engine memory e) private pure returns (AdlRanking.Candidate memory best) {
+        best = e.cands[0];
+        uint256 n = --e.nCands;
+        e.cands[0] = e.cands[n];
+        uint256 i = 0;
+        while (true) {
+            uint256 l = 2 * i + 1;
+            if (l >= n) break;
+            uint256 top = l;
+            if (l + 1 < n && AdlRanking.ahead(e.cands[l + 1], e.cands[l])) top = l + 1;
+            if (!AdlRanking.ahead(e.cands[top], e.cands[i])) break;
+            (e.cands[top], e.cands[i]) = (e.cands[i], e.cands[top]);
+            i = top;
+        }
+    }
+
+    /// @dev The next position in queue order, or rank 0 when no eligible position is left. The cursor with the
+    ///      highest bound is advanced while that bound could beat the best candidate so far (ties included), so the
+    ///      candidate handed out is exactly the SPEC's next. When the work bound is reached first (`e.outOfWork`:
+    ///      more than MAX_EXAMINED positions within the bounds' slack of the best, only an adversarial book of
+    ///      near-ties does that), the best candidate examined so far is handed out: the order is then exact among
+    ///      the examined positions and within the tier width (a score factor of 2^(1/8)) of every other, and the call
+    ///      still makes progress (docs/design/adl-queue.md).
     function _next(Engine memory e) internal view returns (AdlRanking.Candidate memory best, uint256 rank) {
         while (true) {
-            uint256 bi = type(uint256).max;
-            for (uint256 i; i < e.nCands; ++i) {
-                if (bi == type(uint256).max || AdlRanking.ahead(e.cands[i], e.cands[bi])) bi = i;
-            }
-            if (e.heapSize != 0 && (bi == type(uint256).max || e.cursors[e.heap[0]].bound >= e.cands[bi].xDown)) {
-                if (e.examined >= MAX_EXAMINED) {
-                    e.outOfWork = true;
-                    return (best, 0);
+            bool some = e.nCands != 0;
+            if (e.heapSize != 0 && (!some || e.cursors[e.heap[0]].bound >= e.cands[0].xDown)) {
+                if (e.examined < MAX_EXAMINED) {
+                    _advance(e, some);
+                    continue;
                 }
-                _advance(e, bi);
-                continue;
+                e.outOfWork = true;
             }
-            if (bi == type(uint256).max) return (best, 0);
-            best = e.cands[bi];
-            e.cands[bi] = e.cands[--e.nCands];
-            return (best, ++e.ranked);
+            if (!some) return (best, 0);
+            return (_popBest(e), ++e.ranked);
         }
     }
 
     /// @dev One step of the merge at the top cursor: a deferred node is examined in full; a list's next node is
-    ///      examined in full if its own bound (key and q, one slot) can beat the best candidate `bi`, else deferred;
+    ///      examined in full if its own bound (key and q, one slot) can beat the best candidate, else deferred;
     ///      then the list's cursor moves to the following node.
-    function _advance(Engine memory e, uint256 bi) private view {
+    function _advance(Engine memory e, bool some) private view {
         Cursor memory c = e.cursors[e.heap[0]];
         if (c.tier == DEFERRED) {
             _examine(e, c.node);
@@ -136,11 +158,11 @@ abstract contract AdlModule is InsuranceFundModule {
         }
         if (c.node == address(0)) c.node = _queues[e.marketId][e.isLong].heads[c.tier];
         Position storage node = _positions[e.marketId][c.node];
-        bool now_ = c.tier == AdlQueue.OVERFLOW || bi == type(uint256).max;
+        bool now_ = c.tier == AdlQueue.OVERFLOW || !some;
         uint256 nb = 0;
         if (!now_) {
             nb = AdlRanking.nodeBound(e.isLong, node.key, node.qDown, e.mark);
-            now_ = nb >= e.cands[bi].xDown;
+            now_ = nb >= e.cands[0].xDown;
         }
         if (now_) {
             _examine(e, c.node);

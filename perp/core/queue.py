@@ -142,14 +142,14 @@ def insert(side: Side, get, account: str, is_long: bool, hint: str, scale: int) 
     key = key_of(pos.size, pos.open_notional, scale)
     p = _valid_hint(get, hint, account, t)
     steps = 0
-    if p != ZERO and ahead(is_long, key, get(p).key):
-        while p != ZERO and ahead(is_long, key, get(p).key):
+    if p != ZERO and not ahead(is_long, get(p).key, key):  # the hint is not ahead of the key: towards the head
+        while p != ZERO and not ahead(is_long, get(p).key, key):
             p = get(p).prev
             steps += 1
             if steps > MAX_WALK:
                 fail("QueueHintTooFar", account, hint)
     n = side.head(t)[0] if p == ZERO else get(p).next
-    while n != ZERO and not ahead(is_long, key, get(n).key):
+    while n != ZERO and ahead(is_long, get(n).key, key):  # (a position goes before the nodes with an equal key)
         p = n
         n = get(n).next
         steps += 1

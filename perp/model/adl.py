@@ -72,10 +72,39 @@ class _Engine:
         self.examined += 1
         pos = self.model.positions[(self.mid, account)]
         ud = u_times_d(pos.size, pos.open_notional, self.mark, self.d)
-        if ud > 0:
-            self.cands.append(candidate(account, ud, pos.margin, abs(pos.size), pos.open_seq, self.d))
+        if ud <= 0:
+            return
+        c, i = self.cands, len(self.cands)
+        c.append(candidate(account, ud, pos.margin, abs(pos.size), pos.open_seq, self.d))
+        while i:
+            parent = (i - 1) // 2
+            if not ahead(c[i], c[parent]):
+                break
+            c[parent], c[i] = c[i], c[parent]
+            i = parent
 
-    def _advance(self, bi):
+    def _pop_best(self):
+        c = self.cands
+        best = c[0]
+        last = c.pop()
+        n = len(c)
+        if n:
+            c[0] = last
+            i = 0
+            while True:
+                left = 2 * i + 1
+                if left >= n:
+                    break
+                top = left
+                if left + 1 < n and ahead(c[left + 1], c[left]):
+                    top = left + 1
+                if not ahead(c[top], c[i]):
+                    break
+                c[top], c[i] = c[i], c[top]
+                i = top
+        return best
+
+    def _advance(self, some):
         c = self.cursors[self.heap[0]]
         if c[2] == DEFERRED:
             self._examine(c[0])
@@ -84,11 +113,11 @@ class _Engine:
         if c[0] == queue.ZERO:
             c[0] = self.side.head(c[2])[0]
         node = self.model.positions[(self.mid, c[0])]
-        now = c[2] == queue.OVERFLOW or bi is None
+        now = c[2] == queue.OVERFLOW or not some
         nb = 0
         if not now:
             nb = node_bound(self.is_long, node.key, node.q_down, self.mark)
-            now = nb >= self.cands[bi].x_down
+            now = nb >= self.cands[0].x_down
         if now:
             self._examine(c[0])
         else:
@@ -107,25 +136,19 @@ class _Engine:
                 self._sift_down(0)
 
     def next(self):
-        """(candidate, rank) of the next position in queue order, or (None, 0)."""
+        """(candidate, rank) of the next position in queue order, or (None, 0) (AdlModule._next, the work bound's
+        fallback included)."""
         while True:
-            bi = None
-            for i, c in enumerate(self.cands):
-                if bi is None or ahead(c, self.cands[bi]):
-                    bi = i
-            if self.heap and (bi is None or self.cursors[self.heap[0]][3] >= self.cands[bi].x_down):
-                if self.examined >= MAX_EXAMINED:
-                    self.out_of_work = True
-                    return None, 0
-                self._advance(bi)
-                continue
-            if bi is None:
+            some = bool(self.cands)
+            if self.heap and (not some or self.cursors[self.heap[0]][3] >= self.cands[0].x_down):
+                if self.examined < MAX_EXAMINED:
+                    self._advance(some)
+                    continue
+                self.out_of_work = True
+            if not some:
                 return None, 0
-            best = self.cands[bi]
-            self.cands[bi] = self.cands[-1]
-            self.cands.pop()
             self.ranked += 1
-            return best, self.ranked
+            return self._pop_best(), self.ranked
 
 
 class AdlModule:

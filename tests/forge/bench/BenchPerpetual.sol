@@ -70,7 +70,7 @@ contract BenchPerpetual is Perpetual {
         uint8 t = AdlQueue.tierOf(margin, absOn);
         uint64 key = AdlQueue.keyOf(size, openNotional, _scale);
         address n = _queues[marketId][isLong].heads[t];
-        while (n != address(0) && !AdlQueue.ahead(isLong, key, _positions[marketId][n].key)) {
+        while (n != address(0) && AdlQueue.ahead(isLong, _positions[marketId][n].key, key)) {
             prev = n;
             n = _positions[marketId][n].next;
         }
