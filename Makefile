@@ -78,8 +78,10 @@ build-fresh:
 	if [ "$$(cat build/.sources 2>/dev/null)" != "$$h" ]; then rm -rf build; mkdir -p build; \
 	  $(BROWNIE) compile >/dev/null && echo "$$h" > build/.sources && echo "contracts compiled"; fi
 
-## Benchmarks: the gas table, then the simulation's throughput beside a naive loop and Anvil's ceiling.
+## Benchmarks: the ADL cost curve (N = 10 .. 100,000, forge), the gas table, then the simulation's throughput beside
+## a naive loop and Anvil's ceiling.
 bench: $(SETUP_STAMP) build-fresh no-stale-node
+	$(VENV)/bin/python scripts/bench_adl.py
 	$(BROWNIE) run scripts/bench_gas.py --network $(NETWORK)
 	$(BROWNIE) run scripts/bench_sim.py --network $(NETWORK) --silent
 

@@ -282,7 +282,7 @@ class AdlMarket:
             tx = b.settle_batch(matches)
             log(f"    +{len(part)} shorts in one settleBatch ({tx.gas_used:,} gas)")
         self.shorts += new
-        have = len(b.perp.sideAccounts(M, False))
+        have = len(b.perp.sidePositions(M, False, "0x" + "00" * 20, 2**256 - 1)[0])
         assert have == n, f"expected {n} short positions, found {have}"
         self._report_scores()
         # The fund's high-water mark is set (a live market has one): the ADL transactions update it, not create it.

@@ -39,16 +39,24 @@ class Fault:
 
 
 FAULTS = [
-    Fault("ranking-reversed", "the ADL ranking's first pick compares the wrong way",
+    Fault("ranking-reversed", "the ADL ranking compares scores the wrong way",
           "contracts/libraries/AdlRanking.sol",
-          "if (keys[i] > keys[best]) best = i;", "if (keys[i] < keys[best]) best = i;"),
-    Fault("eligibility-ignored", "an ADL fill ignores eligibility (positions at a loss are ranked, with score 0)",
+          "        if (ah != bh) return ah > bh;\n        if (al != bl) return al > bl;",
+          "        if (ah != bh) return ah < bh;\n        if (al != bl) return al < bl;"),
+    Fault("eligibility-ignored", "an ADL fill ignores eligibility (positions at a loss become candidates)",
           "contracts/modules/AdlModule.sol",
-          "            if (u > 0) {\n                keys[count] =\n                    AdlRanking.key(AdlRanking.score(uint256(u), pos.margin)",
-          "            if (u > -int256(uint256(pos.margin))) {\n                keys[count] =\n                    AdlRanking.key(AdlRanking.score(u > 0 ? uint256(u) : 0, pos.margin)"),
+          "        if (uD <= 0) return;", "        if (uD == 0) return;"),
+    Fault("queue-bound-too-tight", "the queue's tier bound uses twice the tier's edge (an unsound bound)",
+          "contracts/libraries/AdlRanking.sol",
+          "return _bound(isLong, key, AdlQueue.edgeNum(tier), AdlQueue.Q_BITS, price);",
+          "return _bound(isLong, key, 2 * AdlQueue.edgeNum(tier), AdlQueue.Q_BITS, price);"),
+    Fault("trade-skips-requeue", "a trade changes a position without re-sorting it in the ADL queue",
+          "contracts/modules/TradingModule.sol",
+          "        _requeue(marketId, order.account, hint);\n", ""),
     Fault("type2-all-or-nothing", "Type 2 skips its all-or-nothing check",
           "contracts/modules/AdlModule.sol",
-          "        if (filled != required) revert InsufficientAdlCapacity(marketId, required, filled);\n", ""),
+          "        if (filled != required) {\n            if (outOfWork) revert AdlWorkLimit(marketId, required, filled);\n"
+          "            revert InsufficientAdlCapacity(marketId, required, filled);\n        }\n", ""),
     Fault("type2-price-uncapped", "Type 2 trades at mark without the fund's bankruptcy-price cap",
           "contracts/modules/AdlModule.sol",
           "        if (mkt.fundCash < 0) return mark;\n        int256 size = mkt.fundSize;",
@@ -114,7 +122,7 @@ def run(fault: Fault, keep: bool) -> dict:
         (tmp / "build" / "forge" / "coverage").mkdir(parents=True)
         started = time.monotonic()
         proc = subprocess.run(
-            ["forge", "test", "--fail-fast", "--no-match-path", "tests/forge/gas/*"],
+            ["forge", "test", "--fail-fast", "--match-path", "tests/forge/{unit,invariant}/*"],
             cwd=tmp, env=env, capture_output=True, text=True,
         )
         out = proc.stdout + proc.stderr

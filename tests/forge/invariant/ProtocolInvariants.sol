@@ -79,32 +79,59 @@ abstract contract ProtocolInvariants is TestBase {
 
     // ------------------------------------------------------------------ the promises
 
+    /// @notice What the checks read, once per call: every account's free collateral and positions, both funds.
+    struct Snap {
+        address[] accounts;
+        uint256[] free;
+        Position[][2] positions; // [market - 1][account index]
+        int256[2] fundCash;
+        int256[2] fundSize;
+        int256[2] fundOpenNotional;
+    }
+
+    function _snap() internal view returns (Snap memory s) {
+        s.accounts = world.accounts();
+        uint256 n = s.accounts.length;
+        s.free = new uint256[](n);
+        s.positions[0] = new Position[](n);
+        s.positions[1] = new Position[](n);
+        for (uint256 i; i < n; ++i) {
+            s.free[i] = perp.freeCollateral(s.accounts[i]);
+            s.positions[0][i] = perp.getPosition(1, s.accounts[i]);
+            s.positions[1][i] = perp.getPosition(2, s.accounts[i]);
+        }
+        for (uint256 m; m < 2; ++m) {
+            (s.fundCash[m], s.fundSize[m], s.fundOpenNotional[m],,,) = perp.fundAccount(m + 1);
+        }
+    }
+
     /// @notice Every promise below, after every call of every run (one campaign checks them all: Foundry runs a
     ///         separate campaign per `invariant_*` function, so one function keeps the call budget for exploring).
+    ///         The ADL queue's lists are walked in full at the end of every run (`afterInvariant`): a list once
+    ///         broken stays broken, and the per-call check already holds every position to its tier and key.
     function invariant_protocolPromises() public view {
-        check_conservation();
-        check_balancedBook();
-        check_fundCash();
-        check_noNegativeEquityAfterKeeperPass();
-        check_queue();
+        Snap memory s = _snap();
+        check_conservation(s);
+        check_balancedBook(s);
+        check_fundCash(s);
+        check_noNegativeEquityAfterKeeperPass(s);
+        check_queuedPositions(s);
         check_handlerRules();
     }
 
     /// @notice Conservation, to the unit: the vault's token balance equals free collateral + position margins +
     ///         fund cash - the sum of all cost bases (README "Accounting"), and equals what came in minus what left.
-    function check_conservation() internal view {
-        address[] memory accounts = world.accounts();
+    function check_conservation(Snap memory s) internal view {
         int256 claims;
-        for (uint256 i; i < accounts.length; ++i) {
-            claims += int256(perp.freeCollateral(accounts[i]));
-            for (uint256 m = 1; m <= 2; ++m) {
-                Position memory p = perp.getPosition(m, accounts[i]);
+        for (uint256 i; i < s.accounts.length; ++i) {
+            claims += int256(s.free[i]);
+            for (uint256 m; m < 2; ++m) {
+                Position memory p = s.positions[m][i];
                 claims += int256(uint256(p.margin)) - p.openNotional;
             }
         }
-        for (uint256 m = 1; m <= 2; ++m) {
-            (int256 cash,, int256 on,,,) = perp.fundAccount(m);
-            claims += cash - on;
+        for (uint256 m; m < 2; ++m) {
+            claims += s.fundCash[m] - s.fundOpenNotional[m];
         }
         uint256 balance = world.token().balanceOf(address(perp));
         assertEq(int256(balance), claims, "vault balance vs claims");
@@ -112,35 +139,32 @@ abstract contract ProtocolInvariants is TestBase {
     }
 
     /// @notice Balanced book: in every market the long sizes equal the short sizes, the fund included.
-    function check_balancedBook() internal view {
-        address[] memory accounts = world.accounts();
-        for (uint256 m = 1; m <= 2; ++m) {
-            int256 net;
-            for (uint256 i; i < accounts.length; ++i) {
-                net += perp.getPosition(m, accounts[i]).size;
+    function check_balancedBook(Snap memory s) internal pure {
+        for (uint256 m; m < 2; ++m) {
+            int256 net = s.fundSize[m];
+            for (uint256 i; i < s.accounts.length; ++i) {
+                net += s.positions[m][i].size;
             }
-            (, int256 fundSize,,,,) = perp.fundAccount(m);
-            assertEq(net + fundSize, int256(0), "net open interest");
+            assertEq(net, int256(0), "net open interest");
         }
     }
 
     /// @notice No fund's cash is negative, except by the one documented path (a Type 1 remainder netted against an
     ///         opposite fund position at a loss), which the keeper handler verified when it happened.
-    function check_fundCash() internal view {
-        for (uint256 m = 1; m <= 2; ++m) {
-            (int256 cash,,,,,) = perp.fundAccount(m);
-            if (cash < 0) assertTrue(world.documentedNegativeCash(m - 1), "fund cash below zero (undocumented path)");
+    function check_fundCash(Snap memory s) internal view {
+        for (uint256 m; m < 2; ++m) {
+            if (s.fundCash[m] < 0) assertTrue(world.documentedNegativeCash(m), "fund cash below zero (undocumented path)");
         }
     }
 
     /// @notice After a keeper pass (and until the price moves or time passes), no trader has negative equity.
-    function check_noNegativeEquityAfterKeeperPass() internal view {
+    function check_noNegativeEquityAfterKeeperPass(Snap memory s) internal view {
         uint256 scale = 10 ** (18 - uint256(world.decimals()));
-        for (uint256 index; index < 2; ++index) {
-            if (!world.keeperPassed(index)) continue;
-            uint256 mark = uint256(world.price(index)) * 1e10;
+        for (uint256 m; m < 2; ++m) {
+            if (!world.keeperPassed(m)) continue;
+            uint256 mark = uint256(world.price(m)) * 1e10;
             for (uint256 i; i < 6; ++i) {
-                Position memory p = perp.getPosition(index + 1, world.traders(i));
+                Position memory p = s.positions[m][i];
                 if (p.size == 0) continue;
                 int256 equityD = int256(uint256(p.margin) * 1e18 * scale) + SpecBook.uTimesD(p.size, p.openNotional, mark, scale);
                 assertGe(equityD, 0, "equity * D after a keeper pass");
@@ -148,53 +172,63 @@ abstract contract ProtocolInvariants is TestBase {
         }
     }
 
-    /// @notice The ADL queue holds exactly the open positions, each once: in the overflow list (after a partial
-    ///         ADL cut) or in the tier its margin per cost basis belongs to, at its current entry key, with every
-    ///         tier sorted by key (longs ascending, shorts descending), every list linked both ways, its head and the
-    ///         side's bitmap in step. This is what makes the engine's bounds, and so the fill order, exact.
-    function check_queue() internal view {
-        address[] memory accounts = world.accounts();
+    /// @notice Every open position is in its side's ADL queue: in the overflow list (after a partial ADL cut), or in
+    ///         the tier its margin per cost basis belongs to, at its current entry key and q; a closed one nowhere.
+    function check_queuedPositions(Snap memory s) internal view {
         uint256 scale = 10 ** (18 - uint256(world.decimals()));
+        for (uint256 m; m < 2; ++m) {
+            for (uint256 i; i < s.accounts.length; ++i) {
+                Position memory p = s.positions[m][i];
+                if (p.size == 0) {
+                    assertTrue(!p.queued, "a closed position is still queued");
+                    continue;
+                }
+                assertTrue(p.queued, "an open position is in its side's queue");
+                if (p.tier == AdlQueue.OVERFLOW) continue;
+                uint256 absOn = p.openNotional >= 0 ? uint256(int256(p.openNotional)) : uint256(-int256(p.openNotional));
+                assertEq(p.tier, AdlQueue.tierOf(p.margin, absOn), "sorted position's tier");
+                assertEq(p.key, AdlQueue.keyOf(p.size, p.openNotional, scale), "sorted position's key");
+                assertEq(p.qDown, AdlQueue.qDownOf(p.margin, absOn), "sorted position's q");
+            }
+        }
+    }
+
+    /// @notice The ADL queue's lists hold exactly the open positions, each once; every list linked both ways, its
+    ///         head key and the side's bitmap in step, every tier sorted by key (longs ascending, shorts descending).
+    ///         This is what makes the engine's bounds, and so the fill order, exact.
+    function check_queueLists() internal view {
+        Snap memory s = _snap();
         for (uint256 m = 1; m <= 2; ++m) {
             for (uint256 side; side < 2; ++side) {
                 bool isLong = side == 0;
-                (address[] memory walk,,) = perp.sidePositions(m, isLong, address(0), type(uint256).max);
                 uint256 open;
-                for (uint256 i; i < accounts.length; ++i) {
-                    Position memory p = perp.getPosition(m, accounts[i]);
-                    if (p.size == 0 || (p.size > 0) != isLong) {
-                        assertTrue(!p.queued || p.size != 0, "a closed position is still queued");
-                        continue;
-                    }
-                    ++open;
-                    assertTrue(p.queued, "an open position is in its side's queue");
-                    if (p.tier != AdlQueue.OVERFLOW) {
-                        uint256 absOn = p.openNotional >= 0 ? uint256(int256(p.openNotional)) : uint256(-int256(p.openNotional));
-                        assertEq(p.tier, AdlQueue.tierOf(p.margin, absOn), "sorted position's tier");
-                        assertEq(p.key, AdlQueue.keyOf(p.size, p.openNotional, scale), "sorted position's key");
-                        assertEq(p.qDown, AdlQueue.qDownOf(p.margin, absOn), "sorted position's q");
-                    }
+                for (uint256 i; i < s.accounts.length; ++i) {
+                    int256 size = s.positions[m - 1][i].size;
+                    if (size != 0 && (size > 0) == isLong) ++open;
                 }
-                assertEq(walk.length, open, "positions in the queue");
                 (uint256 bitmap,) = perp.queueSide(m, isLong);
-                // (a non-empty tier missing from the bitmap would be missing from the walk above, whose count is checked)
+                uint256 seen;
                 for (uint256 t; bitmap >> t != 0; ++t) {
                     if (bitmap >> t & 1 == 0) continue;
                     (address head, uint64 headKey) = perp.queueTier(m, isLong, t);
-                    assertTrue(head != address(0), "a tier in the bitmap has a head");
+                    assertTrue(head != address(0), "a list in the bitmap has a head");
                     address prev;
                     uint256 lastKey;
                     for (address x = head; x != address(0);) {
                         Position memory p = perp.getPosition(m, x);
                         assertEq(p.prev, prev, "back link");
-                        assertEq(p.tier, t, "node in its tier");
+                        assertEq(p.tier, t, "node in its list");
                         if (prev == address(0)) assertEq(uint256(headKey), uint256(p.key), "head key");
                         else if (t != AdlQueue.OVERFLOW) assertTrue(!AdlQueue.ahead(isLong, p.key, lastKey), "tier sorted by key");
                         prev = x;
                         lastKey = p.key;
                         x = p.next;
+                        ++seen;
+                        assertLe(seen, open, "more nodes than open positions (a cycle or a stale node)");
                     }
                 }
+                // (a non-empty list missing from the bitmap would be missing here)
+                assertEq(seen, open, "positions reached through the lists");
             }
         }
     }
@@ -205,8 +239,10 @@ abstract contract ProtocolInvariants is TestBase {
         if (world.violationCount() != 0) revert(world.violation(0));
     }
 
-    /// @notice Appends the states this run reached to build/forge/coverage/<suite>.txt (one `state count` line each).
+    /// @notice The full walk of the queue's lists, then the states this run reached appended to
+    ///         build/forge/coverage/<suite>.txt (one `state count` line each).
     function afterInvariant() public {
+        check_queueLists();
         string memory path = string.concat("build/forge/coverage/", _suite(), ".txt");
         string[] memory names = world.stateNames();
         for (uint256 i; i < names.length; ++i) {
