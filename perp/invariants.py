@@ -102,7 +102,7 @@ def adl_queue(s: ProtocolState) -> list[Finding]:
                 continue
             get = (lambda m: lambda a: s.positions.get((m, a)))(mid)
             seen = []
-            for t in range(queue.TIERS + 1):  # the sorted tiers, then the overflow list (unsorted, stale keys)
+            for t in side.lists_in_use():  # the sorted tiers, then the overflow list (unsorted, stale keys)
                 name = "overflow list" if t == queue.OVERFLOW else f"tier {t}"
                 head, head_key = side.head(t)
                 if bool(side.bitmap >> t & 1) != (head != queue.ZERO):

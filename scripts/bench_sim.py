@@ -12,6 +12,7 @@ import requests
 from brownie import accounts, network, web3
 from eth_account import Account
 
+from perp.model.scenarios import benchmark as model_benchmark
 from perp.scenario import load, scaled
 from perp.sim import Deployed, Simulation
 from scripts.simulate import deploy_for
@@ -20,6 +21,7 @@ SCENARIO = "scenarios/flash_crash.yaml"
 TRADERS = 500
 NAIVE_STEPS = 6  # the naive loop is slow: a few steps of the same crash are enough for a rate
 TRANSFERS = 2_000
+MODEL_TARGET = 3_000  # reference-model scenarios per minute (40 actions each, every invariant after every action)
 
 
 def _deployed(dep) -> Deployed:
@@ -130,3 +132,7 @@ def main(scenario: str = SCENARIO, traders: int = TRADERS):
     print("-" * (width + 1) + "+" + "-" * 12 + "+" + "-" * 18)
     for name, value, ratio in rows:
         print(f"{name:{width}} | {value:>10,.0f} | {ratio:>8.2f}x")
+    model_rate, stats = model_benchmark(seconds=10.0)
+    verdict = "met" if model_rate >= MODEL_TARGET else "MISSED"
+    print(f"\nreference model (pure Python, no chain): {model_rate:,.0f} random scenarios/minute of 40 actions, every "
+          f"invariant after every action ({stats.adl_fills} ADL fills); target {MODEL_TARGET:,}: {verdict}")

@@ -1,6 +1,6 @@
 """The ADL queue, mirroring ``contracts/libraries/AdlQueue.sol`` operation for operation (docs/design/adl-queue.md):
 per market side, tiers of ``q = margin / |openNotional|`` (STEPS per octave between 2^-12 and 4, a bottom and a top
-tier), each a doubly linked list sorted by the entry key (longs ascending, shorts descending), an overflow list (58)
+tier), each a doubly linked list sorted by the entry key (longs ascending, shorts descending), an overflow list (index TIERS)
 for positions cut by ADL, and a bitmap of the lists in use. Pure Python: the model, the replay and the audit use it.
 
 The functions take ``get``, a callable from an account to its ``perp.core.Position`` (whose ``tier, queued, next,
@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from .errors import fail
 
-STEP_BITS = 4  # AdlQueue.STEP_BITS: 2**STEP_BITS tiers per octave of q
+STEP_BITS = 3  # AdlQueue.STEP_BITS: 2**STEP_BITS tiers per octave of q
 STEPS = 1 << STEP_BITS
 OCTAVES = 14
 Q_BITS = 12 + STEP_BITS
@@ -72,8 +72,8 @@ def ahead(is_long: bool, a: int, b: int) -> bool:
 
 @dataclass
 class Side:
-    """One side of one market: the bitmap of non-empty lists, and each list's head and head key (lists 0..57 are
-    the sorted tiers, list 58 the overflow list)."""
+    """One side of one market: the bitmap of non-empty lists, and each list's head and head key (lists 0..TOP_TIER
+    are the sorted tiers, list OVERFLOW the overflow list)."""
 
     bitmap: int = 0
     heads: dict = field(default_factory=dict)  # list -> [head account, head key]
@@ -84,10 +84,16 @@ class Side:
     def head(self, t: int):
         return self.heads.get(t, [ZERO, 0])
 
+    def lists_in_use(self) -> list:
+        """The lists that the bitmap marks or that have a head, ascending (the overflow list last); every other list
+        is empty with its bit clear, so nothing about it can be wrong."""
+        marked = {t for t in range(TIERS + 1) if self.bitmap >> t & 1} if self.bitmap else set()
+        return sorted(marked | {t for t, h in self.heads.items() if h[0] != ZERO})
+
     def walk(self, get) -> list:
         """Every account in storage order (``sidePositions``): each list from its head, the overflow list last."""
         out = []
-        for t in range(TIERS + 1):
+        for t in self.lists_in_use():
             out.extend(self.tier_list(t, get))
         return out
 

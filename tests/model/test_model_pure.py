@@ -11,7 +11,6 @@ from perp.model import (
     Match,
     ModelError,
     SimpleOrder,
-    benchmark,
     random_scenario,
     reference_model,
     score,
@@ -100,8 +99,3 @@ def test_random_scenarios_keep_the_model_invariants(decimals):
     for seed in range(MODEL_SCENARIOS // 2):
         random_scenario(seed, 40, decimals=decimals)
 
-
-def test_model_is_fast():
-    rate, stats = benchmark(seconds=3.0)
-    print(f"\n{rate:,.0f} scenarios/minute (40 steps each, invariants after every step); {stats.adl_fills} ADL fills")
-    assert rate > 3_000
