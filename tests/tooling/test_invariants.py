@@ -54,18 +54,21 @@ def test_fund_cash_fires_below_zero():
     assert [str(f) for f in check_state(s)] == ["[fund_cash] market 1 fund: cash -5 < 0"]
 
 
+TIER = 77  # q = 0.2: octave 9, step 4: the tier's edge (8 + 4) * 2^9 / 2^15 = 0.1875 <= q < 0.203125
+
+
 def test_adl_queue_fires_on_a_missing_a_stale_and_a_misordered_position():
     s = consistent()
-    assert s.positions[(1, A)].tier == queue.tier_of(400 * 10**6, 2_000 * 10**6) == 39  # q = 0.2 >= the edge (4 + 2) * 2^9 / 2^14 = 0.1875
+    assert s.positions[(1, A)].tier == queue.tier_of(400 * 10**6, 2_000 * 10**6) == TIER
     s.queues[(1, True)] = queue.Side()  # A's position, but no queue entry
     assert [str(f) for f in check_state(s)] == [f"[adl_queue] market 1 long: queue holds [], positions ['{A}']"]
     s = consistent()
     s.queues[(1, True)].bitmap = 0  # the tier's head is set, its bit is not
-    assert [str(f) for f in check_state(s)] == [f"[adl_queue] market 1 long: tier 39: bitmap bit and head disagree"]
+    assert [str(f) for f in check_state(s)] == [f"[adl_queue] market 1 long: tier {TIER}: bitmap bit and head disagree"]
     s = consistent()
     s.positions[(1, B)].margin = 1_000 * 10**6  # q moved to 0.5 without a re-queue
     s.vault_balance += 600 * 10**6
-    assert [str(f) for f in check_state(s)] == [f"[adl_queue] market 1 short: tier 39: {B} sits at a stale tier or key"]
+    assert [str(f) for f in check_state(s)] == [f"[adl_queue] market 1 short: tier {TIER}: {B} sits at a stale tier or key"]
     s = consistent()
     c = (1, C)
     s.positions[c] = Position(WAD, 1_000 * 10**6, 200 * 10**6, 3)  # a second long at a lower entry, same tier
@@ -74,14 +77,14 @@ def test_adl_queue_fires_on_a_missing_a_stale_and_a_misordered_position():
     s.vault_balance += 200 * 10**6 + 2_000 * 10**6 - 1_000 * 10**6 - 1_000 * 10**6
     side, get = s.queues[(1, True)], (lambda a: s.positions.get((1, a)))
     queue.insert(side, get, C, True, A, SCALE)  # placed by the rules: ahead of A (lower entry)
-    assert side.tier_list(39, get) == [C, A]
+    assert side.tier_list(TIER, get) == [C, A]
     found = [str(f) for f in check_state(s) if f.invariant == "adl_queue"]
-    assert found == [f"[adl_queue] market 1 short: tier 39: {B} sits at a stale tier or key"]  # B changed, not moved
+    assert found == [f"[adl_queue] market 1 short: tier {TIER}: {B} sits at a stale tier or key"]  # B changed, not moved
     # swap the two longs by hand: out of key order
     pa, pc = s.positions[(1, A)], s.positions[c]
-    side.heads[39] = [A, pa.key]
+    side.heads[TIER] = [A, pa.key]
     pa.prev, pa.next, pc.prev, pc.next = queue.ZERO, C, A, queue.ZERO
-    assert f"[adl_queue] market 1 long: tier 39: {C} out of key order" in [str(f) for f in check_state(s)]
+    assert f"[adl_queue] market 1 long: tier {TIER}: {C} out of key order" in [str(f) for f in check_state(s)]
 
 
 def test_adl_queue_fires_on_a_position_listed_twice():
