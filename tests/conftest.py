@@ -1,9 +1,10 @@
 """Fixtures (Curve / token-mix style): actors, a module-scoped deployment parametrized over collateral
 decimals, chain isolation after every test, and the invariant audit after every state-changing test."""
+import brownie
 import pytest
 from brownie import accounts
 
-import scripts.brownie_compat  # noqa: F401  (Brownie's "Tx dropped" race on Anvil)
+import scripts.brownie_compat  # Brownie's "Tx dropped" race on Anvil, and its slow isolation
 from scripts.deploy import deploy_devnet
 from support import ANVIL_MNEMONIC, Env
 
@@ -77,8 +78,13 @@ def env(decimals, signers):
 
 
 @pytest.fixture(autouse=True)
-def isolation(fn_isolation):
-    pass
+def isolation(module_isolation):
+    """Brownie's `fn_isolation` (a snapshot after the module's fixtures, reverted after each test), with the revert
+    made cheap (scripts/brownie_compat.py: Brownie's full garbage collection on every revert skipped)."""
+    brownie.chain.snapshot()
+    yield
+    if not brownie._config.CONFIG.argv["interrupt"]:
+        scripts.brownie_compat.revert_without_full_gc()
 
 
 @pytest.fixture

@@ -81,3 +81,36 @@ def test_a_replaced_transaction_is_still_reported_dropped():
     # (the node has forgotten `first`, so Brownie cannot even build its receipt object: ask the waiter directly)
     pending = SimpleNamespace(txid=first.to_0x_hex(), sender=sender, nonce=nonce)
     assert brownie_compat._await_receipt(pending) is False
+
+
+def test_rpc_methods_run_without_the_stack_inspecting_guard(monkeypatch):
+    """Brownie's guard on `Rpc.snapshot/revert/sleep/mine` calls `inspect.stack()` (about 60 ms under pytest)."""
+    import inspect
+
+    from brownie import chain
+
+    def no_stack(*a, **k):
+        raise AssertionError("inspect.stack() was called")
+
+    monkeypatch.setattr(inspect, "stack", no_stack)
+    height = web3.eth.block_number
+    chain.snapshot()
+    accounts[0].transfer(accounts[1], 1, silent=True)
+    chain.mine()
+    assert web3.eth.block_number == height + 2
+    chain.revert()
+    assert web3.eth.block_number == height
+
+
+def test_revert_without_full_gc_reverts_the_chain_and_brownies_history():
+    from brownie import chain, history
+
+    before = accounts[1].balance()
+    seen = len(history)
+    chain.snapshot()
+    accounts[0].transfer(accounts[1], 7, silent=True)
+    assert accounts[1].balance() == before + 7 and len(history) == seen + 1
+    collect = brownie_compat.gc.collect
+    assert brownie_compat.revert_without_full_gc() == web3.eth.block_number
+    assert accounts[1].balance() == before and len(history) == seen
+    assert brownie_compat.gc.collect is collect  # the collector is back for everyone else
