@@ -120,7 +120,7 @@ for _name in ("sleep", "mine", "snapshot", "revert"):
 # `revert_without_full_gc` reverts the same way with that collection skipped: dead objects are then told too, which
 # is harmless (each re-reads its own state from the node), and Python's own collector frees them later.
 @contextlib.contextmanager
-def _full_gc_skipped():
+def full_gc_skipped():
     collect = gc.collect
     gc.collect = lambda generation=2: 0
     try:
@@ -133,5 +133,5 @@ def revert_without_full_gc() -> int:
     """`chain.revert()`, less its full garbage collection (the block height, as Brownie returns it)."""
     from brownie import chain
 
-    with _full_gc_skipped():
+    with full_gc_skipped():
         return chain.revert()
