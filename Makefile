@@ -47,11 +47,16 @@ keeper: $(SETUP_STAMP) build-fresh
 slither: $(SETUP_STAMP) build-fresh
 	$(VENV)/bin/python tools/slither_check.py
 
-## The test suite: the Foundry suite (fuzz, gas snapshot, invariants; CI profile), then Brownie + pytest on a local
-## Anvil that Brownie starts itself.
+## The test suite: Brownie + pytest on a local Anvil that Brownie starts itself, and beside it (on the other core)
+## the Foundry suite (fuzz, gas snapshot, jamming, invariants; CI profile), whose output follows Brownie's.
+## Fails when either fails.
 test: $(SETUP_STAMP) build-fresh no-stale-node
-	$(MAKE) --no-print-directory forge
-	$(BROWNIE) test tests/ $(PYTEST_ARGS)
+	@mkdir -p build/forge; log=build/forge/suite.log; \
+	$(MAKE) --no-print-directory forge > $$log 2>&1 & forge_pid=$$!; \
+	$(BROWNIE) test tests/ $(PYTEST_ARGS); brownie_rc=$$?; \
+	wait $$forge_pid; forge_rc=$$?; cat $$log; \
+	echo "brownie: exit $$brownie_rc, forge suite: exit $$forge_rc"; \
+	[ $$brownie_rc -eq 0 ] && [ $$forge_rc -eq 0 ]
 
 ## The Foundry suite alone (tests/forge/): FOUNDRY_PROFILE=ci (default) or deep; fails on a state never reached.
 forge: $(SETUP_STAMP)

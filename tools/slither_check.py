@@ -56,8 +56,10 @@ def standard_json_input() -> dict:
         prefix, _, target = r.partition("=")
         remappings.append(f"{prefix}={ROOT / target}")
     settings = {
+        # The detectors read the AST and Slither's own IR, not the bytecode: the optimizer (most of the compile
+        # time with viaIR) is off; the pipeline stays as Brownie's (legacy codegen cannot fit every function).
         "viaIR": bool(solc.get("viaIR", False)),
-        "optimizer": {"enabled": bool(solc["optimizer"]["enabled"]), "runs": int(solc["optimizer"]["runs"])},
+        "optimizer": {"enabled": False},
         "remappings": remappings,
         "outputSelection": {"*": {"*": ["abi", "evm.bytecode", "evm.deployedBytecode"], "": ["ast"]}},
     }
