@@ -316,10 +316,11 @@ interface IPerpetualAdmin is IPerpetualErrors, IPerpetualEvents {
     /// @notice The first account of one tier and its entry key.
     function queueTier(uint256 marketId, bool isLong, uint256 tier) external view returns (address head, uint64 headKey);
 
-    /// @notice Up to `count` open positions of one side, raw as stored, in queue storage order (the overflow list,
-    ///         then each tier from its head), starting after `after_` (address(0): from the start); `next` is the
-    ///         account to pass as `after_` for the following page (address(0) at the end). `count` may be
-    ///         `type(uint256).max` ("to the end").
+    /// @notice Up to `count` open positions of one side, raw as stored, in queue storage order (each tier from its
+    ///         head, tiers in index order, then the overflow list), starting after `after_` (address(0): from the
+    ///         start; otherwise an account with a position on that side, else `NoPosition`); `next` is the account
+    ///         to pass as `after_` for the following page: the last account returned, address(0) when the page
+    ///         reached the end (a `count` of 0 returns `after_`). `count` may be `type(uint256).max` ("to the end").
     function sidePositions(uint256 marketId, bool isLong, address after_, uint256 count)
         external
         view

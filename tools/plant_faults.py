@@ -101,6 +101,11 @@ def _copy_tree(dest: Path) -> None:
     shutil.copy(ROOT / "foundry.toml", dest / "foundry.toml")
     for link in ("node_modules", ".solcx"):
         os.symlink(ROOT / link, dest / link)
+    # forge's cache of an unplanted build (make forge leaves one): then only the planted file and the files that
+    # import it are compiled again, not the whole tree
+    for part in ("cache", "out"):
+        if (ROOT / "build" / "forge" / part).is_dir():
+            shutil.copytree(ROOT / "build" / "forge" / part, dest / "build" / "forge" / part)
 
 
 def plant(dest: Path, fault: Fault) -> None:
@@ -119,7 +124,7 @@ def run(fault: Fault, keep: bool) -> dict:
         plant(tmp, fault)
         env = dict(os.environ, FOUNDRY_PROFILE=os.environ.get("FOUNDRY_PROFILE", "ci"))
         env["PATH"] = f"{ROOT / 'node_modules' / '.bin'}{os.pathsep}{env.get('PATH', '')}"
-        (tmp / "build" / "forge" / "coverage").mkdir(parents=True)
+        (tmp / "build" / "forge" / "coverage").mkdir(parents=True, exist_ok=True)
         started = time.monotonic()
         proc = subprocess.run(
             ["forge", "test", "--fail-fast", "--match-path", "tests/forge/{unit,invariant}/*"],

@@ -53,7 +53,8 @@ abstract contract QueueViewModule is PerpBase, IPerpetualAdmin {
             positions[i] = book[a];
             a = _after(side, book, a);
         }
-        next = a;
+        // the cursor for the following page: the last account returned (address(0) when the walk is done)
+        next = a == address(0) ? address(0) : (n == 0 ? after_ : accounts[n - 1]);
     }
 
     /// @dev The account after `a` in the walk order (each list from its head, lists in index order, the overflow

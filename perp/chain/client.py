@@ -107,7 +107,7 @@ class PerpClient:
     # ------------------------------------------------------------------ pages
 
     def side(self, market_id: int, is_long: bool, page: int = PAGE) -> list:
-        """[(account, Position)] of one side in the queue's storage order (overflow list, then each tier), read in
+        """[(account, Position)] of one side in the queue's storage order (each tier, then the overflow list), read in
         pages (each page continues after the previous page's last account)."""
         out, after = [], ZERO
         while True:

@@ -115,3 +115,24 @@ def test_type1_cuts_eight_counterparties_in_queue_order(book, dave, deployer, ke
     assert position(env, env.ETH, deployer) == deployer_before
     assert fund_raw(env, env.ETH) == (cash + nb - sum(e[2] for e in expected), 0, 0)
     env.check(after_keeper=True)
+
+
+def test_side_pages_from_any_cursor_with_an_unbounded_count_read_to_the_end(book):
+    """`sidePositions` and `PerpLens.positionsPage` page by cursor: a count of 2**256 - 1 from any account means "to
+    the end" (no overflow), and the pages of any size join up to the whole side, each account once."""
+    env, ZERO, MAX = book, "0x" + "00" * 20, 2**256 - 1
+    everyone, _, end = env.perp.sidePositions(env.ETH, True, ZERO, MAX)
+    assert sorted(everyone) == sorted(str(a) for a in env.longs.values()) and end == ZERO
+    for k in range(len(everyone)):
+        rest, positions, end = env.perp.sidePositions(env.ETH, True, everyone[k], MAX)
+        assert (list(rest), end) == (list(everyone[k + 1:]), ZERO)
+        assert [p[0] for p in positions] == [position(env, env.ETH, a)[0] for a in rest]
+        views, next_ = env.lens.positionsPage(env.ETH, True, everyone[k], MAX)
+        assert (len(views), next_) == (len(rest), ZERO)
+    paged, cursor = [], ZERO
+    while True:
+        page, _, cursor = env.perp.sidePositions(env.ETH, True, cursor, 3)
+        paged += list(page)
+        if cursor == ZERO:
+            break
+    assert paged == list(everyone)
