@@ -25,6 +25,8 @@ interface IPerpetualErrors {
     error InvalidOraclePrice(uint256 marketId, int256 answer);
     /// @notice Thrown when the oracle's last update is older than the market's `maxOracleAge`.
     error StaleOraclePrice(uint256 marketId, uint256 updatedAt, uint256 maxAge);
+    /// @notice The feed's answer carries a timestamp after the current block's (a broken or manipulated feed).
+    error OracleUpdatedInFuture(uint256 marketId, uint256 updatedAt, uint256 blockTimestamp);
     /// @notice Thrown when the account has no position in the market.
     error NoPosition(uint256 marketId, address account);
     /// @notice Thrown when a margin removal asks for more than the position's margin.

@@ -61,6 +61,7 @@ abstract contract PerpBase is IPerpetualErrors, IPerpetualEvents, PerpStorage {
     function _markPrice(uint256 marketId, Market storage mkt) internal view returns (uint256) {
         (, int256 answer,, uint256 updatedAt,) = mkt.oracle.latestRoundData();
         if (answer <= 0) revert InvalidOraclePrice(marketId, answer);
+        if (updatedAt > block.timestamp) revert OracleUpdatedInFuture(marketId, updatedAt, block.timestamp);
         uint256 maxAge = mkt.params.maxOracleAge;
         if (updatedAt + maxAge < block.timestamp) revert StaleOraclePrice(marketId, updatedAt, maxAge);
         uint256 price = uint256(answer) * 10 ** (18 - uint256(mkt.oracleDecimals));

@@ -63,6 +63,7 @@ abstract contract LiquidationModule is AdlModule {
         emit Liquidated(
             marketId, account, msg.sender, size, price, PerpMath.priceOf(nb, PerpMath.abs(size), _scale), equity, reward
         );
+        _bumpOrderEpoch(account); // the liquidated account's resting orders die with its position, as ADL's do
 
         _updateWatermark(marketId, mkt, price);
         RefusalReason reason = _fundRefusal(mkt, size, nb, price);

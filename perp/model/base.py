@@ -92,6 +92,8 @@ class PerpBase:
     def _mark(self, mid, m: Market, now: int) -> int:
         if m.answer <= 0:
             fail("InvalidOraclePrice", mid, m.answer)
+        if m.updated_at > now:
+            fail("OracleUpdatedInFuture", mid, m.updated_at, now)
         max_age = m.params.max_oracle_age
         if m.updated_at + max_age < now:
             fail("StaleOraclePrice", mid, m.updated_at, max_age)
@@ -155,7 +157,9 @@ class PerpBase:
         return free - amount
 
     def _bump_epoch(self, account) -> None:
+        """PerpBase._bumpOrderEpoch: cancels every outstanding order of ``account``."""
         self.epoch[account] = self.epoch.get(account, 0) + 1
+        self.events.append(("OrderEpochBumped", {"account": account, "newEpoch": self.epoch[account]}))
 
     def _require_im(self, mid, account, m: Market, price) -> None:
         pos = self.positions.get((mid, account))

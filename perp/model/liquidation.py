@@ -61,6 +61,7 @@ class LiquidationModule:
         self.events.append(("Liquidated", {"marketId": mid, "account": account, "keeper": keeper, "size": size,
                                            "markPrice": price, "bankruptcyPrice": pb, "equity": equity,
                                            "keeperReward": reward}))
+        self._bump_epoch(account)  # LiquidationModule: the liquidated account's resting orders are cancelled
         self._update_watermark(mid, m, price, now)
         reason = self._fund_refusal(m, size, nb, price)
         if reason == REFUSE_NONE:

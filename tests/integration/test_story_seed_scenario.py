@@ -82,7 +82,7 @@ def test_seed_scenario(story, alice, bob, carol, dave, erin, keeper):
     tx = env.perp.liquidate(env.ETH, dave, {"from": keeper})
 
     assert event_names(tx) == [
-        "Liquidated", "FundWatermarkUpdated", "FundRefused", "OrderEpochBumped", "AdlFill", "PositionUpdated",
+        "Liquidated", "OrderEpochBumped", "FundWatermarkUpdated", "FundRefused", "OrderEpochBumped", "AdlFill", "PositionUpdated",
         "PositionUpdated", "FundUpdated",
     ]
     assert dict(tx.events["Liquidated"]) == {

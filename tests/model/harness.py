@@ -203,7 +203,7 @@ class Harness:
             return out
 
         for name in ("AdlFill", "Liquidated", "FundRefused", "FundAccepted", "AdlRemainderToFund",
-                     "FundWatermarkUpdated"):
+                     "FundWatermarkUpdated", "OrderEpochBumped"):
             got = chain_events(name)
             want = [d for n, d in self.model.events if n == name]
             if got != want:

@@ -71,6 +71,36 @@ def test_type2_book_matches_the_hand_computed_unit_test():
     m.check()
 
 
+def test_a_liquidation_cancels_the_liquidated_accounts_orders():
+    """As LiquidationModule: one epoch bump (OrderEpochBumped) for the liquidated account, none for its
+    counterparty or the keeper; a resting order signed before the liquidation is then stale."""
+    bk = Book(1000 * U)
+    m = bk.m
+    for a in (ALICE, BOB):
+        m.deposit(a, 5000 * U)
+    bk.trade(ALICE, BOB, w(1), w(2000), w(20), w(2))
+    resting = SimpleOrder(ALICE, 1, True, w(1), w(1950), w(5), 99, T0 + 10**6, False, m.order_epoch(ALICE))
+    m.set_price(1, 1950 * 10**8, T0)
+    m.events.clear()
+    m.liquidate(KEEPER, 1, ALICE, T0)
+    assert (m.order_epoch(ALICE), m.order_epoch(BOB), m.order_epoch(KEEPER)) == (1, 0, 0)
+    assert [n for n, _ in m.events][:2] == ["Liquidated", "OrderEpochBumped"]
+    taker = SimpleOrder(BOB, 1, False, w(1), w(1950), w(2), 100, T0 + 10**6, False, m.order_epoch(BOB))
+    with pytest.raises(ModelError) as exc:
+        m.settle(Match(resting, taker, w(1), w(1950)), T0)
+    assert exc.value.name == "OrderEpochStale"
+    m.check()
+
+
+def test_a_price_stamped_after_the_block_is_refused():
+    m = reference_model(6, now=T0)
+    m.set_price(1, 2000 * 10**8, T0 + 1)
+    with pytest.raises(ModelError) as exc:
+        m.mark_price(1, T0)
+    assert exc.value == ModelError("OracleUpdatedInFuture", 1, T0 + 1, T0)
+    assert m.mark_price(1, T0 + 1) == 2000 * WAD
+
+
 def test_errors_carry_the_contract_arguments_and_format_like_support_err():
     m = reference_model(6, now=T0)
     with pytest.raises(InsufficientFreeCollateral) as exc:

@@ -119,7 +119,7 @@ def drawdown_book():
 def test_finding_fund_accepts_a_position_that_puts_its_drawdown_past_the_trigger():
     b, spec, mark = drawdown_book()
     names = [n for n, _ in b.m.events]
-    assert names == ["Liquidated", "FundWatermarkUpdated", "FundAccepted"]
+    assert names == ["Liquidated", "OrderEpochBumped", "FundWatermarkUpdated", "FundAccepted"]
     cash, size, on, hwm, _, distressed = b.m.fund(1)
     assert (cash, size, on, hwm, distressed) == (501_400_000, WAD, 1_900_000_000, 501_400_000, False)
     after = b.v.fund().equity(mark)

@@ -155,7 +155,7 @@ def test_latched_fund_refuses_a_liquidated_position_as_distressed(dd, bob, carol
     tx = env.perp.liquidate(env.ETH, carol, {"from": keeper})
 
     assert event_names(tx) == [
-        "Liquidated", "FundWatermarkUpdated", "FundRefused", "OrderEpochBumped", "AdlFill", "PositionUpdated",
+        "Liquidated", "OrderEpochBumped", "FundWatermarkUpdated", "FundRefused", "OrderEpochBumped", "AdlFill", "PositionUpdated",
         "PositionUpdated", "FundUpdated",
     ]
     assert tx.events["FundWatermarkUpdated"]["distressed"] is True

@@ -107,7 +107,7 @@ def test_type1_cuts_counterparties_in_score_order_at_bankruptcy_price(
     s = hand_scores()
     free = {a: env.free(a) for a in (alice, bob, carol, dave, erin, frank, grace, outsider, deployer, keeper)}
     untouched = {a: position(env, env.ETH, a) for a in (erin, frank, grace, outsider, deployer)}
-    epochs = {a: env.perp.orderEpoch(a) for a in (alice, bob, carol, erin, frank, grace, outsider, deployer)}
+    epochs = {a: env.perp.orderEpoch(a) for a in (alice, bob, carol, dave, erin, frank, grace, outsider, deployer)}
     stale_orders = {a: env.order(a, env.ETH, False, w("0.1"), w(2200)) for a in (alice, bob, carol)}
     bystander_free = env.free(env.bystander)
 
@@ -146,13 +146,13 @@ def test_type1_cuts_counterparties_in_score_order_at_bankruptcy_price(
     assert fund_raw(env, env.ETH) == (FEES, 0, 0)
     assert env.free(keeper) == free[keeper]
     assert env.free(env.bystander) == bystander_free
-    # order epochs: bumped for the deleveraged only
-    for a in (alice, bob, carol):
+    # order epochs: bumped for the liquidated account (first) and the deleveraged, nobody else
+    for a in (dave, alice, bob, carol):
         assert env.perp.orderEpoch(a) == epochs[a] + 1
     for a in (erin, frank, grace, outsider, deployer):
         assert env.perp.orderEpoch(a) == epochs[a]
     assert [dict(e) for e in events_named(tx, "OrderEpochBumped")] == [
-        {"account": a, "newEpoch": epochs[a] + 1} for a in (alice, bob, carol)
+        {"account": a, "newEpoch": epochs[a] + 1} for a in (dave, alice, bob, carol)
     ]
     env.check(after_keeper=True)
     # their orders signed before the ADL are dead

@@ -176,11 +176,11 @@ def test_fund_refuses_a_position_that_leaves_its_equity_negative(fx0, alice, bob
     cash = 400_000 + 1_000_000  # the empty fund holds only the two fees
     assert fund_raw(env, env.ETH) == (cash, 0, 0)
     free_alice, free_bob, free_bystander = env.free(alice), env.free(bob), env.free(outsider)
-    epoch_bob = env.perp.orderEpoch(bob)
+    epoch_alice, epoch_bob = env.perp.orderEpoch(alice), env.perp.orderEpoch(bob)
     env.set_price(env.ETH, 1880)  # alice: equity 100 - 120 = -20; incoming at nb 1900 worth 1880 - 1900 = -20
     tx = env.perp.liquidate(env.ETH, alice, {"from": keeper})
     assert event_names(tx) == [
-        "Liquidated", "FundWatermarkUpdated", "FundRefused", "OrderEpochBumped", "AdlFill", "PositionUpdated",
+        "Liquidated", "OrderEpochBumped", "FundWatermarkUpdated", "FundRefused", "OrderEpochBumped", "AdlFill", "PositionUpdated",
         "PositionUpdated", "FundUpdated",
     ]
     assert dict(tx.events["FundRefused"]) == {"marketId": env.ETH, "account": alice, "reason": REFUSE_NEGATIVE_EQUITY}
@@ -190,7 +190,8 @@ def test_fund_refuses_a_position_that_leaves_its_equity_negative(fx0, alice, bob
         "marketId": env.ETH, "account": bob, "adlType": ADL_TYPE_BANKRUPT, "sizeDelta": w(1), "price": w(1900),
         "notional": 1900 * U, "score": score(120 * U, 1000 * U), "rank": 1,
     }
-    assert dict(tx.events["OrderEpochBumped"]) == {"account": bob, "newEpoch": epoch_bob + 1}
+    assert [dict(e) for e in tx.events["OrderEpochBumped"]] == [  # the liquidated account's orders, then bob's
+        {"account": alice, "newEpoch": epoch_alice + 1}, {"account": bob, "newEpoch": epoch_bob + 1}]
     assert tx.events["PositionUpdated"][0]["account"] == bob
     assert tx.events["PositionUpdated"][1]["account"] == alice
     assert position(env, env.ETH, alice) == (0, 0, 0) and env.free(alice) == free_alice

@@ -7,6 +7,7 @@ import pytest
 
 from risk_calc import (
     assert_reference_params,
+    assert_stale_epoch,
     MAX_REWARD_TOKENS,
     ORACLE_DECIMALS,
     REWARD_BPS,
@@ -85,7 +86,7 @@ def test_timely_liquidation_hands_position_to_fund_at_bankruptcy_price(lq, alice
 
     tx = env.perp.liquidate(env.ETH, alice, {"from": keeper})
 
-    assert event_names(tx) == ["Liquidated", "FundWatermarkUpdated", "FundAccepted", "PositionUpdated", "FundUpdated"]
+    assert event_names(tx) == ["Liquidated", "OrderEpochBumped", "FundWatermarkUpdated", "FundAccepted", "PositionUpdated", "FundUpdated"]
     assert dict(tx.events["Liquidated"]) == {
         "marketId": env.ETH, "account": alice, "keeper": keeper, "size": w(1), "markPrice": mark,
         "bankruptcyPrice": pb, "equity": equity, "keeperReward": reward,
@@ -330,3 +331,20 @@ def test_liquidate_batch_of_nobody_liquidatable_changes_nothing(lq, alice, outsi
     tx = env.perp.liquidateBatch(env.ETH, [alice, outsider], {"from": keeper})
     assert "Liquidated" not in tx.events
     assert (position(env, env.ETH, alice), fund_raw(env, env.ETH), env.free(keeper)) == before
+
+
+def test_a_liquidation_cancels_the_liquidated_accounts_resting_orders(lq, alice, bob, carol, keeper):
+    """A resting bid alice signed before her liquidation must not reopen a position for her afterwards; nobody
+    else's orders are touched (the counterparty's, the keeper's)."""
+    env = lq
+    open_long(env, alice, w(1))
+    resting = env.order(alice, env.ETH, True, w("0.1"), w(1950))
+    epochs = {a: env.perp.orderEpoch(a) for a in (alice, bob, keeper)}
+    env.set_price(env.ETH, 1950)
+
+    tx = env.perp.liquidate(env.ETH, alice, {"from": keeper})
+
+    assert [dict(e) for e in events_named(tx, "OrderEpochBumped")] == [{"account": alice, "newEpoch": epochs[alice] + 1}]
+    assert {a: env.perp.orderEpoch(a) for a in epochs} == {**epochs, alice: epochs[alice] + 1}
+    assert_stale_epoch(env, alice, resting, carol)
+    assert position(env, env.ETH, alice) == (0, 0, 0)

@@ -380,6 +380,27 @@ def test_remove_margin_with_price_one_second_past_max_age_reverts(checked, ref, 
         env.perp.removeMargin(env.ETH, 1, {"from": alice})
 
 
+def test_remove_margin_with_a_price_stamped_after_the_block_reverts_and_changes_nothing(checked, ref, alice):
+    env = checked
+    block_ts = web3.eth.get_block("latest").timestamp + 20
+    env.oracle(env.ETH).setPriceAt(200_050_000_000, block_ts + 1, {"from": env.dep.deployer})
+    _set_next_block_timestamp(block_ts)
+
+    with brownie.reverts(err("OracleUpdatedInFuture", env.ETH, block_ts + 1, block_ts)):
+        env.perp.removeMargin(env.ETH, 1, {"from": alice})
+    assert stored(env, env.ETH, alice)[2] == ref.long_margin
+
+
+def test_remove_margin_with_a_price_stamped_in_the_same_second_succeeds(checked, ref, alice):
+    env = checked
+    block_ts = web3.eth.get_block("latest").timestamp + 20
+    env.oracle(env.ETH).setPriceAt(200_050_000_000, block_ts, {"from": env.dep.deployer})
+    _set_next_block_timestamp(block_ts)
+
+    env.perp.removeMargin(env.ETH, 1, {"from": alice})
+    assert stored(env, env.ETH, alice)[2] == ref.long_margin - 1
+
+
 @pytest.mark.parametrize("answer", [0, -1, -2000 * 10**8], ids=["zero", "minus_one_unit", "minus_2000"])
 def test_remove_margin_with_non_positive_oracle_price_reverts_invalid_oracle_price(checked, ref, alice, answer):
     env = checked
