@@ -27,7 +27,6 @@ from hypothesis import HealthCheck, note, settings
 from hypothesis import strategies as st
 from hypothesis.strategies import SearchStrategy
 
-import scripts.brownie_compat
 
 from driver import Driver
 from harness import Harness, Mismatch
@@ -444,8 +443,7 @@ def run_machine(machine, env, examples: int, steps: int, derandomize: bool) -> N
         finally:
             m.teardown()
 
-    with scripts.brownie_compat.full_gc_skipped():  # Brownie's per-example revert, less its full gc (conftest)
-        example()
+    example()
 
 
 def test_stateful(menv):

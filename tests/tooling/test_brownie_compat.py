@@ -114,3 +114,23 @@ def test_revert_without_full_gc_reverts_the_chain_and_brownies_history():
     assert brownie_compat.revert_without_full_gc() == web3.eth.block_number
     assert accounts[1].balance() == before and len(history) == seen
     assert brownie_compat.gc.collect is collect  # the collector is back for everyone else
+
+
+def test_a_recorded_transaction_the_chain_no_longer_has_does_not_stall_the_next_one():
+    """Brownie's `_pending_nonce` waits, without end, for the node's nonce to pass the last transaction in its
+    history; one whose block was reverted away behind Brownie's back must be dropped, not waited for."""
+    import threading
+
+    from brownie import history
+
+    sender = accounts[2]
+    snap = web3.provider.make_request("evm_snapshot", [])["result"]
+    gone = sender.transfer(accounts[3], 1, silent=True)
+    web3.provider.make_request("evm_revert", [snap])  # the node forgets it; Brownie's history does not
+    assert gone in history and web3.eth.get_transaction_count(str(sender)) == gone.nonce
+    sent = {}
+    worker = threading.Thread(target=lambda: sent.update(tx=sender.transfer(accounts[3], 1, silent=True)), daemon=True)
+    worker.start()
+    worker.join(timeout=20)
+    assert not worker.is_alive(), "the next transaction is stuck in Brownie's nonce loop"
+    assert (sent["tx"].nonce, sent["tx"].status) == (gone.nonce, 1) and gone not in history
