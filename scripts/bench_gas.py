@@ -299,7 +299,7 @@ class AdlMarket:
             size, open_notional, margin = int(v[1]), int(v[2]), int(v[3])
             if size >= 0:
                 continue
-            u = -(-(-size * price) // (WAD * scale)) - open_notional  # short: -ceil(|s| * P) - openNotional
+            u = -open_notional + size * price // (WAD * scale)  # short: |openNotional| - ceil(|s| * P)
             assert u > 0, f"short {v[0]} would not be in profit at the crash price"
             scores.append(u * WAD // (margin + u))
         log(f"  scores at the crash price: {len(set(scores))} distinct among {len(scores)} shorts, all in profit")
