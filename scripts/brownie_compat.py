@@ -139,7 +139,6 @@ def revert_without_full_gc() -> int:
         return chain.revert()
 
 
-
 # Fourth: Brownie picks a sender's next nonce from its own transaction history (`_pending_nonce`) and, when the
 # node's nonce still equals the last recorded transaction's, waits for the node "to catch up" in a loop with no exit.
 # A recorded transaction that the chain no longer has (its block was reverted away, but the history kept it) makes
@@ -152,8 +151,9 @@ _original_pending_nonce = _account._PrivateKeyAccount._pending_nonce
 def _pending_nonce(self) -> int:
     from brownie import history
 
+    on_chain = web3.eth.get_transaction_count(self.address)
     stale = [tx for tx in history.from_sender(self.address)
-             if tx.status != -1 and tx.nonce is not None and tx.nonce >= web3.eth.get_transaction_count(self.address)
+             if tx.status != -1 and tx.nonce is not None and tx.nonce >= on_chain
              and _lookup(web3.eth.get_transaction, tx.txid) is None]
     if stale:
         history._list = [tx for tx in history._list if tx not in stale]
