@@ -138,7 +138,7 @@ def run(fault: Fault, keep: bool) -> dict:
             return {"caught": True, "by": f"{m.group('test')}: {m.group('reason')}",
                     "after": stats.get("calls", stats.get("runs", "?")) + (" calls" if "calls" in stats else " runs"),
                     "seconds": took}
-        if proc.returncode != 0:  # no test failed, yet forge failed: the planted copy does not build
+        if proc.returncode != 0 or "Compilation failed" in out:  # no test failed, yet forge failed: the planted copy does not build
             raise SystemExit(f"fault {fault.name}: forge failed without a failing test:\n{out[-3000:]}")
         # everything passed: the coverage check may still catch it (a state never reached)
         table = coverage(tmp / "build" / "forge" / "coverage")

@@ -2,6 +2,7 @@
 pragma solidity ^0.8.24;
 
 import {vm} from "../utils/Vm.sol";
+import {ReferenceParams} from "../utils/ReferenceParams.sol";
 import {MockStablecoin} from "../../../contracts/mocks/MockStablecoin.sol";
 import {MockAggregator} from "../../../contracts/mocks/MockAggregator.sol";
 import {Perpetual} from "../../../contracts/Perpetual.sol";
@@ -101,24 +102,7 @@ contract World {
 
     /// @notice The reference parameters (as the devnet deployment uses), with a small risk limit for the fund.
     function defaultParams(uint256 index) public view returns (MarketParams memory p) {
-        p = MarketParams({
-            imr: uint64(WAD / 20),
-            mmr: uint64(3 * WAD / 100),
-            mcr: uint64(4 * WAD / 100),
-            makerFeeBps: 2,
-            takerFeeBps: 5,
-            oracleBandBps: 500,
-            liquidationRewardBps: 50,
-            maxLeverage: uint128(20 * WAD),
-            maxOracleAge: 3_600,
-            hwmWindow: 8 * 3_600,
-            drawdownTrigger: uint64(3 * WAD / 10),
-            maxLiquidationReward: uint128(100 * one),
-            maxFundNotional: uint128(400_000 * one),
-            drawdownStop: uint64(2 * WAD / 10),
-            notionalStop: uint64(8 * WAD / 10),
-            minPositionNotional: uint128(10 * one)
-        });
+        p = ReferenceParams.eth(one, 400_000);
         if (index == 1) {
             p.imr = uint64(WAD / 25);
             p.mmr = uint64(2 * WAD / 100);

@@ -3,6 +3,7 @@ pragma solidity ^0.8.24;
 
 import {vm, Vm} from "../utils/Vm.sol";
 import {TestBase} from "../utils/TestBase.sol";
+import {ReferenceParams} from "../utils/ReferenceParams.sol";
 import {MockStablecoin} from "../../../contracts/mocks/MockStablecoin.sol";
 import {MockAggregator} from "../../../contracts/mocks/MockAggregator.sol";
 import {PerpetualRisk} from "../../../contracts/PerpetualRisk.sol";
@@ -46,24 +47,7 @@ contract JammingTest is TestBase {
         PerpetualRisk riskPart = new PerpetualRisk(IERC20Metadata(address(token)), adminPart);
         bench = new BenchPerpetual(IERC20Metadata(address(token)), owner, riskPart);
         perp = IPerpetual(address(bench));
-        MarketParams memory p = MarketParams({
-            imr: uint64(WAD / 20),
-            mmr: uint64(3 * WAD / 100),
-            mcr: uint64(4 * WAD / 100),
-            makerFeeBps: 2,
-            takerFeeBps: 5,
-            oracleBandBps: 500,
-            liquidationRewardBps: 50,
-            maxLeverage: uint128(20 * WAD),
-            maxOracleAge: 3_600,
-            hwmWindow: 8 * 3_600,
-            drawdownTrigger: uint64(3 * WAD / 10),
-            maxLiquidationReward: uint128(100 * ONE),
-            maxFundNotional: uint128(5_000_000 * ONE),
-            drawdownStop: uint64(2 * WAD / 10),
-            notionalStop: uint64(8 * WAD / 10),
-            minPositionNotional: uint128(10 * ONE)
-        });
+        MarketParams memory p = ReferenceParams.eth(ONE, 5_000_000);
         vm.prank(owner);
         perp.createMarket("ETH-PERP", AggregatorV3Interface(address(oracle)), p);
         // 100 honest shorts of 1 ETH at 10x, entries 2,050 .. 2,149
