@@ -12,10 +12,12 @@ import requests
 from brownie import accounts, network, web3
 from eth_account import Account
 
+import scripts.brownie_compat  # noqa: F401  (Brownie's own confirmation path, made correct on Anvil)
+from perp.chain import Rpc, Sender, load_abi
+from perp.core.types import PositionState
 from perp.model.scenarios import benchmark as model_benchmark
 from perp.scenario import load, scaled
-from perp.sim import Deployed, Simulation
-from scripts.simulate import deploy_for
+from perp.sim import Deployed, Simulation, deploy_for
 
 SCENARIO = "scenarios/flash_crash.yaml"
 TRADERS = 500
@@ -24,19 +26,22 @@ TRANSFERS = 2_000
 MODEL_TARGET = 3_000  # reference-model scenarios per minute (40 actions each, every invariant after every action)
 
 
-def _deployed(dep) -> Deployed:
-    return Deployed(
-        perp=dep.perp.address, lens=dep.lens.address, token=dep.token.address,
-        oracles={n: dep.oracle(n).address for n in dep.markets}, market_ids={n: dep.market_id(n) for n in dep.markets},
-        operator=str(accounts[0]), keeper=str(accounts[1]),
-    )
+def _deploy(scn) -> Deployed:
+    """A fresh deployment for `scn` through the one deployment path (``perp.sim.deploy_for``)."""
+    return deploy_for(Sender(Rpc(web3), address=str(accounts[0])), scn, str(accounts[1]))
+
+
+def _field(abi: list, function: str, name: str) -> int:
+    """Index of output component `name` of `function`'s struct result (web3.py returns structs as tuples)."""
+    (fn,) = [f for f in abi if f.get("type") == "function" and f["name"] == function]
+    return [c["name"] for c in fn["outputs"][0]["components"]].index(name)
 
 
 def batched(scn) -> tuple[float, int, float]:
     """The real simulation: population, every step, audit after every step."""
-    dep = deploy_for(scn)
+    dep = _deploy(scn)
     started = time.time()
-    sim = Simulation(web3, _deployed(dep), scn)
+    sim = Simulation(web3, dep, scn)
     sim.build_population()
     built = time.time()
     sim.lights_before = {}
@@ -51,12 +56,14 @@ def batched(scn) -> tuple[float, int, float]:
 def naive(scn) -> float:
     """The same crash driven the naive way: web3.py contract objects, one call per account read, one transaction
     per liquidation, the audit reading every account one by one."""
-    dep = deploy_for(scn)
-    sim = Simulation(web3, _deployed(dep), scn)
+    dep = _deploy(scn)
+    sim = Simulation(web3, dep, scn)
     sim.build_population()
-    perp = web3.eth.contract(address=dep.perp.address, abi=dep.perp.abi)
-    lens = web3.eth.contract(address=dep.lens.address, abi=dep.lens.abi)
-    oracles = {n: web3.eth.contract(address=dep.oracle(n).address, abi=dep.oracle(n).abi) for n in dep.markets}
+    perp = web3.eth.contract(address=dep.perp, abi=load_abi("Perpetual"))
+    lens_abi = load_abi("PerpLens")
+    lens = web3.eth.contract(address=dep.lens, abi=lens_abi)
+    state = _field(lens_abi, "positionInfo", "state")
+    oracles = {n: web3.eth.contract(address=a, abi=load_abi("MockAggregator")) for n, a in dep.oracles.items()}
     keeper, operator = str(accounts[1]), str(accounts[0])
     traders = sim.traders
     started = time.time()
@@ -68,7 +75,7 @@ def naive(scn) -> float:
         for t in traders:
             mid = sim.dep.market_ids[t.market]
             view = lens.functions.positionInfo(mid, t.address).call()
-            if view[9] >= 4:
+            if view[state] >= PositionState.LIQUIDATABLE:
                 tx = perp.functions.liquidate(mid, t.address).transact({"from": keeper, "gas": 29_000_000})
                 web3.eth.wait_for_transaction_receipt(tx)
         for t in traders:  # the audit, one read per account
@@ -77,11 +84,11 @@ def naive(scn) -> float:
     return len(traders) * NAIVE_STEPS / (time.time() - started)
 
 
-def anvil_ceiling(dep_token) -> float:
+def anvil_ceiling(token_address: str) -> float:
     """Pre-signed ERC20 transfers, sent in JSON-RPC batches of 500 with automine off, then mined (in as few
     30M-gas blocks as they need: about 1,750 transfers fit one)."""
     sender = Account.from_key(b"\x42" * 32)
-    token = web3.eth.contract(address=dep_token.address, abi=dep_token.abi)
+    token = web3.eth.contract(address=token_address, abi=load_abi("MockStablecoin"))
     tx = token.functions.faucet(sender.address, 10**12).transact({"from": str(accounts[0])})
     web3.eth.wait_for_transaction_receipt(tx)
     web3.eth.wait_for_transaction_receipt(
@@ -115,13 +122,13 @@ def anvil_ceiling(dep_token) -> float:
 
 
 def main(scenario: str = SCENARIO, traders: int = TRADERS):
+    traders = int(traders)  # (brownie run passes arguments as strings)
     scn = scaled(load(scenario), traders=traders)
     print(f"scenario {scn.name}: {traders} traders, {scn.steps + 1} steps, on {network.show_active()}")
     rate, account_steps, setup = batched(scn)
     print(f"  batched simulation: {account_steps:,} account-steps, population built in {setup:.1f} s")
     naive_rate = naive(scn)
-    dep = deploy_for(scn)
-    ceiling = anvil_ceiling(dep.token)
+    ceiling = anvil_ceiling(_deploy(scn).token)
     rows = [
         ("batched simulation (account-steps/s)", rate, 1.0),
         ("naive loop: 1 tx per call, 1 read per account (account-steps/s)", naive_rate, rate / naive_rate),
