@@ -18,6 +18,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -25,6 +26,16 @@ from .chain.abi import PACKAGE_ROOT
 
 ANVIL_MNEMONIC = "test test test test test test test test test test test junk"
 GAS_LIMIT = 30_000_000
+
+
+def _exit_cleanly_on_sigterm() -> None:
+    """A SIGTERM (``kill``, a CI timeout) ends the process through SystemExit, so ``finally`` blocks and ``atexit``
+    run and the node this process started is stopped with it (Python's default for SIGTERM is to die at once, which
+    leaves the node listening). Only from the main thread, and only when nobody installed a handler already."""
+    import threading
+
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
 
 
 class DevnetError(RuntimeError):
@@ -113,6 +124,7 @@ class Devnet:
         self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                      start_new_session=True)
         atexit.register(self.stop)
+        _exit_cleanly_on_sigterm()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
