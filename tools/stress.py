@@ -36,7 +36,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rounds", type=int, default=20)
     ap.add_argument("--load", type=int, default=2, help="busy processes competing for the CPU (default 2)")
-    ap.add_argument("--traders", type=int, default=200, help="traders per simulation (default 200)")
+    ap.add_argument("--traders", type=int, default=200,
+                    help="traders per simulation, and in the throughput benchmark (default 200)")
     ap.add_argument("--no-bench", action="store_true", help="simulations only")
     args = ap.parse_args()
     env = dict(os.environ, PYTHONPATH=str(ROOT), PATH=f"{ROOT}/node_modules/.bin:{ROOT}/.venv/bin:{os.environ['PATH']}",
@@ -68,7 +69,8 @@ def main() -> int:
                                            "--out", "/tmp/perp-stress/slow"])]
         if not args.no_bench:
             jobs += [("bench_gas", [brownie, "run", "scripts/bench_gas.py", "--network", network]),
-                     ("bench_sim", [brownie, "run", "scripts/bench_sim.py", "--network", network, "--silent"])]
+                     ("bench_sim", [brownie, "run", "scripts/bench_sim.py", "main", "scenarios/flash_crash.yaml",
+                                    str(args.traders), "--network", network, "--silent"])]
         for rnd in range(1, args.rounds + 1):
             for label, cmd in jobs:
                 t0 = time.time()
@@ -76,7 +78,8 @@ def main() -> int:
                 runs += 1
                 ok = r.returncode == 0
                 print(f"round {rnd:>2} {label:22} {'ok' if ok else 'FAILED (exit %d)' % r.returncode} "
-                      f"{time.time() - t0:6.1f} s", flush=True)
+                      f"{time.time() - t0:6.1f} s   load {os.getloadavg()[0]:4.1f} on {os.cpu_count()} cores",
+                      flush=True)
                 if not ok:
                     failures.append((rnd, label, (r.stdout + r.stderr)[-3000:]))
     finally:
