@@ -2,16 +2,12 @@
 pragma solidity ^0.8.24;
 
 import {vm, Vm} from "../utils/Vm.sol";
-import {TestBase} from "../utils/TestBase.sol";
+import {EthMarketTest} from "../utils/EthMarket.sol";
 import {ReferenceParams} from "../utils/ReferenceParams.sol";
 import {Orders} from "../utils/Orders.sol";
-import {MockStablecoin} from "../../../contracts/mocks/MockStablecoin.sol";
-import {MockAggregator} from "../../../contracts/mocks/MockAggregator.sol";
 import {PerpetualRisk} from "../../../contracts/PerpetualRisk.sol";
-import {PerpetualAdmin} from "../../../contracts/PerpetualAdmin.sol";
 import {IPerpetual, IPerpetualEvents} from "../../../interfaces/IPerpetual.sol";
 import {IERC20Metadata} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Metadata.sol";
-import {AggregatorV3Interface} from "../../../interfaces/AggregatorV3Interface.sol";
 import {MarketParams, Order, Match, Position} from "../../../interfaces/IPerpetualTypes.sol";
 import {AdlQueue} from "../../../contracts/libraries/AdlQueue.sol";
 import {BenchPerpetual} from "./BenchPerpetual.sol";
@@ -24,29 +20,23 @@ import {BenchPerpetual} from "./BenchPerpetual.sol";
 ///         upkeep of one changed position. Every figure is the gas of one transaction (run with `--isolate`, so
 ///         storage starts cold as on a chain); results go to build/bench/adl_curve.txt, which
 ///         scripts/bench_adl.py prints beside the targets. The book is seeded by `BenchPerpetual` (benchmark only).
-contract AdlCurveBench is TestBase {
-    uint256 internal constant WAD = 1e18;
-    uint256 internal constant ONE = 1e6;
+contract AdlCurveBench is EthMarketTest {
     uint256 internal constant SCALE = 1e12;
     string internal constant OUT = "build/bench/adl_curve.txt";
-    MockStablecoin internal token;
-    MockAggregator internal oracle;
-    IPerpetual internal perp;
     BenchPerpetual internal bench;
-    address internal owner = vm.addr(0xAD);
-    address internal keeper = vm.addr(0xEE);
     uint256 internal rng;
 
+    function _newPerpetual(IERC20Metadata collateral, address owner_, PerpetualRisk riskPart)
+        internal
+        override
+        returns (address)
+    {
+        bench = new BenchPerpetual(collateral, owner_, riskPart);
+        return address(bench);
+    }
+
     function setUp() public {
-        vm.warp(1_700_000_000);
-        token = new MockStablecoin("Test USD", "TUSD", 6);
-        oracle = new MockAggregator(8, "ETH / USD", 2_000e8, address(this));
-        PerpetualAdmin adminPart = new PerpetualAdmin(IERC20Metadata(address(token)));
-        PerpetualRisk riskPart = new PerpetualRisk(IERC20Metadata(address(token)), adminPart);
-        bench = new BenchPerpetual(IERC20Metadata(address(token)), owner, riskPart);
-        perp = IPerpetual(address(bench));
-        vm.prank(owner);
-        perp.createMarket("ETH-PERP", AggregatorV3Interface(address(oracle)), _params());
+        _deployEthMarket(_params());
         // the keeper already holds collateral (as a working keeper does): its reward is not its first balance
         token.faucet(keeper, 100 * ONE);
         vm.startPrank(keeper);

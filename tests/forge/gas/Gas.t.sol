@@ -2,80 +2,22 @@
 pragma solidity ^0.8.24;
 
 import {vm} from "../utils/Vm.sol";
-import {TestBase} from "../utils/TestBase.sol";
+import {EthMarketTest} from "../utils/EthMarket.sol";
 import {ReferenceParams} from "../utils/ReferenceParams.sol";
-import {Orders} from "../utils/Orders.sol";
-import {MockStablecoin} from "../../../contracts/mocks/MockStablecoin.sol";
-import {MockAggregator} from "../../../contracts/mocks/MockAggregator.sol";
-import {Perpetual} from "../../../contracts/Perpetual.sol";
-import {PerpetualRisk} from "../../../contracts/PerpetualRisk.sol";
-import {PerpetualAdmin} from "../../../contracts/PerpetualAdmin.sol";
-import {IPerpetual} from "../../../interfaces/IPerpetual.sol";
-import {IERC20Metadata} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Metadata.sol";
-import {AggregatorV3Interface} from "../../../interfaces/AggregatorV3Interface.sol";
-import {MarketParams, Order, Match} from "../../../interfaces/IPerpetualTypes.sol";
+import {MarketParams, Match} from "../../../interfaces/IPerpetualTypes.sol";
 
 /// @title GasTest
 /// @notice The gas of the everyday operations of docs/BENCHMARKS.md, one named figure per operation
 ///         (`vm.snapshotGasLastCall`), written to tests/forge/gas/snapshots/GasTest.json and checked in, so that a
 ///         gas regression shows up in review; `make forge` fails when a figure no longer matches the file
 ///         (`make gas-snapshot` rewrites it). Collateral of 6 decimals, ETH-PERP at 2,000, the reference parameters.
-contract GasTest is TestBase {
-    uint256 internal constant WAD = 1e18;
-    uint256 internal constant ONE = 1e6;
-    MockStablecoin internal token;
-    MockAggregator internal oracle;
-    IPerpetual internal perp;
-    address internal owner = vm.addr(0xAD);
-    address internal keeper = vm.addr(0xEE);
-    uint256 internal nonce;
-
+contract GasTest is EthMarketTest {
     function setUp() public {
-        vm.warp(1_700_000_000);
-        token = new MockStablecoin("Test USD", "TUSD", 6);
-        oracle = new MockAggregator(8, "ETH / USD", 2_000e8, address(this));
-        PerpetualAdmin adminPart = new PerpetualAdmin(IERC20Metadata(address(token)));
-        PerpetualRisk riskPart = new PerpetualRisk(IERC20Metadata(address(token)), adminPart);
-        perp = IPerpetual(address(new Perpetual(IERC20Metadata(address(token)), owner, riskPart)));
-        vm.prank(owner);
-        perp.createMarket("ETH-PERP", AggregatorV3Interface(address(oracle)), _params());
+        _deployEthMarket(_params());
     }
 
     function _params() internal pure returns (MarketParams memory) {
         return ReferenceParams.eth(ONE, 5_000_000);
-    }
-
-    // ------------------------------------------------------------------ helpers
-
-    function _fund(uint256 key, uint256 amount) internal returns (address a) {
-        a = vm.addr(key);
-        token.faucet(a, amount);
-        vm.startPrank(a);
-        token.approve(address(perp), type(uint256).max);
-        perp.deposit(amount);
-        vm.stopPrank();
-    }
-
-    function _order(uint256 key, bool isBuy, uint256 size, uint256 leverage) internal returns (Order memory) {
-        address a = vm.addr(key);
-        return Order(a, 1, isBuy, size, isBuy ? type(uint128).max : 0, leverage, false, ++nonce, perp.orderEpoch(a), block.timestamp + 1 days);
-    }
-
-    function _match(uint256 buyer, uint256 seller, uint256 size, uint256 price, uint256 bLev, uint256 sLev)
-        internal
-        returns (Match memory)
-    {
-        Order memory b = _order(buyer, true, size, bLev);
-        Order memory s = _order(seller, false, size, sLev);
-        return Match(b, Orders.sign(buyer, address(perp), b), s, Orders.sign(seller, address(perp), s), size, price, address(0), address(0));
-    }
-
-    function _trade(uint256 buyer, uint256 seller, uint256 size, uint256 price, uint256 bLev, uint256 sLev) internal {
-        perp.settle(_match(buyer, seller, size, price, bLev, sLev));
-    }
-
-    function _setPrice(uint256 human) internal {
-        oracle.setPrice(int256(human * 1e8));
     }
 
     // ------------------------------------------------------------------ vault and margin

@@ -59,10 +59,15 @@ library SpecBook {
         }
     }
 
-    /// @notice Whether closing the whole entry at `price` (WAD) would realize a loss larger than its margin, i.e. an
-    ///         ADL fill there would leave it with negative equity (so the ranking may pass over it).
-    function cannotAbsorbAt(Entry memory e, uint256 price, uint256 scale) internal pure returns (bool) {
-        int256 lossD = -uTimesD(e.size, e.openNotional, price, scale); // realized loss * D, if positive
-        return lossD > int256(e.margin * 1e18 * scale);
+    /// @notice The most of the entry an ADL fill at `price` (WAD) may take: all of it when closing there realizes no
+    ///         loss; otherwise the largest size whose realized loss (pro rata) its margin covers, less the two
+    ///         collateral units a fill may lose to rounding (the piece's notional and the released cost basis; the
+    ///         contracts keep them back, README "ADL"). Zero when the margin is two units or less.
+    function capacityAt(Entry memory e, uint256 price, uint256 scale) internal pure returns (uint256) {
+        uint256 size = e.size >= 0 ? uint256(e.size) : uint256(-e.size);
+        int256 lossD = -uTimesD(e.size, e.openNotional, price, scale);
+        if (lossD <= 0) return size;
+        if (e.margin <= 2) return 0;
+        return Math.min(size, Math.mulDiv((e.margin - 2) * 1e18 * scale, size, uint256(lossD)));
     }
 }

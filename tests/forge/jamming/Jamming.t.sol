@@ -2,15 +2,11 @@
 pragma solidity ^0.8.24;
 
 import {vm, Vm} from "../utils/Vm.sol";
-import {TestBase} from "../utils/TestBase.sol";
+import {EthMarketTest} from "../utils/EthMarket.sol";
 import {ReferenceParams} from "../utils/ReferenceParams.sol";
-import {MockStablecoin} from "../../../contracts/mocks/MockStablecoin.sol";
-import {MockAggregator} from "../../../contracts/mocks/MockAggregator.sol";
 import {PerpetualRisk} from "../../../contracts/PerpetualRisk.sol";
-import {PerpetualAdmin} from "../../../contracts/PerpetualAdmin.sol";
 import {IPerpetual, IPerpetualEvents, IPerpetualErrors} from "../../../interfaces/IPerpetual.sol";
 import {IERC20Metadata} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Metadata.sol";
-import {AggregatorV3Interface} from "../../../interfaces/AggregatorV3Interface.sol";
 import {MarketParams, Position} from "../../../interfaces/IPerpetualTypes.sol";
 import {BenchPerpetual} from "../bench/BenchPerpetual.sol";
 
@@ -27,29 +23,22 @@ import {BenchPerpetual} from "../bench/BenchPerpetual.sol";
 ///            ADL fill is one of them. A 50 ETH bankrupt long needs 10,000 such fills: Type 1 makes at most
 ///            `MAX_FILLS` per call and hands the rest to the fund, whose Type 2 then continues in chunks
 ///            (`deleverageFund(marketId, maxSize)`), each call well inside a block, until the fund is flat.
-contract JammingTest is TestBase {
-    uint256 internal constant WAD = 1e18;
-    uint256 internal constant ONE = 1e6;
+contract JammingTest is EthMarketTest {
     uint256 internal constant BLOCK = 30_000_000;
     uint256 internal constant BUDGET = 10_000; // tokens
-    MockStablecoin internal token;
-    MockAggregator internal oracle;
-    IPerpetual internal perp;
     BenchPerpetual internal bench;
-    address internal owner = vm.addr(0xAD);
-    address internal keeper = vm.addr(0xEE);
+
+    function _newPerpetual(IERC20Metadata collateral, address owner_, PerpetualRisk riskPart)
+        internal
+        override
+        returns (address)
+    {
+        bench = new BenchPerpetual(collateral, owner_, riskPart);
+        return address(bench);
+    }
 
     function setUp() public {
-        vm.warp(1_700_000_000);
-        token = new MockStablecoin("Test USD", "TUSD", 6);
-        oracle = new MockAggregator(8, "ETH / USD", 2_000e8, address(this));
-        PerpetualAdmin adminPart = new PerpetualAdmin(IERC20Metadata(address(token)));
-        PerpetualRisk riskPart = new PerpetualRisk(IERC20Metadata(address(token)), adminPart);
-        bench = new BenchPerpetual(IERC20Metadata(address(token)), owner, riskPart);
-        perp = IPerpetual(address(bench));
-        MarketParams memory p = ReferenceParams.eth(ONE, 5_000_000);
-        vm.prank(owner);
-        perp.createMarket("ETH-PERP", AggregatorV3Interface(address(oracle)), p);
+        _deployEthMarket(ReferenceParams.eth(ONE, 5_000_000));
         // 100 honest shorts of 1 ETH at 10x, entries 2,050 .. 2,149
         _seedShorts(0x200000, 100, WAD, 2_050 * WAD, WAD, 10);
     }

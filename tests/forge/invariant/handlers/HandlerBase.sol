@@ -135,9 +135,11 @@ abstract contract HandlerBase {
 
     /// @notice Checks a call's ADL fills against the book before it (`book`, the counterparty side, valued at
     ///         `mark`): every filled account was eligible; fills follow the SPEC's queue order; every eligible
-    ///         position ranked above the last fill was cut by its whole size, or could not absorb the fill price
-    ///         (closing there would have cost more than its margin); each fill is at `price`; the rank reported
-    ///         is the queue position. Returns the total size filled.
+    ///         position ranked above the last fill was cut by as much as its margin allows at the fill price
+    ///         (`SpecBook.capacityAt`: its whole size, or the part whose realized loss its margin covers), and
+    ///         passed over only when that is nothing; each fill is at `price`; the rank reported is the queue
+    ///         position. Returns the total size filled. (Type 1 fills report the bankruptcy price rounded, while
+    ///         the contract cuts at the exact bankruptcy notional: capacities here may differ by one size unit.)
     function _checkOrder(SpecBook.Entry[] memory book, Fill[] memory fills, uint256 price, string memory what)
         internal
         returns (uint256 filled)
@@ -147,8 +149,8 @@ abstract contract HandlerBase {
         for (uint256 f; f < fills.length; ++f) {
             uint256 j = next;
             while (j < q.length && q[j].account != fills[f].account) {
-                // passed over: it must not have been able to absorb a fill at this price
-                if (!SpecBook.cannotAbsorbAt(q[j], price, scale)) {
+                // passed over: its margin must not have allowed any cut at this price
+                if (SpecBook.capacityAt(q[j], price, scale) > 1) {
                     world.violate(string.concat(what, ": passed over rank ", vm.toString(j + 1), " ", vm.toString(q[j].account)));
                 }
                 ++j;
@@ -161,8 +163,9 @@ abstract contract HandlerBase {
             uint256 size = q[j].size >= 0 ? uint256(q[j].size) : uint256(-q[j].size);
             if ((q[j].size > 0) == (fills[f].sizeDelta > 0)) world.violate(string.concat(what, ": fill adds exposure"));
             if (qty > size) world.violate(string.concat(what, ": fill larger than the position"));
-            // all but the last fill take the whole position unless its margin limits the cut
-            if (f + 1 < fills.length && qty < size && !SpecBook.cannotAbsorbAt(q[j], price, scale)) {
+            // all but the last fill take the whole position, or as much as its margin allows
+            uint256 cap = SpecBook.capacityAt(q[j], price, scale);
+            if (f + 1 < fills.length && qty < size && qty + 1 + cap / 1e6 < cap) {
                 world.violate(string.concat(what, ": partial cut of rank ", vm.toString(j + 1), " before a lower rank"));
             }
             if (fills[f].price != price) world.violate(string.concat(what, ": fill price ", vm.toString(fills[f].price), " != ", vm.toString(price)));
