@@ -33,6 +33,9 @@ interface IPerpetualErrors {
     error InsufficientPositionMargin(uint256 marketId, address account, uint256 margin, uint256 amount);
     /// @notice Thrown when equity after an action would be below the initial margin.
     error InsufficientMargin(uint256 marketId, address account, int256 equity, uint256 initialMargin);
+    /// @notice Thrown when a margin removal from a position in profit would leave its margin below the initial
+    ///         margin: unrealized profit does not count towards what may be taken out (realize it by trading).
+    error ProfitNotWithdrawable(uint256 marketId, address account, uint256 margin, uint256 initialMargin);
     /// @notice Thrown when an order or a margin removal asks for more leverage than the market allows (WAD).
     error LeverageTooHigh(uint256 leverage, uint256 maxLeverage);
     /// @notice Thrown when an order's leverage is below 1x (WAD).
@@ -199,7 +202,8 @@ interface IPerpetualCore is IPerpetualErrors, IPerpetualEvents {
     function addMargin(uint256 marketId, uint256 amount, address hint) external;
 
     /// @notice Moves `amount` of position margin back to free collateral; equity must stay above initial
-    ///         margin and leverage within the market's maximum.
+    ///         margin and leverage within the market's maximum, both counting unrealized losses but not
+    ///         unrealized profit (a position in profit keeps at least its initial margin: `ProfitNotWithdrawable`).
     function removeMargin(uint256 marketId, uint256 amount) external;
 
     /// @notice `removeMargin` with an ADL queue hint (see `addMargin`).

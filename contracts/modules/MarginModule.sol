@@ -100,11 +100,19 @@ abstract contract MarginModule is PerpBase, ReentrancyGuardTransient, IPerpetual
         if (pos.margin < amount) revert InsufficientPositionMargin(marketId, msg.sender, pos.margin, amount);
         pos.margin -= uint128(amount);
         _credit(msg.sender, amount);
-        // Health after the write: equity must cover initial margin, and leverage stay within the maximum.
+        // Health after the write, with unrealized profit left out (the usual exchange rule: profit can be taken out
+        // once realized, never against the open position, so a removal cannot spend the margin that ADL and
+        // liquidation rely on): equity must cover initial margin, the margin itself must too when the position
+        // is in profit, and leverage over the smaller of the two stay within the maximum.
         _requireInitialMargin(marketId, msg.sender, mkt, price);
         uint256 notional = _notionalUp(pos.size, price);
-        uint256 equity = uint256(_equity(pos, price)); // >= initial margin > 0 after the check above
-        uint256 leverage = equity == 0 ? type(uint256).max : PerpMath.wadDivUp(notional, equity);
+        uint256 backing = uint256(_equity(pos, price)); // >= initial margin > 0 after the check above
+        if (backing > pos.margin) {
+            uint256 im = PerpMath.wadMulUp(notional, mkt.params.imr);
+            if (pos.margin < im) revert ProfitNotWithdrawable(marketId, msg.sender, pos.margin, im);
+            backing = pos.margin;
+        }
+        uint256 leverage = backing == 0 ? type(uint256).max : PerpMath.wadDivUp(notional, backing);
         if (leverage > mkt.params.maxLeverage) revert LeverageTooHigh(leverage, mkt.params.maxLeverage);
         _requeue(marketId, msg.sender, hint);
         _emitPosition(marketId, msg.sender);

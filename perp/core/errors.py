@@ -5,7 +5,7 @@ from __future__ import annotations
 ERROR_NAMES = (
     "ZeroAmount", "TokenTransferMismatch", "UnsupportedDecimals", "InsufficientFreeCollateral", "UnknownMarket",
     "MarketPaused", "InvalidParameter", "InvalidOraclePrice", "StaleOraclePrice", "OracleUpdatedInFuture", "NoPosition",
-    "InsufficientPositionMargin", "InsufficientMargin", "LeverageTooHigh", "LeverageTooLow", "TradeLeavesBadDebt",
+    "InsufficientPositionMargin", "InsufficientMargin", "ProfitNotWithdrawable", "LeverageTooHigh", "LeverageTooLow", "TradeLeavesBadDebt",
     "InvalidSignature", "OrderExpired", "OrderIsCancelled", "OrderEpochStale", "OrderOverfilled", "MarketMismatch",
     "SameSide", "SelfTrade", "PriceOutsideLimit", "PriceOutsideOracleBand", "ReduceOnlyViolated",
     "NotionalTooSmall", "NotOrderOwner", "NotLiquidatable", "FundNotDistressed", "FundFlat",

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..core.valuation import equity as equity_at
-from ..core import UINT256_MAX, fail, notional_up, queue
+from ..core import UINT256_MAX, fail, notional_up, queue, wad_mul_up
 from .base import wad_div_up
 from .storage import ZERO, _uint128, addr
 
@@ -80,8 +80,13 @@ class MarginModule:
             self._credit(a, amount)
             self._require_im(mid, a, m, price)
             notional = notional_up(abs(pos.size), price, self.scale)
-            equity = equity_at(pos.size, pos.open_notional, pos.margin, price, self.scale)
-            leverage = UINT256_MAX if equity == 0 else wad_div_up(notional, equity)
+            backing = equity_at(pos.size, pos.open_notional, pos.margin, price, self.scale)
+            if backing > pos.margin:  # in profit: the profit does not count (MarginModule._removeMargin)
+                im = wad_mul_up(notional, m.params.imr)
+                if pos.margin < im:
+                    fail("ProfitNotWithdrawable", mid, a, pos.margin, im)
+                backing = pos.margin
+            leverage = UINT256_MAX if backing == 0 else wad_div_up(notional, backing)
             if leverage > m.params.max_leverage:
                 fail("LeverageTooHigh", leverage, m.params.max_leverage)
             self._requeue(mid, a, hint)

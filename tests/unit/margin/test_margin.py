@@ -186,19 +186,30 @@ def test_remove_margin_one_unit_below_initial_margin_reverts_insufficient_margin
     assert env.free(alice) == ref.long_free
 
 
-def test_remove_margin_counts_unrealized_profit_towards_initial_margin(checked, calc, open_pair, carol, dave):
-    """Carol long 1 ETH at 2,000 (margin 400); at 2,200 equity is 600 and IM 110, so the whole margin can come
-    out: equity 200 >= IM 110 and leverage 2,200 / 200 = 11x <= 20x."""
+def test_remove_margin_does_not_count_unrealized_profit(checked, calc, open_pair, carol, dave):
+    """Carol long 1 ETH at 2,000 (margin 400); at 2,200 her equity is 600 and IM 110. The profit (200) does not
+    count: she can take out margin down to IM (290, leverage 2,200 / 110 = 20x, the maximum), not one unit more
+    (`ProfitNotWithdrawable` with the margin that would be left and the IM); the failed call changes nothing. (An
+    adversarial review showed a profitable position emptying its margin against its profit and so vetoing the
+    fund's Type 2, README "Margin".)"""
     env = checked
     o = open_pair(env, carol, dave, env.ETH, calc.wad(1), calc.px(2000), deposit=env.units(1_000))
     env.set_price(env.ETH, 2200)
     assert o.long_margin == env.units(400)
+    im = env.units(110)
 
-    tx = env.perp.removeMargin(env.ETH, o.long_margin, {"from": carol})
+    with brownie.reverts(err("ProfitNotWithdrawable", env.ETH, carol, im - 1, im)):
+        env.perp.removeMargin(env.ETH, env.units(290) + 1, {"from": carol})
+    with brownie.reverts(err("ProfitNotWithdrawable", env.ETH, carol, 0, im)):
+        env.perp.removeMargin(env.ETH, o.long_margin, {"from": carol})
+    assert stored(env, env.ETH, carol) == (calc.wad(1), env.units(2000), env.units(400))
+    assert env.free(carol) == o.long_free
 
-    assert stored(env, env.ETH, carol) == (calc.wad(1), env.units(2000), 0)
-    assert env.free(carol) == o.long_free + env.units(400)
-    assert ev(tx, "PositionUpdated")["margin"] == 0
+    tx = env.perp.removeMargin(env.ETH, env.units(290), {"from": carol})
+
+    assert stored(env, env.ETH, carol) == (calc.wad(1), env.units(2000), im)
+    assert env.free(carol) == o.long_free + env.units(290)
+    assert ev(tx, "PositionUpdated")["margin"] == im
 
 
 # ------------------------------------------------------------------ removeMargin: initial margin

@@ -4,6 +4,7 @@ pragma solidity ^0.8.24;
 import {vm} from "../../utils/Vm.sol";
 import {HandlerBase} from "./HandlerBase.sol";
 import {World} from "../World.sol";
+import {SpecBook} from "../SpecBook.sol";
 import {Orders} from "../../utils/Orders.sol";
 import {Perpetual} from "../../../../contracts/Perpetual.sol";
 import {Order, Match, Position, MarketParams} from "../../../../interfaces/IPerpetualTypes.sol";
@@ -56,6 +57,16 @@ contract TraderHandler is HandlerBase {
         vm.prank(a);
         try perp.removeMargin(m, _pick(amount, 1, margin)) {
             world.hit("margin_removed");
+            // unrealized profit never backs a removal: a position in profit keeps at least its initial margin
+            Position memory p = perp.getPosition(m, a);
+            uint256 mark = _mark(m - 1);
+            int256 uD = SpecBook.uTimesD(p.size, p.openNotional, mark, scale);
+            if (uD > 0) {
+                (,, MarketParams memory params,) = perp.marketInfo(m);
+                uint256 absSize = p.size >= 0 ? uint256(int256(p.size)) : uint256(-int256(p.size));
+                uint256 imD = absSize * mark / 1e18 * params.imr; // IM * D, rounded down (the contract rounds up)
+                if (uint256(p.margin) * 1e18 * scale < imD) world.violate("margin removed against unrealized profit");
+            }
         } catch {}
     }
 
