@@ -82,6 +82,7 @@ def main() -> int:
                       flush=True)
                 if not ok:
                     failures.append((rnd, label, (r.stdout + r.stderr)[-3000:]))
+                    print("    " + "\n    ".join((r.stdout + r.stderr)[-1500:].splitlines()), flush=True)
     finally:
         for b in burners:
             if b.is_alive():
