@@ -95,11 +95,14 @@ def anvil_ceiling(token_address: str) -> float:
         web3.eth.send_transaction({"from": str(accounts[0]), "to": sender.address, "value": 10**21})
     )
     nonce = web3.eth.get_transaction_count(sender.address)
-    data = token.functions.transfer(str(accounts[2]), 1).build_transaction({"gas": 60_000, "gasPrice": 0, "nonce": 0,
+    # what the node asks now, with room for the base fee to rise over the blocks the transfers fill (a stock Anvil
+    # has an EIP-1559 base fee, and a transfer priced below it is never mined); 0 on a zero-fee devnet
+    gas_price = 4 * web3.eth.gas_price
+    data = token.functions.transfer(str(accounts[2]), 1).build_transaction({"gas": 60_000, "gasPrice": gas_price, "nonce": 0,
                                                                              "chainId": web3.eth.chain_id})["data"]
     raws = []
     for i in range(TRANSFERS):
-        signed = sender.sign_transaction({"to": token.address, "data": data, "gas": 60_000, "gasPrice": 0,
+        signed = sender.sign_transaction({"to": token.address, "data": data, "gas": 60_000, "gasPrice": gas_price,
                                           "nonce": nonce + i, "chainId": web3.eth.chain_id, "value": 0})
         raws.append("0x" + bytes(signed.raw_transaction).hex())
     url = web3.provider.endpoint_uri
