@@ -91,13 +91,17 @@ def anvil_ceiling(token_address: str) -> float:
     token = web3.eth.contract(address=token_address, abi=load_abi("MockStablecoin"))
     tx = token.functions.faucet(sender.address, 10**12).transact({"from": str(accounts[0])})
     web3.eth.wait_for_transaction_receipt(tx)
-    web3.eth.wait_for_transaction_receipt(
-        web3.eth.send_transaction({"from": str(accounts[0]), "to": sender.address, "value": 10**21})
-    )
     nonce = web3.eth.get_transaction_count(sender.address)
     # what the node asks now, with room for the base fee to rise over the blocks the transfers fill (a stock Anvil
     # has an EIP-1559 base fee, and a transfer priced below it is never mined); 0 on a zero-fee devnet
     gas_price = 4 * web3.eth.gas_price
+    # the signer gets what its transfers can cost, no more: a fixed 1,000 ETH a run emptied the 10,000 ETH of the
+    # operator account after ten runs on one chain (the stress run's rounds 10-20)
+    need = TRANSFERS * 60_000 * gas_price - web3.eth.get_balance(sender.address)
+    if need > 0:
+        web3.eth.wait_for_transaction_receipt(
+            web3.eth.send_transaction({"from": str(accounts[0]), "to": sender.address, "value": need})
+        )
     data = token.functions.transfer(str(accounts[2]), 1).build_transaction({"gas": 60_000, "gasPrice": gas_price, "nonce": 0,
                                                                              "chainId": web3.eth.chain_id})["data"]
     raws = []
