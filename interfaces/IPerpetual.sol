@@ -172,8 +172,11 @@ interface IPerpetualEvents {
     event PositionRequeued(uint256 indexed marketId, address indexed account);
     /// @notice Emitted when anyone adds cash to a market's insurance fund.
     event FundToppedUp(uint256 indexed marketId, address indexed from, uint256 amount);
-    /// @notice Emitted when the fund's high-water mark or its distress latch changes.
-    event FundWatermarkUpdated(uint256 indexed marketId, int256 highWaterMark, uint256 drawdown, bool distressed);
+    /// @notice Emitted when a sample changes the fund's high-water mark (its value or the time of its sample) or
+    ///         its distress latch.
+    event FundWatermarkUpdated(
+        uint256 indexed marketId, int256 highWaterMark, uint64 highWaterMarkTimestamp, uint256 drawdown, bool distressed
+    );
 }
 
 /// @title IPerpetualCore
@@ -280,11 +283,13 @@ interface IPerpetualRisk is IPerpetualErrors, IPerpetualEvents {
     /// @notice Adds `amount` collateral (paid by the caller) to the market's insurance fund cash.
     function topUpFund(uint256 marketId, uint256 amount) external;
 
-    /// @notice Updates the fund's high-water mark and distress latch at the current mark price.
+    /// @notice Samples the fund's equity at the current mark price into its high-water mark and moves the distress
+    ///         latch (trades, liquidations and Type 2 calls take the same sample; a poke only adds one more).
     function pokeFund(uint256 marketId) external;
 
-    /// @notice The fund's stored state: cash, net position (size and signed cost basis), high-water mark, when
-    ///         it was set, and the drawdown distress latch. `PerpLens.fundState` values it at mark.
+    /// @notice The fund's stored state: cash, net position (size and signed cost basis), high-water mark (the
+    ///         largest equity sample of the window that ended at the last sample), when that sample was taken, and
+    ///         the drawdown distress latch. `PerpLens.fundState` values it at mark.
     function fundAccount(uint256 marketId)
         external
         view

@@ -27,7 +27,7 @@ struct MarketParams {
     uint128 maxLeverage;
     /// @notice A price older than this many seconds is unusable.
     uint32 maxOracleAge;
-    /// @notice Seconds after which the fund's high-water mark is reset to its current equity ("recent" high).
+    /// @notice Window of the fund's high-water mark, in seconds: the mark is the largest equity sample of the last `hwmWindow`.
     uint32 hwmWindow;
     /// @notice Drawdown of fund equity from its high-water mark (WAD) at which the fund is in distress (Type 2).
     uint64 drawdownTrigger;
@@ -107,12 +107,13 @@ enum PositionState {
     Bankrupt
 }
 
-/// @notice Why the insurance fund refused an incoming position.
+/// @notice Why the insurance fund refused an incoming position. `Drawdown`: accepting it would put the fund's
+///         drawdown from its high-water mark at or past the trigger line (whether or not the latch is set).
 enum RefusalReason {
     None,
     NegativeEquity,
     RiskLimit,
-    Distressed
+    Drawdown
 }
 
 /// @notice Why the fund is in distress (Type 2 ADL allowed), in order of precedence.

@@ -10,6 +10,7 @@ import {MarketParams, Position} from "../../interfaces/IPerpetualTypes.sol";
 import {PerpStorage} from "./PerpStorage.sol";
 import {PerpMath} from "../libraries/PerpMath.sol";
 import {AdlQueue} from "../libraries/AdlQueue.sol";
+import {FundWatermark} from "../libraries/FundWatermark.sol";
 
 /// @title PerpBase
 /// @notice The accounting core shared by every module: the oracle read, and how a fill changes a trader's
@@ -262,6 +263,36 @@ abstract contract PerpBase is IPerpetualErrors, IPerpetualEvents, PerpStorage {
     /// @dev Fund equity at `price`: cash plus the unrealized PnL of the position it holds.
     function _fundEquity(Market storage mkt, uint256 price) internal view returns (int256) {
         return mkt.fundCash + _unrealizedPnl(mkt.fundSize, mkt.fundOpenNotional, price);
+    }
+
+    /// @dev Samples the fund's equity at `price` into its high-water mark (the largest sample of the window that
+    ///      ends now, `FundWatermark`) and moves the distress latch (set when the drawdown from the mark reaches the
+    ///      trigger line, cleared when it is back at the stop line). Every trade, liquidation, Type 2 call and
+    ///      `pokeFund` calls it before it acts, so that nobody decides the mark by timing a call.
+    function _updateWatermark(uint256 marketId, Market storage mkt, uint256 price)
+        internal
+        returns (int256 equity, uint256 drawdown)
+    {
+        equity = _fundEquity(mkt, price);
+        (uint256 head, uint256 tail, int256 hwm, uint256 hwmTime) = FundWatermark.sample(
+            _fundSamples[marketId], mkt.fundSampleHead, mkt.fundSampleTail, block.timestamp, mkt.params.hwmWindow, equity
+        );
+        mkt.fundSampleHead = uint64(head);
+        mkt.fundSampleTail = uint64(tail);
+        bool changed = hwm != mkt.fundHighWaterMark || hwmTime != mkt.fundHwmTimestamp;
+        if (changed) {
+            mkt.fundHighWaterMark = hwm;
+            mkt.fundHwmTimestamp = uint64(hwmTime);
+        }
+        drawdown = PerpMath.drawdown(hwm, equity);
+        bool distressed = mkt.fundDistressed;
+        if (!distressed && drawdown >= mkt.params.drawdownTrigger) distressed = true;
+        else if (distressed && drawdown <= mkt.params.drawdownStop) distressed = false;
+        if (distressed != mkt.fundDistressed) {
+            mkt.fundDistressed = distressed;
+            changed = true;
+        }
+        if (changed) emit FundWatermarkUpdated(marketId, hwm, uint64(hwmTime), drawdown, distressed);
     }
 
     // ------------------------------------------------------------------ events

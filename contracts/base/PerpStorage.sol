@@ -26,9 +26,13 @@ abstract contract PerpStorage is Ownable2Step {
         int256 fundCash;
         int256 fundSize;
         int256 fundOpenNotional;
+        // High-water mark: the largest equity sample of the window that ends now, and when it was taken (the head
+        // of the sample queue `_fundSamples`, kept here for one-slot reads), the distress latch, and the queue's ends.
         int256 fundHighWaterMark;
         uint64 fundHwmTimestamp;
         bool fundDistressed;
+        uint64 fundSampleHead;
+        uint64 fundSampleTail;
     }
 
     /// @notice The collateral token; every money amount is in its units.
@@ -57,6 +61,11 @@ abstract contract PerpStorage is Ownable2Step {
     mapping(bytes32 orderHash => uint256) public filledAmount;
     /// @dev Monotonic counter stamping positions when they open (older = smaller), the last ADL tie-break.
     uint64 internal _openSeq;
+    /// @dev Each market's fund equity samples that can still become its high-water mark, a monotonic queue: times
+    ///      increase and equities strictly decrease from `fundSampleHead` to `fundSampleTail` (exclusive), so the head
+    ///      is the largest sample of the window. Position `i` lives in slot `i % FundWatermark.CAPACITY`, packed
+    ///      `(time << 192) | uint192(equity)`.
+    mapping(uint256 marketId => mapping(uint256 slot => uint256)) internal _fundSamples;
 
     constructor(IERC20 collateral_, uint8 decimals_) {
         if (decimals_ > 18) revert IPerpetualErrors.UnsupportedDecimals(decimals_);

@@ -10,9 +10,10 @@ import {PerpMath} from "../libraries/PerpMath.sol";
 /// @title InsuranceFundModule
 /// @notice One insurance fund per market: cash plus the positions it inherits from liquidations. It refuses
 ///         positions that would leave its equity (or its cash) below zero, push its net notional above its risk
-///         limit, or arrive while it is in drawdown distress. Distress (equity below zero, drawdown from the
-///         recent high-water mark past the trigger line until it recovers to the stop line, or net notional
-///         above the limit) allows Type 2 ADL.
+///         limit, or put its drawdown at or past the trigger line. Distress (equity below zero, drawdown from the
+///         high-water mark past the trigger line until it recovers to the stop line, or net notional above the
+///         limit) allows Type 2 ADL. The high-water mark is the largest equity sample of its window
+///         (`PerpBase._updateWatermark`, `libraries/FundWatermark.sol`).
 abstract contract InsuranceFundModule is PerpBase, ReentrancyGuardTransient, IPerpetualRisk {
     /// @inheritdoc IPerpetualRisk
     function topUpFund(uint256 marketId, uint256 amount) external nonReentrant {
@@ -54,42 +55,16 @@ abstract contract InsuranceFundModule is PerpBase, ReentrancyGuardTransient, IPe
         );
     }
 
-    /// @dev Moves the high-water mark (up, or reset to the current equity once the window has passed) and the
-    ///      distress latch (set when drawdown reaches the trigger line, cleared when it is back at the stop line).
-    function _updateWatermark(uint256 marketId, Market storage mkt, uint256 price)
-        internal
-        returns (int256 equity, uint256 drawdown)
-    {
-        equity = _fundEquity(mkt, price);
-        int256 hwm = mkt.fundHighWaterMark;
-        bool changed;
-        if (equity > hwm || block.timestamp > uint256(mkt.fundHwmTimestamp) + mkt.params.hwmWindow) {
-            hwm = equity;
-            mkt.fundHighWaterMark = equity;
-            mkt.fundHwmTimestamp = uint64(block.timestamp);
-            changed = true;
-        }
-        drawdown = PerpMath.drawdown(hwm, equity);
-        bool distressed = mkt.fundDistressed;
-        if (!distressed && drawdown >= mkt.params.drawdownTrigger) distressed = true;
-        else if (distressed && drawdown <= mkt.params.drawdownStop) distressed = false;
-        if (distressed != mkt.fundDistressed) {
-            mkt.fundDistressed = distressed;
-            changed = true;
-        }
-        if (changed) emit FundWatermarkUpdated(marketId, hwm, drawdown, distressed);
-    }
-
-    /// @dev Whether (and why) the fund refuses a position of `size` arriving at bankruptcy notional `nb`.
+    /// @dev Whether (and why) the fund refuses a position of `size` arriving at bankruptcy notional `nb` (reasons in
+    ///      order: negative equity or cash, risk limit, drawdown), after this call sampled its high-water mark.
     function _fundRefusal(Market storage mkt, int256 size, uint256 nb, uint256 price)
         internal
         view
         returns (RefusalReason)
     {
-        if (mkt.fundDistressed) return RefusalReason.Distressed;
         int256 signedNb = size > 0 ? int256(nb) : -int256(nb);
-        int256 incoming = _unrealizedPnl(size, signedNb, price);
-        if (_fundEquity(mkt, price) + incoming < 0) return RefusalReason.NegativeEquity;
+        int256 equityAfter = _fundEquity(mkt, price) + _unrealizedPnl(size, signedNb, price);
+        if (equityAfter < 0) return RefusalReason.NegativeEquity;
         int256 fundSize = mkt.fundSize;
         if (fundSize != 0 && (fundSize > 0) != (size > 0)) {
             // Netting against the fund's opposite position realizes PnL: its cash must stay >= 0.
@@ -99,6 +74,12 @@ abstract contract InsuranceFundModule is PerpBase, ReentrancyGuardTransient, IPe
         uint256 netAfter = _notionalUp(fundSize + size, price);
         if (netAfter > mkt.params.maxFundNotional && netAfter > _notionalUp(fundSize, price)) {
             return RefusalReason.RiskLimit;
+        }
+        // The drawdown the fund would be in after accepting, from its high-water mark (as just sampled) or from
+        // its equity after acceptance if that is higher.
+        int256 hwm = mkt.fundHighWaterMark;
+        if (PerpMath.drawdown(equityAfter > hwm ? equityAfter : hwm, equityAfter) >= mkt.params.drawdownTrigger) {
+            return RefusalReason.Drawdown;
         }
         return RefusalReason.None;
     }

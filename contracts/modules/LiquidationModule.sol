@@ -7,10 +7,11 @@ import {PerpMath} from "../libraries/PerpMath.sol";
 import {AdlModule} from "./AdlModule.sol";
 
 /// @title LiquidationModule
-/// @notice Permissionless liquidation of positions below maintenance margin. The keeper's reward comes out of
-///         the position's remaining equity (bounded by a share of notional and a cap). The position then goes to
-///         the insurance fund at its bankruptcy price; if the fund refuses it, Type 1 ADL closes it against the
-///         ranked opposite positions at that price, and the fund takes what they cannot.
+/// @notice Permissionless liquidation of positions below maintenance margin. Every liquidation pays its keeper a
+///         bounded reward (a share of notional and a cap): out of the position's remaining equity, or out of the
+///         fund's cash when the position has none. The position then goes to the insurance fund at its bankruptcy
+///         price; if the fund refuses it, Type 1 ADL closes it against the ranked opposite positions at that price,
+///         and the fund takes what they cannot.
 abstract contract LiquidationModule is AdlModule {
     /// @inheritdoc IPerpetualRisk
     function liquidate(uint256 marketId, address account) external nonReentrant {
@@ -47,25 +48,29 @@ abstract contract LiquidationModule is AdlModule {
         uint256 notional = _notionalUp(size, price);
         if (equity >= int256(PerpMath.wadMulUp(notional, mkt.params.mmr))) return false;
 
-        // Keeper reward: out of the position's remaining equity only, so it never creates bad debt.
-        uint256 reward;
+        _updateWatermark(marketId, mkt, price); // the fund's equity sampled before the liquidation acts
+
+        // Keeper reward, bounded (a share of the notional rounded down, and a cap): out of the position's remaining
+        // equity when it has any, else out of the fund's cash (never below zero): every liquidation pays its keeper.
+        uint256 reward = PerpMath.min(
+            PerpMath.bpsDown(PerpMath.notionalDown(PerpMath.abs(size), price, _scale), mkt.params.liquidationRewardBps),
+            mkt.params.maxLiquidationReward
+        );
         if (equity > 0) {
-            reward = PerpMath.min(
-                PerpMath.min(PerpMath.bpsDown(notional, mkt.params.liquidationRewardBps), mkt.params.maxLiquidationReward),
-                PerpMath.min(uint256(equity), pos.margin)
-            );
-            if (reward != 0) {
-                pos.margin -= uint128(reward);
-                _credit(msg.sender, reward);
-            }
+            reward = PerpMath.min(reward, PerpMath.min(uint256(equity), pos.margin));
+            pos.margin -= uint128(reward);
+        } else {
+            int256 cash = mkt.fundCash;
+            reward = cash > 0 ? PerpMath.min(reward, uint256(cash)) : 0;
+            mkt.fundCash = cash - int256(reward);
         }
+        if (reward != 0) _credit(msg.sender, reward);
         uint256 nb = _bankruptcyNotional(pos);
         emit Liquidated(
             marketId, account, msg.sender, size, price, PerpMath.priceOf(nb, PerpMath.abs(size), _scale), equity, reward
         );
         _bumpOrderEpoch(account); // the liquidated account's resting orders die with its position, as ADL's do
 
-        _updateWatermark(marketId, mkt, price);
         RefusalReason reason = _fundRefusal(mkt, size, nb, price);
         if (reason == RefusalReason.None) {
             _fillTrader(marketId, account, -size, nb, 0, price);

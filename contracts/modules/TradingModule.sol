@@ -93,6 +93,7 @@ abstract contract TradingModule is PerpBase, ReentrancyGuardTransient, IPerpetua
         }
         uint256 notional = PerpMath.notionalDown(m.fillSize, m.fillPrice, _scale);
         if (notional == 0) revert NotionalTooSmall(m.fillSize, m.fillPrice);
+        _updateWatermark(marketId, mkt, mark); // every trade samples the fund's high-water mark, before it acts
 
         (bytes32 makerHash, uint256 makerFee) =
             _fillOrder(mkt, m.maker, m.makerSignature, m, notional, mark, mkt.params.makerFeeBps, m.makerHint);

@@ -27,7 +27,7 @@ class RefusalReason(IntEnum):
     NONE = 0
     NEGATIVE_EQUITY = 1
     RISK_LIMIT = 2
-    DISTRESSED = 3
+    DRAWDOWN = 3  # accepting would put the drawdown at or past the trigger line
 
     @property
     def label(self) -> str:

@@ -94,7 +94,7 @@ from .margin import MarginModule
 from .market import MarketModule
 from .scenarios import ScenarioStats, SimpleOrder, benchmark, random_scenario, reference_model
 from .storage import (ADL_TYPE_BANKRUPT, ADL_TYPE_FUND, DISTRESS_DRAWDOWN, DISTRESS_NEGATIVE_EQUITY, DISTRESS_NONE,
-                      DISTRESS_RISK_LIMIT, REFUSE_DISTRESSED, REFUSE_NEGATIVE_EQUITY, REFUSE_NONE, REFUSE_RISK_LIMIT,
+                      DISTRESS_RISK_LIMIT, REFUSE_DRAWDOWN, REFUSE_NEGATIVE_EQUITY, REFUSE_NONE, REFUSE_RISK_LIMIT,
                       ZERO, Market, Match, _int128, _uint128, addr, default_hasher, reduction)
 from .trading import TradingModule
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from ..core import drawdown_down, fail, notional_up, unrealized_pnl_down
 from .storage import (DISTRESS_DRAWDOWN, DISTRESS_NEGATIVE_EQUITY, DISTRESS_NONE, DISTRESS_RISK_LIMIT,
-                      REFUSE_DISTRESSED, REFUSE_NEGATIVE_EQUITY, REFUSE_NONE, REFUSE_RISK_LIMIT, Market, reduction)
+                      REFUSE_DRAWDOWN, REFUSE_NEGATIVE_EQUITY, REFUSE_NONE, REFUSE_RISK_LIMIT, Market, reduction)
 
 
 class InsuranceFundModule:
@@ -25,14 +25,21 @@ class InsuranceFundModule:
         self._tx(run)
 
     def _update_watermark(self, mid, m: Market, price, now):
+        """PerpBase._updateWatermark with libraries/FundWatermark.sol: the sample joins the monotonic queue (the
+        samples it dominates leave, a larger one from the same second stands for it), the samples that left the
+        window leave, and the head is the high-water mark."""
         equity = self._fund_equity(m, price)
-        hwm = m.fund_hwm
-        changed = False
-        if equity > hwm or now > m.fund_hwm_ts + m.params.hwm_window:
-            hwm = equity
-            m.fund_hwm = equity
-            m.fund_hwm_ts = now
-            changed = True
+        q = m.fund_samples
+        while q and q[-1][1] <= equity:
+            q.pop()
+        if not (q and q[-1][0] == now):
+            q.append((now, equity))
+        cutoff = max(now - m.params.hwm_window, 0)
+        while q[0][0] <= cutoff:
+            q.pop(0)
+        hwm, hwm_ts = q[0][1], q[0][0]
+        changed = (hwm, hwm_ts) != (m.fund_hwm, m.fund_hwm_ts)
+        m.fund_hwm, m.fund_hwm_ts = hwm, hwm_ts
         dd = drawdown_down(hwm, equity)
         distressed = m.fund_distressed
         if not distressed and dd >= m.params.drawdown_trigger:
@@ -43,16 +50,15 @@ class InsuranceFundModule:
             m.fund_distressed = distressed
             changed = True
         if changed:
-            self.events.append(("FundWatermarkUpdated", {"marketId": mid, "highWaterMark": hwm, "drawdown": dd,
+            self.events.append(("FundWatermarkUpdated", {"marketId": mid, "highWaterMark": hwm,
+                                                         "highWaterMarkTimestamp": hwm_ts, "drawdown": dd,
                                                          "distressed": distressed}))
         return equity, dd
 
     def _fund_refusal(self, m: Market, size, nb, price) -> int:
-        if m.fund_distressed:
-            return REFUSE_DISTRESSED
         signed_nb = nb if size > 0 else -nb
-        incoming = unrealized_pnl_down(size, signed_nb, price, self.scale)
-        if self._fund_equity(m, price) + incoming < 0:
+        equity_after = self._fund_equity(m, price) + unrealized_pnl_down(size, signed_nb, price, self.scale)
+        if equity_after < 0:
             return REFUSE_NEGATIVE_EQUITY
         fund_size = m.fund_size
         if fund_size != 0 and (fund_size > 0) != (size > 0):
@@ -62,6 +68,9 @@ class InsuranceFundModule:
         net_after = notional_up(abs(fund_size + size), price, self.scale)
         if net_after > m.params.max_fund_notional and net_after > notional_up(abs(fund_size), price, self.scale):
             return REFUSE_RISK_LIMIT
+        # the drawdown after acceptance, from the (just sampled) high-water mark or the equity after, if higher
+        if drawdown_down(max(m.fund_hwm, equity_after), equity_after) >= m.params.drawdown_trigger:
+            return REFUSE_DRAWDOWN
         return REFUSE_NONE
 
     def _distress(self, m: Market, equity, price):

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..core.valuation import equity as equity_at
-from ..core import bankruptcy_notional, bps_down, fail, notional_up, price_of_down, wad_mul_up
+from ..core import bankruptcy_notional, bps_down, fail, notional_down, notional_up, price_of_down, wad_mul_up
 from ..core.valuation import is_liquidatable as _is_liquidatable
 from .storage import REFUSE_NONE, Market, addr
 
@@ -49,20 +49,23 @@ class LiquidationModule:
         notional = notional_up(abs(size), price, self.scale)
         if equity >= wad_mul_up(notional, m.params.mmr):
             return False
-        reward = 0
-        if equity > 0:
-            reward = min(min(bps_down(notional, m.params.liquidation_reward_bps), m.params.max_liquidation_reward),
-                         min(equity, pos.margin))
-            if reward != 0:
-                pos.margin -= reward
-                self._credit(keeper, reward)
+        self._update_watermark(mid, m, price, now)  # the fund's equity sampled before the liquidation acts
+        reward = min(bps_down(notional_down(abs(size), price, self.scale), m.params.liquidation_reward_bps),
+                     m.params.max_liquidation_reward)
+        if equity > 0:  # out of the position's remaining equity
+            reward = min(reward, equity, pos.margin)
+            pos.margin -= reward
+        else:  # else out of the fund's cash, never below zero
+            reward = min(reward, m.fund_cash) if m.fund_cash > 0 else 0
+            m.fund_cash -= reward
+        if reward != 0:
+            self._credit(keeper, reward)
         nb = bankruptcy_notional(size, pos.open_notional, pos.margin)
         pb = price_of_down(nb, abs(size), self.scale)
         self.events.append(("Liquidated", {"marketId": mid, "account": account, "keeper": keeper, "size": size,
                                            "markPrice": price, "bankruptcyPrice": pb, "equity": equity,
                                            "keeperReward": reward}))
         self._bump_epoch(account)  # LiquidationModule: the liquidated account's resting orders are cancelled
-        self._update_watermark(mid, m, price, now)
         reason = self._fund_refusal(m, size, nb, price)
         if reason == REFUSE_NONE:
             self._fill_trader(mid, account, -size, nb, 0, price)

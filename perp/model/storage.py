@@ -10,7 +10,7 @@ from ..core.types import AdlType, DistressReason, RefusalReason
 ZERO = "0x0000000000000000000000000000000000000000"
 
 # enums (interfaces/IPerpetualTypes.sol), as the plain ints the events carry
-REFUSE_NONE, REFUSE_NEGATIVE_EQUITY, REFUSE_RISK_LIMIT, REFUSE_DISTRESSED = (int(r) for r in RefusalReason)
+REFUSE_NONE, REFUSE_NEGATIVE_EQUITY, REFUSE_RISK_LIMIT, REFUSE_DRAWDOWN = (int(r) for r in RefusalReason)
 DISTRESS_NONE, DISTRESS_NEGATIVE_EQUITY, DISTRESS_DRAWDOWN, DISTRESS_RISK_LIMIT = (int(r) for r in DistressReason)
 ADL_TYPE_BANKRUPT, ADL_TYPE_FUND = int(AdlType.BANKRUPT), int(AdlType.FUND)
 
@@ -52,7 +52,7 @@ def addr(a) -> str:
 
 class Market:
     __slots__ = ("market_id", "params", "oracle_decimals", "answer", "updated_at", "paused", "fund_cash",
-                 "fund_size", "fund_open_notional", "fund_hwm", "fund_hwm_ts", "fund_distressed")
+                 "fund_size", "fund_open_notional", "fund_hwm", "fund_hwm_ts", "fund_distressed", "fund_samples")
 
     def __init__(self, market_id, params, oracle_decimals, answer, updated_at):
         self.market_id = market_id
@@ -67,11 +67,15 @@ class Market:
         self.fund_hwm = 0
         self.fund_hwm_ts = 0
         self.fund_distressed = False
+        # the high-water mark's monotonic queue (libraries/FundWatermark.sol): (time, equity), times increasing,
+        # equities strictly decreasing; its head is (fund_hwm_ts, fund_hwm)
+        self.fund_samples = []
 
     def copy(self) -> "Market":
         m = Market.__new__(Market)
         for s in Market.__slots__:
             setattr(m, s, getattr(self, s))
+        m.fund_samples = list(self.fund_samples)
         return m
 
     def fund_tuple(self) -> tuple:

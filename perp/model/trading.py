@@ -47,6 +47,7 @@ class TradingModule:
         notional = notional_down(mt.fill_size, mt.fill_price, self.scale)
         if notional == 0:
             fail("NotionalTooSmall", mt.fill_size, mt.fill_price)
+        self._update_watermark(mid, m, mark, now)  # every trade samples the fund's high-water mark, before it acts
         mh, mfee = self._fill_order(m, maker, mt.maker_signer, mt, notional, mark, m.params.maker_fee_bps, now,
                                     mt.maker_hint)
         th, tfee = self._fill_order(m, taker, mt.taker_signer, mt, notional, mark, m.params.taker_fee_bps, now,

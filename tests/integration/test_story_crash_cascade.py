@@ -17,7 +17,7 @@ from risk_calc import (
     ADL_TYPE_BANKRUPT,
     ADL_TYPE_FUND,
     DRAWDOWN_STOP,
-    REFUSE_DISTRESSED,
+    REFUSE_DRAWDOWN,
     WAD,
     assert_stale_epoch,
     drawdown,
@@ -107,7 +107,7 @@ def test_crash_cascade(story, alice, bob, carol, dave, erin, frank, grace, outsi
     assert dict(tx.events["FundWatermarkUpdated"]) == {
         "marketId": env.ETH, "highWaterMark": hwm, "drawdown": d, "distressed": True,
     }
-    assert tx.events["FundRefused"]["reason"] == REFUSE_DISTRESSED
+    assert tx.events["FundRefused"]["reason"] == REFUSE_DRAWDOWN
     assert [dict(f) for f in events_named(tx, "AdlFill")] == [
         {"marketId": env.ETH, "account": grace, "adlType": ADL_TYPE_BANKRUPT, "sizeDelta": w(1),
          "price": w("1809.25"), "notional": nb_carol, "score": s_grace, "rank": 1},

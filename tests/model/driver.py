@@ -500,7 +500,7 @@ class Driver:
         if rng.random() < 0.5:
             mark = h.mark(mid)
             liq = [a for a in self.holders(mid) if h.model.is_liquidatable(mid, a.address.lower(), mark)]
-            if liq:  # the fund is (about to be) distressed: it refuses (Distressed), Type 1 runs
+            if liq:  # the fund is (about to be) distressed: it refuses (Drawdown), Type 1 runs
                 h.liquidate(mid, rng.choice(liq))
         if rng.random() < 0.85:
             _, _, err = h.deleverage_fund(mid)

@@ -72,6 +72,7 @@ class Harness:
             cash, size, on, hwm, ts, dist = self.P.call("fundAccount", mid)
             assert size == 0 and on == 0
             m.fund_cash, m.fund_hwm, m.fund_hwm_ts, m.fund_distressed = cash, hwm, ts, dist
+            assert ts == 0, "harness needs a deployment whose fund has taken no high-water-mark sample"
             m.paused = bool(self.perp.marketInfo(mid)[3])
             self.markets[mid] = (name, oracle, params)
         for is_long in (True, False):

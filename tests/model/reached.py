@@ -12,14 +12,14 @@ latches before and after. A run that ends with a required state at zero fails wi
 """
 from __future__ import annotations
 
-REFUSAL = {1: "NegativeEquity", 2: "RiskLimit", 3: "Distressed"}  # interfaces/IPerpetualTypes.sol RefusalReason
+REFUSAL = {1: "NegativeEquity", 2: "RiskLimit", 3: "Drawdown"}  # interfaces/IPerpetualTypes.sol RefusalReason
 
 # (key, description), in the order of the table
 STATES = (
     ("accepted", "liquidation accepted by the fund"),
     ("refused_NegativeEquity", "liquidation refused: NegativeEquity"),
     ("refused_RiskLimit", "liquidation refused: RiskLimit"),
-    ("refused_Distressed", "liquidation refused: Distressed"),
+    ("refused_Drawdown", "liquidation refused: Drawdown"),
     ("bankrupt_liquidated", "bankrupt position liquidated (equity < 0)"),
     ("type1_fill", "Type 1 fill"),
     ("type1_remainder", "Type 1 best-effort remainder to the fund"),

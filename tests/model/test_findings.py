@@ -67,7 +67,7 @@ def negative_cash_scenario(env0):
     h.set_price(ETH, 2200 * 10**8)
     trade(erin, grace, 2180, 5, 5)  # erin closes; grace short 1 @ 2,180 (u = 0 at 2,180: not eligible)
     h.set_price(ETH, 2180 * 10**8)
-    ok(h.liquidate(ETH, dave))  # refused (Distressed), no eligible short: the fund buys 1 back at 2,185
+    ok(h.liquidate(ETH, dave))  # refused (Drawdown), no eligible short: the fund buys 1 back at 2,185
     return h
 
 
@@ -131,7 +131,7 @@ def price_zero_type2_scenario(env0):
     h.set_price(ETH, 2200 * 10**8)
     trade(bob, alice, 2300, 1, 5)  # alice closes; bob long 0.01 @ 2,300 at 1x (margin 23)
     h.set_price(ETH, 2250 * 10**8)
-    ok(h.liquidate(ETH, frank))  # refused (Distressed), bob underwater: the fund takes short 0.01 @ 2,277.75
+    ok(h.liquidate(ETH, frank))  # refused (Drawdown), bob underwater: the fund takes short 0.01 @ 2,277.75
     ok(h.add_margin(bob, ETH, 10 * U))
     h.set_price(ETH, 2400 * 10**8)  # bob is in profit: eligible
     return h, bob

@@ -78,7 +78,7 @@ def test_each_event_kind_is_counted_where_it_belongs():
         cov.observe("deleverageFund(1)", [], err, {1: False}, {1: True})
     cov.observe("settle[...]", [], "FundFlat: 1", {1: False}, {1: True})  # not a Type 2 call: not counted
     assert cov.counts == {
-        "accepted": 1, "refused_NegativeEquity": 1, "refused_RiskLimit": 1, "refused_Distressed": 1,
+        "accepted": 1, "refused_NegativeEquity": 1, "refused_RiskLimit": 1, "refused_Drawdown": 1,
         "bankrupt_liquidated": 1, "type1_fill": 2, "type1_remainder": 1, "type2_fill": 1,
         "type2_InsufficientAdlCapacity": 1, "type2_FundNotDistressed": 1, "type2_FundFlat": 1,
         "latch_set": 1, "latch_cleared": 1, "partial_fill": 2,

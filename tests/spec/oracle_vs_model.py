@@ -52,10 +52,9 @@ TOPPER = f"0x{10:040x}"
 WEI = Q(1, WAD)
 MID = 1
 REASONS = {1: {"equity", "cash"}, 2: {"risk_limit"}, 3: {"drawdown"}}  # RefusalReason -> oracle reasons
-FLAGS = ("bankrupt_reward_from_fund", "refuse_drawdown_after_acceptance", "rolling_high_water_mark",
-         "sample_on_trades")
+FLAGS = ()  # the README alternatives to a SPEC rule that the model may follow: none left (oracle.Rules)
 # every combination of SPEC rules and README alternatives, fewest alternatives first
-VARIANTS = sorted((O.Rules(*bits) for bits in itertools.product((True, False), repeat=len(FLAGS))),
+VARIANTS = sorted((O.Rules(**dict(zip(FLAGS, bits))) for bits in itertools.product((True, False), repeat=len(FLAGS))),
                   key=lambda r: sum(not getattr(r, f) for f in FLAGS))
 
 
@@ -129,21 +128,15 @@ class Scenario:
             t.sample(self.now, equity, action)
 
     def check_stored_mark(self, label: str):
-        """The stored high-water mark and latch are what the README's rules give, to the unit; and how often they
-        differ from what the SPEC's rules give (a rolling maximum of samples that include trades), by cause."""
+        """The stored high-water mark and latch are what the SPEC's rules give (the largest sample of the window,
+        trades sampled), to the unit."""
         mk = self.m.markets[MID]
         stored = self.v.money(mk.fund_hwm)
-        t = self.trackers[(False, False)]
+        t = self.trackers[(True, True)]
         if abs(stored - t.value()) >= self.u or mk.fund_distressed != t.latched:
-            self.problem(f"{label}: stored high-water mark {mk.fund_hwm} latch {mk.fund_distressed}, README rules "
+            self.problem(f"{label}: stored high-water mark {mk.fund_hwm} latch {mk.fund_distressed}, SPEC rules "
                          f"give {float(t.value())} latch {t.latched}")
         self.count("stored_mark_checked")
-        if abs(stored - self.trackers[(True, True)].value()) >= self.u:
-            self.count("stored_mark_differs_from_spec")
-            if abs(stored - self.trackers[(False, True)].value()) >= self.u:
-                self.count("stored_mark_differs_by_trade_samples")
-            if abs(stored - self.trackers[(True, False)].value()) >= self.u:
-                self.count("stored_mark_differs_by_window_reset")
 
     # ------------------------------------------------------------------------------------------ actions
 
@@ -270,9 +263,7 @@ class Scenario:
         reward = v.money(liq["keeperReward"])
         if self.v.money(self.m.free_collateral(KEEPER)) - v.money(keeper_before) != reward:
             out.append("keeper's free collateral did not grow by the reward")
-        if pred.reward < reward < pred.reward + u and not pred.reward_from_fund:
-            notes.append("finding keeper_reward_above_exact")
-        elif not pred.reward - 2 * u < reward <= pred.reward:
+        if not pred.reward - 2 * u < reward <= pred.reward:
             out.append(f"keeper reward {float(reward)}, oracle {float(pred.reward)} (from fund: {pred.reward_from_fund})")
         if (MID, account) in self.m.positions or self.m.free_collateral(account) != free_before:
             out.append("the liquidated account kept a position or its free collateral changed")
@@ -280,7 +271,7 @@ class Scenario:
         pb = paid.bankruptcy_price()
         if abs(Q(liq["bankruptcyPrice"], WAD) - pb) > WEI:
             out.append(f"bankruptcy price {liq['bankruptcyPrice']}, exact {float(pb)}")
-        f0 = replace(fund, cash=fund.cash - pred.reward) if pred.reward_from_fund else fund
+        f0 = replace(fund, cash=fund.cash - reward) if pred.reward_from_fund else fund  # the model's (rounded) reward
         refused = bool(ev["FundRefused"])
         if refused == pred.accepted:
             cand = f0.take(p.size, pb)

@@ -46,6 +46,10 @@ contract BenchPerpetual is Perpetual {
         mkt.fundHighWaterMark = hwm;
         mkt.fundHwmTimestamp = uint64(block.timestamp);
         mkt.fundDistressed = distressed;
+        // the mark as the one sample of the window (FundWatermark's ring: position 0)
+        _fundSamples[marketId][0] = (block.timestamp << 192) | uint256(uint192(int192(hwm)));
+        mkt.fundSampleHead = 0;
+        mkt.fundSampleTail = 1;
     }
 
     /// @notice A position's margin changed with its ADL queue upkeep (remove, insert after `hint`) ...

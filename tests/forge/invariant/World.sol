@@ -211,7 +211,7 @@ contract World {
             "liquidation_accepted",
             "refused_negative_equity",
             "refused_risk_limit",
-            "refused_distressed",
+            "refused_drawdown",
             "bankrupt_liquidated",
             "type1_fill",
             "type1_remainder_to_fund",

@@ -17,7 +17,7 @@ from risk_calc import (
     DRAWDOWN_STOP,
     DRAWDOWN_TRIGGER,
     NOTIONAL_STOP,
-    REFUSE_DISTRESSED,
+    REFUSE_DRAWDOWN,
     WAD,
     assert_stale_epoch,
     ceil_div,
@@ -160,7 +160,7 @@ def test_latched_fund_refuses_a_liquidated_position_as_distressed(dd, bob, carol
     ]
     assert tx.events["FundWatermarkUpdated"]["distressed"] is True
     assert tx.events["FundWatermarkUpdated"]["drawdown"] == DRAWDOWN_TRIGGER
-    assert dict(tx.events["FundRefused"]) == {"marketId": env.ETH, "account": carol, "reason": REFUSE_DISTRESSED}
+    assert dict(tx.events["FundRefused"]) == {"marketId": env.ETH, "account": carol, "reason": REFUSE_DRAWDOWN}
     u_bob = 4000 * U - notional_up(w(2), p, S)
     assert dict(tx.events["AdlFill"]) == {
         "marketId": env.ETH, "account": bob, "adlType": ADL_TYPE_BANKRUPT, "sizeDelta": w(1), "price": pb,

@@ -131,7 +131,7 @@ contract KeeperHandler is HandlerBase {
                 world.hit("liquidation_accepted");
             } else if (t == IPerpetualEvents.FundRefused.selector) {
                 uint8 reason = abi.decode(l.data, (uint8));
-                world.hit(reason == 1 ? "refused_negative_equity" : reason == 2 ? "refused_risk_limit" : "refused_distressed");
+                world.hit(reason == 1 ? "refused_negative_equity" : reason == 2 ? "refused_risk_limit" : "refused_drawdown");
             } else if (t == IPerpetualEvents.AdlRemainderToFund.selector) {
                 world.hit("type1_remainder_to_fund");
             }
