@@ -4,7 +4,7 @@ pragma solidity ^0.8.24;
 import {MarketParams, Position, PositionState} from "../interfaces/IPerpetualTypes.sol";
 import {PerpMath} from "./libraries/PerpMath.sol";
 import {AdlRanking} from "./libraries/AdlRanking.sol";
-import {IPerpetual} from "../interfaces/IPerpetual.sol";
+import {IPerpetual, IPerpetualErrors} from "../interfaces/IPerpetual.sol";
 import {PerpStorage} from "./base/PerpStorage.sol";
 
 /// @title PerpLens
@@ -38,6 +38,21 @@ contract PerpLens {
         int256 highWaterMark;
         uint256 drawdown;
         bool distressed;
+    }
+
+    /// @notice What Type 2 would do now (`IPerpetualRisk.previewDeleverageFund`): whether it would succeed, why the
+    ///         fund is in distress (`DistressReason`: 0 none), its equity and drawdown after the call's sample, the
+    ///         Type 2 price, the size it must offset, the size the ranked counterparties can take at that price in
+    ///         one call, and whether one call's work bound is what stops it (then `deleverageFund(m, maxSize)`).
+    struct Type2View {
+        bool wouldSucceed;
+        uint8 distressReason;
+        int256 equity;
+        uint256 drawdown;
+        uint256 price;
+        uint256 requiredSize;
+        uint256 availableSize;
+        bool outOfWork;
     }
 
     IPerpetual public immutable perp;
@@ -132,6 +147,28 @@ contract PerpLens {
         f.equity = f.cash + PerpMath.unrealizedPnl(f.size, f.openNotional, price, _scale);
         f.netNotional = PerpMath.notionalUp(PerpMath.abs(f.size), price, _scale);
         f.drawdown = PerpMath.drawdown(f.highWaterMark, f.equity);
+    }
+
+    /// @notice The Type 2 outlook of a market's fund (a risk desk's view): call with eth_call; it runs the real
+    ///         `deleverageFund` inside `previewDeleverageFund`, which always reverts, so nothing changes and the
+    ///         figures are exactly the call's. Other reverts (an unusable oracle, an unknown market) are passed on.
+    function type2Preview(uint256 marketId) external returns (Type2View memory v) {
+        try perp.previewDeleverageFund(marketId, type(uint256).max) {}
+        catch (bytes memory data) {
+            if (data.length < 4 || bytes4(data) != IPerpetualErrors.Type2Preview.selector) {
+                assembly {
+                    revert(add(data, 32), mload(data))
+                }
+            }
+            assembly {
+                let len := mload(data)
+                data := add(data, 4)
+                mstore(data, sub(len, 4))
+            }
+            (, v.distressReason, v.equity, v.drawdown, v.price, v.requiredSize, v.availableSize, v.outOfWork) =
+                abi.decode(data, (uint256, uint8, int256, uint256, uint256, uint256, uint256, bool));
+            v.wouldSucceed = v.requiredSize != 0 && v.availableSize == v.requiredSize;
+        }
     }
 
     /// @notice Queue indicator of a position: its score (WAD), its rank among the eligible positions on its side

@@ -85,6 +85,21 @@ interface IPerpetualErrors {
     /// @notice Thrown when Type 2 reached the per-call work bound before offsetting the required size; ask for
     ///         less with `deleverageFund(marketId, maxSize)`.
     error AdlWorkLimit(uint256 marketId, uint256 required, uint256 filled);
+    /// @notice Always thrown by `previewDeleverageFund`, carrying what `deleverageFund` would do now: the fund's
+    ///         distress reason (`DistressReason`, after this call's sample), equity and drawdown, the Type 2 price,
+    ///         the required size, the size the ranked counterparties can take at that price within one call's work
+    ///         bound (`available`; the call succeeds exactly when it equals `required` and `required > 0`), and
+    ///         whether the work bound stopped it.
+    error Type2Preview(
+        uint256 marketId,
+        uint8 reason,
+        int256 equity,
+        uint256 drawdown,
+        uint256 price,
+        uint256 required,
+        uint256 available,
+        bool outOfWork
+    );
     /// @notice Thrown when a part of the protocol is deployed with another part built for a different collateral.
     error PartMismatch(address part);
     /// @notice Thrown when `requeue` is asked for a position that is not waiting in the overflow list.
@@ -279,6 +294,11 @@ interface IPerpetualRisk is IPerpetualErrors, IPerpetualEvents {
     /// @notice Type 2 ADL of at most `maxSize` (WAD) of the fund's required offset, all-or-nothing for that size:
     ///         the continuation when one call's work bound (`AdlWorkLimit`) cannot do the whole offset.
     function deleverageFund(uint256 marketId, uint256 maxSize) external;
+
+    /// @notice Runs `deleverageFund(marketId, maxSize)` and reverts with its outcome (`Type2Preview`), changing
+    ///         nothing: call it with eth_call (or read `PerpLens.type2Preview`) to know whether Type 2 would
+    ///         succeed now, at what price and for how much, without a dry run of the real call.
+    function previewDeleverageFund(uint256 marketId, uint256 maxSize) external;
 
     /// @notice Adds `amount` collateral (paid by the caller) to the market's insurance fund cash.
     function topUpFund(uint256 marketId, uint256 amount) external;

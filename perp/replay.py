@@ -450,7 +450,7 @@ class Replay:
         ctx["expect"][(m, acct)] = pos.size + delta
         f = s.funds.setdefault(m, Fund())
         if typ == 2:
-            ctx["type2_fund"].setdefault(m, CoreFund(f.cash, f.size, f.open_notional))
+            ctx["type2_fund"].setdefault(m, Fund(f.cash, f.size, f.open_notional))
         for rule, detail in adl_fill(a, pos.size, ctx["last_adl"], ctx["liquidation"], ctx["refused"],
                                      ctx["type2_fund"].get(m), self.scale):
             self._report(rule, who, detail, ctx["tx"])

@@ -252,37 +252,71 @@ abstract contract AdlModule is InsuranceFundModule {
         _deleverageFund(marketId, maxSize);
     }
 
-    function _deleverageFund(uint256 marketId, uint256 maxSize) private {
+    /// @inheritdoc IPerpetualRisk
+    function previewDeleverageFund(uint256 marketId, uint256 maxSize) external nonReentrant {
+        Type2Outcome memory o = _type2(marketId, maxSize);
+        revert Type2Preview(
+            marketId, uint8(o.reason), o.equity, o.drawdown, o.price, o.required, o.filled, o.outOfWork
+        );
+    }
+
+    /// @dev What one Type 2 call does, with the fills applied: the fund's sample, its distress reason, the Type 2
+    ///      price, the required size (at most `maxSize`) and how much the ranked counterparties took before they ran
+    ///      out or the call's work bound was reached. `deleverageFund` keeps it only when complete; the preview
+    ///      always reverts with it.
+    struct Type2Outcome {
+        bool flat;
+        DistressReason reason;
+        int256 equity;
+        uint256 drawdown;
+        uint256 netNotional;
+        uint256 price;
+        uint256 required;
+        uint256 filled;
+        bool outOfWork;
+    }
+
+    function _type2(uint256 marketId, uint256 maxSize) private returns (Type2Outcome memory o) {
         Market storage mkt = _market(marketId);
         uint256 price = _markPrice(marketId, mkt);
-        (int256 equity, uint256 drawdown) = _updateWatermark(marketId, mkt, price);
+        (o.equity, o.drawdown) = _updateWatermark(marketId, mkt, price);
         int256 fundSize = mkt.fundSize;
-        if (fundSize == 0) revert FundFlat(marketId);
-        (DistressReason reason, uint256 netNotional) = _distress(mkt, equity, price);
-        if (reason == DistressReason.None) revert FundNotDistressed(marketId, equity, drawdown, netNotional);
+        o.flat = fundSize == 0;
+        (o.reason, o.netNotional) = _distress(mkt, o.equity, price);
+        o.price = _fundTradePrice(mkt, price);
+        if (o.flat || o.reason == DistressReason.None) return o;
 
         uint256 absSize = PerpMath.abs(fundSize);
         uint256 targetSize = 0; // flat, unless the risk limit is the only cause
-        if (reason == DistressReason.RiskLimit) {
+        if (o.reason == DistressReason.RiskLimit) {
             // Down to the stop line below the risk limit.
             uint256 targetNotional = Math.mulDiv(mkt.params.maxFundNotional, mkt.params.notionalStop, PerpMath.WAD);
             targetSize = PerpMath.min(absSize, PerpMath.priceOf(targetNotional, price, _scale));
         }
-        uint256 required = PerpMath.min(absSize - targetSize, maxSize);
-        (uint256 filled, bool outOfWork) = _type2Fills(marketId, mkt, fundSize < 0, price, required);
-        if (filled != required) {
-            if (outOfWork) revert AdlWorkLimit(marketId, required, filled);
-            revert InsufficientAdlCapacity(marketId, required, filled);
+        o.required = PerpMath.min(absSize - targetSize, maxSize);
+        (o.filled, o.outOfWork) = _type2Fills(marketId, mkt, fundSize < 0, price, o.price, o.required);
+    }
+
+    function _deleverageFund(uint256 marketId, uint256 maxSize) private {
+        Type2Outcome memory o = _type2(marketId, maxSize);
+        if (o.flat) revert FundFlat(marketId);
+        if (o.reason == DistressReason.None) revert FundNotDistressed(marketId, o.equity, o.drawdown, o.netNotional);
+        if (o.filled != o.required) {
+            if (o.outOfWork) revert AdlWorkLimit(marketId, o.required, o.filled);
+            revert InsufficientAdlCapacity(marketId, o.required, o.filled);
         }
-        _emitFund(marketId, mkt);
+        _emitFund(marketId, _markets[marketId]);
     }
 
     /// @dev Type 2 fills against the ranked counterparties (longs if `cpIsLong`); returns the size filled.
-    function _type2Fills(uint256 marketId, Market storage mkt, bool cpIsLong, uint256 price, uint256 required)
-        private
-        returns (uint256 filled, bool outOfWork)
-    {
-        uint256 tradePrice = _fundTradePrice(mkt, price);
+    function _type2Fills(
+        uint256 marketId,
+        Market storage mkt,
+        bool cpIsLong,
+        uint256 price,
+        uint256 tradePrice,
+        uint256 required
+    ) private returns (uint256 filled, bool outOfWork) {
         Engine memory e = _engine(marketId, cpIsLong, price);
         uint256 fills;
         while (filled != required && fills < MAX_FILLS) {

@@ -77,6 +77,7 @@ def test_crash_cascade(story, alice, bob, carol, dave, erin, frank, grace, outsi
     free_keeper = env.free(keeper)
     assert env.perp.liquidateBatch.call(env.ETH, [alice, bob, carol, dave, erin], {"from": keeper}) == 2
     tx = env.perp.liquidateBatch(env.ETH, [alice, bob, carol, dave, erin], {"from": keeper})
+    t_hwm = tx.timestamp  # both liquidations sample the fund in this block: the second sample is the mark
     assert [(e["account"], e["bankruptcyPrice"]) for e in events_named(tx, "FundAccepted")] == [
         (alice, w("1909.75")), (bob, w("1909.75")),
     ]
@@ -105,7 +106,7 @@ def test_crash_cascade(story, alice, bob, carol, dave, erin, frank, grace, outsi
     free = {a: env.free(a) for a in (carol, frank, grace, dave, keeper)}
     tx = env.perp.liquidate(env.ETH, carol, {"from": keeper})
     assert dict(tx.events["FundWatermarkUpdated"]) == {
-        "marketId": env.ETH, "highWaterMark": hwm, "drawdown": d, "distressed": True,
+        "marketId": env.ETH, "highWaterMark": hwm, "highWaterMarkTimestamp": t_hwm, "drawdown": d, "distressed": True,
     }
     assert tx.events["FundRefused"]["reason"] == REFUSE_DRAWDOWN
     assert [dict(f) for f in events_named(tx, "AdlFill")] == [
@@ -160,7 +161,8 @@ def test_crash_cascade(story, alice, bob, carol, dave, erin, frank, grace, outsi
     env.perp.topUpFund(env.ETH, target - cash, {"from": outsider})
     tx = env.perp.pokeFund(env.ETH, {"from": outsider})
     assert dict(tx.events["FundWatermarkUpdated"]) == {
-        "marketId": env.ETH, "highWaterMark": hwm, "drawdown": DRAWDOWN_STOP, "distressed": False,
+        "marketId": env.ETH, "highWaterMark": hwm, "highWaterMarkTimestamp": t_hwm, "drawdown": DRAWDOWN_STOP,
+        "distressed": False,
     }
     assert fund_raw(env, env.ETH) == (target, 0, 0) == (197_800_000, 0, 0)
     step_done()

@@ -9,7 +9,8 @@ still withdraw.
     bob    buys 1 from dave at 5x / 10x     bob: margin +400, fee 0.4          dave: margin 200, fee 1
 The fund's cash is the fees: 1.2 + 3 + 0.4 + 1 + 0.4 + 1 = 7.
 Spike to 2,250: dave (short 1, basis -2,000, margin 200) has equity 200 - 250 = -50; his bankruptcy notional is
-200 + 2,000 = 2,200. The fund would end at 7 - 50 < 0: it refuses.
+200 + 2,000 = 2,200. Dave has no equity to pay his keeper: the fund pays the reward (0.5% of 2,250 = 11.25,
+bounded by its cash: all 7 of it), and would then end at 0 - 50 < 0: it refuses.
 Longs at 2,250: alice u = 750 on margin 300 (score 750/1,050), bob u = 500 on 800 (500/1,300): alice is first,
 and her first unit covers the whole bankrupt size.
 """
@@ -82,13 +83,15 @@ def test_seed_scenario(story, alice, bob, carol, dave, erin, keeper):
     tx = env.perp.liquidate(env.ETH, dave, {"from": keeper})
 
     assert event_names(tx) == [
-        "Liquidated", "OrderEpochBumped", "FundWatermarkUpdated", "FundRefused", "OrderEpochBumped", "AdlFill", "PositionUpdated",
-        "PositionUpdated", "FundUpdated",
+        "FundWatermarkUpdated", "Liquidated", "OrderEpochBumped", "FundRefused", "OrderEpochBumped", "AdlFill",
+        "PositionUpdated", "PositionUpdated", "FundUpdated",
     ]
+    # dave is bankrupt: the fund pays his keeper 0.5% of 2,250 = 11.25, bounded by its cash (the 7 of fees)
     assert dict(tx.events["Liquidated"]) == {
         "marketId": env.ETH, "account": dave, "keeper": keeper, "size": -w(1), "markPrice": w(2250),
-        "bankruptcyPrice": w(2200), "equity": -50 * U, "keeperReward": 0,
+        "bankruptcyPrice": w(2200), "equity": -50 * U, "keeperReward": 7 * U,
     }
+    free[keeper] += 7 * U
     assert dict(tx.events["FundRefused"]) == {"marketId": env.ETH, "account": dave, "reason": REFUSE_NEGATIVE_EQUITY}
     assert dict(tx.events["AdlFill"]) == {
         "marketId": env.ETH, "account": alice, "adlType": ADL_TYPE_BANKRUPT, "sizeDelta": -w(1), "price": w(2200),
@@ -104,11 +107,11 @@ def test_seed_scenario(story, alice, bob, carol, dave, erin, keeper):
     # the deficit is paid by alice alone: at mark she is worth exactly 50 less than before
     alice_value_after = free[alice] + (500 * U - freed) + (4500 * U - 4000 * U)
     assert alice_value_before - alice_value_after == 50 * U
-    # everybody else as before, dave closed at zero margin, the fund as it was
+    # everybody else as before, dave closed at zero margin, the fund's cash with the keeper
     assert position(env, env.ETH, bob) == (w(2), 4000 * U, 800 * U)
     assert position(env, env.ETH, carol) == (-w(4), -8000 * U, 4000 * U)
     assert position(env, env.ETH, dave) == (0, 0, 0)
-    assert fund_raw(env, env.ETH) == (7 * U, 0, 0)
+    assert fund_raw(env, env.ETH) == (0, 0, 0)
     for a, f in free.items():
         assert env.free(a) == f
     assert env.perp.orderEpoch(alice) == 1 and env.perp.orderEpoch(bob) == 0

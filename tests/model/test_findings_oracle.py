@@ -1,10 +1,10 @@
 """The SPEC oracle's findings (tests/spec/test_spec_findings.py) on the contracts: the same hand-made books run through
 the differential harness, so every step is also checked against the model (chain and model agree), and the chain's
-numbers are pinned. ``test_property_*`` asserts the SPEC's rule, ``xfail(strict=True, raises=SpecViolated)``.
+numbers are pinned, now that the contracts follow the SPEC:
 
-1. The keeper's reward rounds toward the keeper (above the exact 0.5% of notional, by less than a unit).
-2. The fund accepts a position that puts its drawdown past the trigger line (it only refuses when latched).
-3. A trade does not sample the high-water mark, so a drawdown from a high that only trades saw is no distress.
+1. The keeper's reward is at most the exact 0.5% of notional (rounded against the keeper).
+2. The fund refuses a position that would put its drawdown past the trigger line (latched or not).
+3. Every trade samples the high-water mark, so a drawdown from a high that only a trade saw is a distress.
 """
 from fractions import Fraction as Q
 
@@ -16,10 +16,6 @@ from scripts.deploy import deploy_devnet
 from support import Env
 
 U = 10**6
-
-
-class SpecViolated(AssertionError):
-    pass
 
 
 @pytest.fixture(scope="module")
@@ -51,73 +47,48 @@ def book(env):
     return h, (alice, bob, carol, dave), trade
 
 
-def reward_case(env0):
+def test_keeper_reward_is_at_most_the_exact_reward_on_chain(env0):
     h, (alice, bob, _, _), trade = book(env0)
     trade(alice, bob, WAD - 1, 2000, 20, 2)  # notional at 1,950: 1,949.999999999999998050
     h.set_price(env0.ETH, 1950 * 10**8)
     tx, _, _ = ok(h.liquidate(env0.ETH, alice))
     exact = Q((WAD - 1) * 1950, WAD) * Q(50, 10_000)  # 0.5% of the notional
-    return tx.events["Liquidated"][0]["keeperReward"], exact
+    reward = tx.events["Liquidated"][0]["keeperReward"]
+    assert reward == 9_749_999 == env0.free(env0.keeper)
+    assert 0 <= exact - Q(reward, U) < Q(1, U)
 
 
-def test_finding_keeper_reward_rounds_toward_the_keeper_on_chain(env0):
-    reward, exact = reward_case(env0)
-    assert reward == 9_750_000 == env0.free(env0.keeper)
-    assert 0 < Q(reward, U) - exact < Q(1, U)
-
-
-@pytest.mark.xfail(strict=True, raises=SpecViolated, reason="the keeper's reward rounds up")
-def test_property_keeper_reward_is_at_most_the_exact_reward_on_chain(env0):
-    reward, exact = reward_case(env0)
-    if Q(reward, U) > exact:
-        raise SpecViolated(f"reward {reward} units > exact {float(exact * U)} units")
-
-
-def drawdown_case(env500):
+def test_fund_refuses_a_position_past_its_drawdown_trigger_on_chain(env500):
+    """Alice long 1 @ 2,000 (20x) gaps to 1,700 (equity -200): the fund (501.40) pays the keeper 8.50 and would be
+    at 292.90 below its mark of 501.40 (41.6%, trigger 30%): it refuses, and Type 1 closes alice against bob at 1,900."""
     h, (alice, bob, _, _), trade = book(env500)
     trade(alice, bob, WAD, 2000, 20, 2)
-    h.set_price(env500.ETH, 1700 * 10**8)  # alice's equity: -200
+    h.set_price(env500.ETH, 1700 * 10**8)
     tx, _, _ = ok(h.liquidate(env500.ETH, alice))
-    return tx, env500.perp.fundAccount(env500.ETH), env500.lens.fundState(env500.ETH)
+    assert tx.events["FundRefused"][0]["reason"] == 3  # RefusalReason.Drawdown
+    assert tx.events["Liquidated"][0]["keeperReward"] == 8_500_000
+    fill = tx.events["AdlFill"][0]
+    assert (fill["account"], fill["sizeDelta"], fill["price"]) == (bob.address, WAD, 1900 * WAD)
+    cash, size, on, hwm, _, distressed = env500.perp.fundAccount(env500.ETH)
+    assert (cash, size, on, hwm, distressed) == (492_900_000, 0, 0, 501_400_000, False)
 
 
-def test_finding_fund_accepts_a_position_past_its_drawdown_trigger_on_chain(env500):
-    tx, (cash, size, on, hwm, _, distressed), view = drawdown_case(env500)
-    assert "FundAccepted" in tx.events and "FundRefused" not in tx.events
-    assert (cash, size, on, hwm, distressed) == (501_400_000, WAD, 1_900_000_000, 501_400_000, False)
-    equity = view[3]
-    assert equity == 301_400_000 and Q(hwm - equity, hwm) == Q(2000, 5014)  # a 39.9% drawdown, trigger 30%
-
-
-@pytest.mark.xfail(strict=True, raises=SpecViolated, reason="accepts past the drawdown trigger unless latched")
-def test_property_fund_refuses_a_position_past_its_drawdown_trigger_on_chain(env500):
-    tx, (_, _, _, hwm, _, _), view = drawdown_case(env500)
-    if "FundAccepted" in tx.events and Q(hwm - view[3], hwm) >= Q(3, 10):
-        raise SpecViolated("the fund accepted a position that left it 39.9% below its high-water mark")
-
-
-def trade_sample_case(env500):
+def test_every_trade_samples_the_high_water_mark_on_chain(env500):
+    """The fund takes alice's long at 1,909.725; at 2,400 (fund equity 991.675) carol and dave trade, and that
+    trade's sample is the mark; back at 2,000 (equity 591.843, a 40.3% drawdown) Type 2 runs (and reverts as a
+    whole: the one eligible short, dave's 0.1, cannot take the fund's long 1)."""
     h, (alice, bob, carol, dave), trade = book(env500)
     trade(alice, bob, WAD, 2000, 20, 2)
     h.set_price(env500.ETH, 1945 * 10**8)
     ok(h.liquidate(env500.ETH, alice))  # timely: the fund takes alice's long at 1,909.725
     h.set_price(env500.ETH, 2400 * 10**8)
     high = env500.lens.fundState(env500.ETH)[3]  # the fund's equity when carol and dave trade
-    trade(carol, dave, WAD // 10, 2400, 5, 5)
-    stored = env500.perp.fundAccount(env500.ETH)[3]
+    tx, _, _ = ok(h.settle([(h.order(carol, env500.ETH, True, WAD // 10, 2400 * WAD, 5 * WAD),
+                            h.order(dave, env500.ETH, False, WAD // 10, 2400 * WAD, 5 * WAD),
+                            WAD // 10, 2400 * WAD, None, None)]))
+    stored = env500.perp.fundAccount(env500.ETH)
+    assert high == stored[3] == 991_675_000 and stored[4] == tx.timestamp
     h.set_price(env500.ETH, 2000 * 10**8)
     _, _, err = h.deleverage_fund(env500.ETH)
-    return high, stored, env500.lens.fundState(env500.ETH)[3], err
-
-
-def test_finding_a_trade_does_not_sample_the_high_water_mark_on_chain(env500):
-    high, stored, equity, err = trade_sample_case(env500)
-    assert (high, stored, equity) == (991_675_000, 501_400_000, 591_843_000)
-    assert err == "FundNotDistressed: 1, 591843000, 0, 2000000000"
-
-
-@pytest.mark.xfail(strict=True, raises=SpecViolated, reason="trades do not sample the high-water mark")
-def test_property_every_trade_samples_the_high_water_mark_on_chain(env500):
-    high, stored, equity, err = trade_sample_case(env500)
-    if stored < high:
-        raise SpecViolated(f"a trade saw the fund at {high}, the mark stayed {stored}; later: {err}")
+    assert env500.lens.fundState(env500.ETH)[3] == 591_843_000
+    assert err == "InsufficientAdlCapacity: 1, 1000000000000000000, 100000000000000000"

@@ -84,7 +84,7 @@ def test_a_liquidation_cancels_the_liquidated_accounts_orders():
     m.events.clear()
     m.liquidate(KEEPER, 1, ALICE, T0)
     assert (m.order_epoch(ALICE), m.order_epoch(BOB), m.order_epoch(KEEPER)) == (1, 0, 0)
-    assert [n for n, _ in m.events][:2] == ["Liquidated", "OrderEpochBumped"]
+    assert [n for n, _ in m.events][:3] == ["FundWatermarkUpdated", "Liquidated", "OrderEpochBumped"]
     taker = SimpleOrder(BOB, 1, False, w(1), w(1950), w(2), 100, T0 + 10**6, False, m.order_epoch(BOB))
     with pytest.raises(ModelError) as exc:
         m.settle(Match(resting, taker, w(1), w(1950)), T0)

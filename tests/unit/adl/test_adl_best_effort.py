@@ -6,6 +6,7 @@ import brownie
 import pytest
 
 from risk_calc import (
+    drawdown,
     ADL_TYPE_BANKRUPT,
     ADL_TYPE_FUND,
     REFUSE_NEGATIVE_EQUITY,
@@ -72,10 +73,12 @@ def test_type1_gives_the_remainder_to_the_fund_when_counterparties_run_out(be, a
     }
     assert dict(tx.events["AdlRemainderToFund"]) == {"marketId": env.ETH, "account": dave, "size": -w(1)}
     assert event_names(tx)[-4:] == ["PositionUpdated", "AdlRemainderToFund", "PositionUpdated", "FundUpdated"]
+    # dave is bankrupt: his keeper is paid by the fund, 0.5% of 4,600 = 23 bounded by its cash (all 4.48 of it)
+    assert tx.events["Liquidated"]["keeperReward"] == cash
     # the fund takes the other unit for the rest of nb: 4,200 - 2,100
-    assert fund_raw(env, env.ETH) == (cash, -w(1), -2100 * U)
-    assert dict(tx.events["FundUpdated"]) == {"marketId": env.ETH, "cash": cash, "size": -w(1), "openNotional": -2100 * U}
-    assert env.fund_state(env.ETH)["equity"] == cash - 2300 * U + 2100 * U  # now negative: -195.52
+    assert fund_raw(env, env.ETH) == (0, -w(1), -2100 * U)
+    assert dict(tx.events["FundUpdated"]) == {"marketId": env.ETH, "cash": 0, "size": -w(1), "openNotional": -2100 * U}
+    assert env.fund_state(env.ETH)["equity"] == -2300 * U + 2100 * U  # now negative: -200
     assert position(env, env.ETH, alice) == (0, 0, 0) and env.free(alice) == free_alice + 200 * U
     assert position(env, env.ETH, carol) == carol_before and env.free(carol) == free_carol
     assert position(env, env.ETH, dave) == (0, 0, 0)
@@ -86,8 +89,9 @@ def test_type2_without_enough_counterparties_reverts_and_changes_nothing(
     be, alice, bob, carol, dave, frank, outsider, keeper
 ):
     env = be
-    cash = remainder_book(env, alice, bob, carol, dave)
+    remainder_book(env, alice, bob, carol, dave)
     env.perp.liquidate(env.ETH, dave, {"from": keeper})  # fund: short 1 at 2,100, equity < 0
+    cash = 0  # its cash (the fees) paid dave's keeper
     # no long is in profit (carol bought at 2,400): nothing available
     with brownie.reverts(err("InsufficientAdlCapacity", env.ETH, w(1), 0)):
         env.perp.deleverageFund(env.ETH, {"from": keeper})
@@ -98,10 +102,17 @@ def test_type2_without_enough_counterparties_reverts_and_changes_nothing(
     before = {a: (position(env, env.ETH, a), env.free(a), env.perp.orderEpoch(a)) for a in (carol, frank, outsider)}
     fund_before = fund_raw(env, env.ETH)
     assert fund_before == (cash, -w(1), -2100 * U)
-    # the fund's price: mark capped at its bankruptcy price (cash - openNotional) / |size| = 2,105.124
+    # the fund's price: mark capped at its bankruptcy price (cash - openNotional) / |size| = 2,100.644
     p = (cash + 2100 * U) * WAD * S // w(1)
-    assert p == w("2105.124")
-    # frank's whole 0.4 fits (loss at p: 920 - floor(0.4 p) = 77.9504 < margin 184), the unit needed does not
+    assert p == w("2100.644")
+    # frank's whole 0.4 fits (loss at p: 920 - floor(0.4 p) = 79.7424 < margin 184), the unit needed does not
+    # the risk desk's view says so without the call: negative equity (DistressReason 1), required 1, available 0.4
+    equity = fund_before[0] + 2100 * U - 2310 * U
+    hwm = env.perp.fundAccount(env.ETH)[3]
+    assert hwm == 4_480_000  # the fees, sampled by dave's liquidation before it acted
+    assert tuple(env.lens.type2Preview.call(env.ETH)) == (
+        False, 1, equity, drawdown(hwm, equity), p, w(1), w("0.4"), False
+    )
     with brownie.reverts(err("InsufficientAdlCapacity", env.ETH, w(1), w("0.4"))):
         env.perp.deleverageFund(env.ETH, {"from": keeper})
     for a, b in before.items():
@@ -113,19 +124,20 @@ def test_type2_clears_the_fund_at_its_bankruptcy_price_leaving_cash_at_zero(
     be, alice, bob, carol, dave, erin, frank, grace, outsider, keeper
 ):
     env = be
-    cash = remainder_book(env, alice, bob, carol, dave)
+    remainder_book(env, alice, bob, carol, dave)
     env.perp.liquidate(env.ETH, dave, {"from": keeper})
+    cash = 0  # its cash (the fees) paid dave's keeper
     env.trade(frank, outsider, env.ETH, w("0.4"), w(2300), buyer_leverage=w(5), seller_leverage=w(5))
     cash += 184_000 + 460_000
     env.set_price(env.ETH, 2310)
     env.trade(erin, grace, env.ETH, w(1), w(2310), buyer_leverage=w(5), seller_leverage=w(5))
     cash += 462_000 + 1_155_000  # erin: long 1 at 2,310, margin 462
     env.set_price(env.ETH, 2320)
-    assert fund_raw(env, env.ETH) == (cash, -w(1), -2100 * U) and cash == 6_741_000
+    assert fund_raw(env, env.ETH) == (cash, -w(1), -2100 * U) and cash == 2_261_000
     mark = w(2320)
-    # fund short 1: price = min(mark, (cash + 2,100) / 1) = 2,106.741
+    # fund short 1: price = min(mark, (cash + 2,100) / 1) = 2,102.261
     p = (cash + 2100 * U) * WAD * S // w(1)
-    assert p == w("2106.741") < mark
+    assert p == w("2102.261") < mark
     # scores at mark: frank u = 0.4 * 2320 - 920 = 8 on 184; erin u = 10 on 462
     s_frank, s_erin = score(8 * U, 184 * U), score(10 * U, 462 * U)
     assert s_frank > s_erin
@@ -138,7 +150,7 @@ def test_type2_clears_the_fund_at_its_bankruptcy_price_leaving_cash_at_zero(
     # counterparties sell: paid floor(q * p)
     n_frank = w("0.4") * p // (WAD * S)
     n_erin = w("0.6") * p // (WAD * S)
-    assert (n_frank, n_erin) == (842_696_400, 1_264_044_600)
+    assert (n_frank, n_erin) == (840_904_400, 1_261_356_600)
     fills = events_named(tx, "AdlFill")
     assert [dict(f) for f in fills] == [
         {"marketId": env.ETH, "account": frank, "adlType": ADL_TYPE_FUND, "sizeDelta": -w("0.4"), "price": p,
@@ -146,9 +158,9 @@ def test_type2_clears_the_fund_at_its_bankruptcy_price_leaving_cash_at_zero(
         {"marketId": env.ETH, "account": erin, "adlType": ADL_TYPE_FUND, "sizeDelta": -w("0.6"), "price": p,
          "notional": n_erin, "score": s_erin, "rank": 2},
     ]
-    # fund: buys back 0.4 (released basis -840, pnl 840 - 842.6964) then 0.6 (released -1,260): cash ends at 0
+    # fund: buys back 0.4 (released basis -840, pnl 840 - 840.9044) then 0.6 (released -1,260): cash ends at 0
     cash_mid = cash + (840 * U - n_frank)
-    assert cash_mid == 4_044_600
+    assert cash_mid == 1_356_600
     assert fund_raw(env, env.ETH) == (cash_mid + (1260 * U - n_erin), 0, 0) == (0, 0, 0)
     assert dict(tx.events["FundUpdated"]) == {"marketId": env.ETH, "cash": 0, "size": 0, "openNotional": 0}
     # frank realizes n - 920 (a loss, at the capped price) on margin 184, all freed
@@ -228,7 +240,9 @@ def test_counterparty_is_cut_only_as_far_as_its_margin_absorbs_the_loss_at_bankr
     # the rounding dust of the pieces goes to the fund (dave was short: he paid nb, the longs got the pieces)
     dust = nb - (n_a + n_c + n_b)
     assert 0 <= dust <= 2
-    assert fund_raw(env, env.ETH) == (cash + dust, 0, 0)
+    # dave is bankrupt: the fund's cash (the fees, under 0.5% of his notional) paid his keeper
+    assert tx.events["Liquidated"]["keeperReward"] == cash
+    assert fund_raw(env, env.ETH) == (dust, 0, 0)
     assert position(env, env.ETH, deployer) == deployer_before and env.free(deployer) == free[deployer]
     assert env.free(dave) == free[dave]
 
@@ -281,6 +295,8 @@ def test_short_counterparty_buying_at_bankruptcy_price_is_cut_only_as_far_as_its
     # the shorts paid the pieces, alice received nb: the rounding surplus stays in the fund
     dust = (n_c + n_d) - nb
     assert 0 <= dust <= 2
-    assert fund_raw(env, env.ETH) == (cash + dust, 0, 0)
+    # alice is bankrupt: the fund's cash (the fees, under 0.5% of her notional) paid her keeper
+    assert tx.events["Liquidated"]["keeperReward"] == cash
+    assert fund_raw(env, env.ETH) == (dust, 0, 0)
     assert position(env, env.ETH, alice) == (0, 0, 0) and env.free(alice) == free[alice]
     assert position(env, env.ETH, frank) == frank_before and env.free(frank) == free[frank]

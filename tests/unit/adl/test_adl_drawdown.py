@@ -1,6 +1,7 @@
-"""Type 2 trigger and stop lines: the drawdown latch (set at 30% drawdown from the high-water mark by pokeFund,
-liquidate or deleverageFund, cleared at 20%), the Distressed refusal while it is set, and the risk-limit Type 2
-that stops at maxFundNotional * notionalStop.
+"""Type 2 trigger and stop lines: the drawdown latch (set at 30% drawdown from the high-water mark by any sample:
+a trade, pokeFund, liquidate or deleverageFund; cleared at 20%), the fund's refusal of a position that would put its
+drawdown past the trigger (and its acceptance of one that would not, latched or not), the high-water mark as the
+largest sample of its 8-hour window, and the risk-limit Type 2 that stops at maxFundNotional * notionalStop.
 
 Book (fund seeded with 1,000 units, 6 decimals), at 2,000: alice long 1 (20x, margin 100) and carol long 1 (5x,
 margin 400), both against bob short 2 (2x, margin 2,000); fees 2.8 to the fund (cash 1,002.8). At 1,950 alice is
@@ -43,6 +44,11 @@ NB = 1_909_750_000
 HWM = CASH + 1950 * U - NB
 
 
+def mark_for_equity(equity):
+    """Mark (WAD) at which the fund (cash CASH, long 1 at NB) has `equity` units."""
+    return (equity - CASH + NB) * S
+
+
 def mark_for_drawdown(d_wad):
     """Mark (WAD) at which the fund's equity is exactly (1 - d) * HWM (the multiple of 1e10 the oracle needs)."""
     equity = HWM * (WAD - d_wad) // WAD
@@ -59,7 +65,7 @@ def book(env1k, alice, bob, carol, outsider, keeper):
     env.trade(carol, bob, env.ETH, w(1), w(2000), buyer_leverage=w(5), seller_leverage=w(2))
     env.set_price(env.ETH, 1950)
     env.perp.liquidate(env.ETH, alice, {"from": keeper})
-    env.perp.pokeFund(env.ETH, {"from": outsider})
+    env.hwm_time = env.perp.pokeFund(env.ETH, {"from": outsider}).timestamp  # the sample that is the mark
     env.token.faucet(outsider, 1000 * U, {"from": outsider})
     env.token.approve(env.perp, 1000 * U, {"from": outsider})
     env.bystander = new_bystander(env, 10 * U)
@@ -92,6 +98,8 @@ def test_drawdown_just_below_the_trigger_does_not_latch(dd, outsider, keeper):
     tx = env.perp.pokeFund(env.ETH, {"from": outsider})
     assert "FundWatermarkUpdated" not in tx.events  # neither the mark nor the latch moved
     assert env.fund_state(env.ETH)["drawdown"] == d and env.fund_state(env.ETH)["distressed"] is False
+    # the risk desk's view: no distress, nothing to offset (the price is mark: the fund's own cap, 906.95, is below)
+    assert tuple(env.lens.type2Preview.call(env.ETH)) == (False, 0, equity, d, p, 0, 0, False)
     with brownie.reverts(err("FundNotDistressed", env.ETH, equity, d, notional_up(w(1), p, S))):
         env.perp.deleverageFund(env.ETH, {"from": keeper})
 
@@ -103,9 +111,15 @@ def test_drawdown_at_the_trigger_latches_and_allows_type2_at_mark(dd, bob, carol
     set_price_units(env, env.ETH, p)
     tx = env.perp.pokeFund(env.ETH, {"from": outsider})
     assert dict(tx.events["FundWatermarkUpdated"]) == {
-        "marketId": env.ETH, "highWaterMark": HWM, "drawdown": DRAWDOWN_TRIGGER, "distressed": True,
+        "marketId": env.ETH, "highWaterMark": HWM, "highWaterMarkTimestamp": env.hwm_time,
+        "drawdown": DRAWDOWN_TRIGGER, "distressed": True,
     }
     assert env.fund_state(env.ETH)["distressed"] is True
+    # the risk desk's view before the call: drawdown distress (DistressReason 2), Type 2 at mark for the fund's whole
+    # unit, and bob can take all of it; the preview changes nothing
+    fund_before = tuple(env.perp.fundAccount(env.ETH))
+    assert tuple(env.lens.type2Preview.call(env.ETH)) == (True, 2, equity, DRAWDOWN_TRIGGER, p, w(1), w(1), False)
+    assert tuple(env.perp.fundAccount(env.ETH)) == fund_before
     free_bob, free_carol, carol_before = env.free(bob), env.free(carol), position(env, env.ETH, carol)
     old = env.order(bob, env.ETH, True, w("0.1"), p)
     bystander_free = env.free(env.bystander)
@@ -137,41 +151,80 @@ def test_drawdown_at_the_trigger_latches_and_allows_type2_at_mark(dd, bob, carol
     assert_stale_epoch(env, bob, old, outsider)
 
 
-def test_latched_fund_refuses_a_liquidated_position_as_distressed(dd, bob, carol, keeper):
-    """No pokeFund: liquidate updates the latch itself before deciding, then runs Type 1."""
+def test_latched_fund_accepts_a_position_that_leaves_its_drawdown_below_the_trigger(dd, bob, carol, keeper):
+    """No pokeFund: liquidate samples the fund first (drawdown exactly 30%: the latch is set), then decides. Carol's
+    timely position brings the fund 28.90 of surplus (mark 1,637.085, bankruptcy price 1,608.185425), so after
+    acceptance its drawdown is 27.2%, below the trigger: the fund takes it, latched or not."""
     env = dd
     p, equity = mark_for_drawdown(DRAWDOWN_TRIGGER)
     set_price_units(env, env.ETH, p)
-    free_bob, free_keeper = env.free(bob), env.free(keeper)
+    free_bob, free_keeper, bob_before = env.free(bob), env.free(keeper), position(env, env.ETH, bob)
     # carol: equity 400 + 1,637.085 - 2,000 = 37.085 < MM ceil(1,637.085 * 3%) = 49.11255
     eq_carol = 400 * U + notional_down(w(1), p, S) - 2000 * U
     assert eq_carol == 37_085_000 and eq_carol < ceil_div(notional_up(w(1), p, S) * 3, 100)
-    reward = min(notional_up(w(1), p, S) * 50 // 10_000, 100 * U, eq_carol)
+    reward = min(notional_down(w(1), p, S) * 50 // 10_000, 100 * U, eq_carol)
     assert reward == 8_185_425
     nb = 2000 * U - (400 * U - reward)
     pb = price_of(nb, w(1), S)
     assert (nb, pb) == (1_608_185_425, w("1608.185425"))
+    after = equity + notional_down(w(1), p, S) - nb
+    assert after == 759_034_575 and drawdown(HWM, after) < DRAWDOWN_TRIGGER
 
     tx = env.perp.liquidate(env.ETH, carol, {"from": keeper})
 
     assert event_names(tx) == [
-        "Liquidated", "OrderEpochBumped", "FundWatermarkUpdated", "FundRefused", "OrderEpochBumped", "AdlFill", "PositionUpdated",
-        "PositionUpdated", "FundUpdated",
+        "FundWatermarkUpdated", "Liquidated", "OrderEpochBumped", "FundAccepted", "PositionUpdated", "FundUpdated",
     ]
-    assert tx.events["FundWatermarkUpdated"]["distressed"] is True
-    assert tx.events["FundWatermarkUpdated"]["drawdown"] == DRAWDOWN_TRIGGER
+    assert dict(tx.events["FundWatermarkUpdated"]) == {
+        "marketId": env.ETH, "highWaterMark": HWM, "highWaterMarkTimestamp": env.hwm_time,
+        "drawdown": DRAWDOWN_TRIGGER, "distressed": True,
+    }
+    assert dict(tx.events["FundAccepted"]) == {"marketId": env.ETH, "account": carol, "size": w(1), "bankruptcyPrice": pb}
+    assert position(env, env.ETH, carol) == (0, 0, 0)
+    assert position(env, env.ETH, bob) == bob_before and env.free(bob) == free_bob
+    assert env.free(keeper) == free_keeper + reward
+    assert fund_raw(env, env.ETH) == (CASH, w(2), NB + nb)
+    assert env.fund_state(env.ETH)["equity"] == after
+
+
+def test_fund_refuses_a_position_that_would_put_its_drawdown_past_the_trigger(dd, bob, carol, keeper):
+    """At 1,590 carol is bankrupt (equity -10): the fund pays her keeper 7.95 (0.5% of 1,590) from its cash, and taking
+    her long at its bankruptcy price of 1,600 would leave it at 665.10, 36.2% below its mark of 1,043.05: it refuses
+    (RefusalReason.Drawdown) and Type 1 closes carol against bob (short 2, the only eligible short) at 1,600."""
+    env = dd
+    p = w(1590)
+    set_price_units(env, env.ETH, p)
+    free_bob, free_keeper = env.free(bob), env.free(keeper)
+    equity = CASH + notional_down(w(1), p, S) - NB
+    assert equity == 683_050_000
+    reward = 1590 * U * 50 // 10_000
+    assert reward == 7_950_000
+    nb = 2000 * U - 400 * U
+    assert drawdown(HWM, equity - reward + notional_down(w(1), p, S) - nb) >= DRAWDOWN_TRIGGER
+
+    tx = env.perp.liquidate(env.ETH, carol, {"from": keeper})
+
+    assert event_names(tx) == [
+        "FundWatermarkUpdated", "Liquidated", "OrderEpochBumped", "FundRefused", "OrderEpochBumped", "AdlFill",
+        "PositionUpdated", "PositionUpdated", "FundUpdated",
+    ]
+    assert dict(tx.events["FundWatermarkUpdated"]) == {
+        "marketId": env.ETH, "highWaterMark": HWM, "highWaterMarkTimestamp": env.hwm_time,
+        "drawdown": drawdown(HWM, equity), "distressed": True,
+    }
+    assert tx.events["Liquidated"]["keeperReward"] == reward and tx.events["Liquidated"]["equity"] == -10 * U
     assert dict(tx.events["FundRefused"]) == {"marketId": env.ETH, "account": carol, "reason": REFUSE_DRAWDOWN}
     u_bob = 4000 * U - notional_up(w(2), p, S)
     assert dict(tx.events["AdlFill"]) == {
-        "marketId": env.ETH, "account": bob, "adlType": ADL_TYPE_BANKRUPT, "sizeDelta": w(1), "price": pb,
+        "marketId": env.ETH, "account": bob, "adlType": ADL_TYPE_BANKRUPT, "sizeDelta": w(1), "price": w(1600),
         "notional": nb, "score": score(u_bob, 2000 * U), "rank": 1,
     }
     margin_after = 2000 * U + 2000 * U - nb
     assert position(env, env.ETH, bob) == (-w(1), -2000 * U, margin_after - margin_after // 2)
     assert env.free(bob) == free_bob + margin_after // 2
     assert position(env, env.ETH, carol) == (0, 0, 0)
-    assert env.free(keeper) == free_keeper + reward
-    assert fund_raw(env, env.ETH) == (CASH, w(1), NB)  # nothing inherited
+    assert env.free(keeper) == free_keeper + reward  # the keeper's profit on a bankrupt position
+    assert fund_raw(env, env.ETH) == (CASH - reward, w(1), NB)  # nothing inherited; the reward from its cash
 
 
 def test_latched_fund_between_stop_and_trigger_may_still_deleverage(dd, bob, outsider, keeper):
@@ -209,7 +262,8 @@ def test_top_up_back_to_the_stop_line_clears_the_latch(dd, outsider, keeper):
         env.perp.deleverageFund(env.ETH, {"from": keeper})
     tx = env.perp.pokeFund(env.ETH, {"from": outsider})
     assert dict(tx.events["FundWatermarkUpdated"]) == {
-        "marketId": env.ETH, "highWaterMark": HWM, "drawdown": DRAWDOWN_STOP, "distressed": False,
+        "marketId": env.ETH, "highWaterMark": HWM, "highWaterMarkTimestamp": env.hwm_time,
+        "drawdown": DRAWDOWN_STOP, "distressed": False,
     }
     assert env.fund_state(env.ETH)["distressed"] is False
 
@@ -268,18 +322,31 @@ def test_risk_limit_type2_stops_at_the_notional_stop_line(dd, bob, carol, keeper
 
 
 @pytest.mark.filterwarnings("ignore:rpc.sleep should not be called directly:FutureWarning")
-def test_high_water_mark_resets_to_current_equity_after_its_window(dd, outsider, keeper):
-    """Kept last in this module: it moves the chain's clock by the 8-hour window (the oracle is re-posted)."""
+def test_high_water_mark_is_the_largest_sample_of_its_window(dd, bob, outsider, keeper):
+    """Kept last in this module: it moves the chain's clock past the 8-hour window (the oracle is re-posted).
+    4 h after the mark (1,043.05) a poke samples 990.8975 (5% down); 4 h later the mark's own sample has left the
+    window and the fund is at 693.62825: the mark is now the poke's 990.8975 (not the current equity, as a mark that
+    resets once its window has passed would be), a drawdown of exactly 30%, so the latch is set and Type 2 runs."""
     env = dd
-    p, equity = mark_for_drawdown(DRAWDOWN_TRIGGER)
+    brownie.chain.sleep(4 * 3600)
+    e5 = HWM * 95 // 100
+    assert e5 == 990_897_500
+    set_price_units(env, env.ETH, mark_for_equity(e5))
+    t1 = env.perp.pokeFund(env.ETH, {"from": outsider}).timestamp
+    assert tuple(env.perp.fundAccount(env.ETH))[3:] == (HWM, env.hwm_time, False)  # the first sample is still in
+    brownie.chain.sleep(4 * 3600 + 60)
+    equity = e5 * 70 // 100
+    p = mark_for_equity(equity)
+    assert (equity, p) == (693_628_250, w("1600.57825"))
     set_price_units(env, env.ETH, p)
-    env.perp.pokeFund(env.ETH, {"from": outsider})
-    assert env.fund_state(env.ETH)["distressed"] is True
-    brownie.chain.sleep(8 * 3600 + 1)
-    set_price_units(env, env.ETH, p)  # fresh answer, same price
     tx = env.perp.pokeFund(env.ETH, {"from": outsider})
+    assert tx.timestamp > env.hwm_time + 8 * 3600 and tx.timestamp - t1 < 8 * 3600
     assert dict(tx.events["FundWatermarkUpdated"]) == {
-        "marketId": env.ETH, "highWaterMark": equity, "drawdown": 0, "distressed": False,
+        "marketId": env.ETH, "highWaterMark": e5, "highWaterMarkTimestamp": t1, "drawdown": DRAWDOWN_TRIGGER,
+        "distressed": True,
     }
-    with brownie.reverts(err("FundNotDistressed", env.ETH, equity, 0, notional_up(w(1), p, S))):
-        env.perp.deleverageFund(env.ETH, {"from": keeper})
+    tx = env.perp.deleverageFund(env.ETH, {"from": keeper})
+    assert [(f["account"], f["adlType"], f["sizeDelta"], f["price"]) for f in events_named(tx, "AdlFill")] == [
+        (bob, ADL_TYPE_FUND, w(1), p)
+    ]
+    assert fund_raw(env, env.ETH) == (CASH + notional_up(w(1), p, S) - NB, 0, 0)

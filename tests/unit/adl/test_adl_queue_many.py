@@ -86,7 +86,7 @@ def test_type1_cuts_eight_counterparties_in_queue_order(book, dave, deployer, ke
     s = hand_scores()
     free = {name: env.free(a) for name, a in env.longs.items()}
     cash = fund_raw(env, env.ETH)[0]
-    deployer_before = position(env, env.ETH, deployer)
+    deployer_before, free_keeper = position(env, env.ETH, deployer), env.free(keeper)
 
     tx = env.perp.liquidate(env.ETH, dave, {"from": keeper})
 
@@ -113,7 +113,10 @@ def test_type1_cuts_eight_counterparties_in_queue_order(book, dave, deployer, ke
             assert position(env, env.ETH, acct) == (0, 0, 0)
             assert env.free(acct) == free[name] + margin + size * 100 // 10**18 * U
     assert position(env, env.ETH, deployer) == deployer_before
-    assert fund_raw(env, env.ETH) == (cash + nb - sum(e[2] for e in expected), 0, 0)
+    # dave is bankrupt: the fund pays his keeper 0.5% of the notional (8 x 2,200 = 17,600: 88), bounded by its cash
+    assert nb == sum(e[2] for e in expected) and cash < 88 * U
+    assert tx.events["Liquidated"]["keeperReward"] == cash and env.free(keeper) == free_keeper + cash
+    assert fund_raw(env, env.ETH) == (0, 0, 0)
     env.check(after_keeper=True)
 
 

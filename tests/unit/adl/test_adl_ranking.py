@@ -115,7 +115,8 @@ def test_type1_cuts_counterparties_in_score_order_at_bankruptcy_price(
 
     assert tx.events["FundRefused"]["reason"] == REFUSE_NEGATIVE_EQUITY
     liq = tx.events["Liquidated"]
-    assert (liq["equity"], liq["keeperReward"], liq["bankruptcyPrice"]) == (-350 * U, 0, w(2100))
+    # dave is bankrupt: his keeper is paid by the fund, 0.5% of the notional bounded by its cash (the fees, 8.75)
+    assert (liq["equity"], liq["keeperReward"], liq["bankruptcyPrice"]) == (-350 * U, FEES, w(2100))
     # |S| = 3.5, nb = 7,350; longs sell, paid floor(nb * q / |S|)
     nb, S = 7350 * U, w("3.5")
     fills = events_named(tx, "AdlFill")
@@ -142,9 +143,9 @@ def test_type1_cuts_counterparties_in_score_order_at_bankruptcy_price(
     # same side (outsider in profit), breakeven and losing positions untouched
     for a, p in untouched.items():
         assert position(env, env.ETH, a) == p and env.free(a) == free[a]
-    # the fund pieces add up exactly: no dust, nothing inherited
-    assert fund_raw(env, env.ETH) == (FEES, 0, 0)
-    assert env.free(keeper) == free[keeper]
+    # the fund pieces add up exactly: no dust, nothing inherited; its cash paid the keeper
+    assert fund_raw(env, env.ETH) == (0, 0, 0)
+    assert env.free(keeper) == free[keeper] + FEES
     assert env.free(env.bystander) == bystander_free
     # order epochs: bumped for the liquidated account (first) and the deleveraged, nobody else
     for a in (dave, alice, bob, carol):

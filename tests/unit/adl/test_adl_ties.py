@@ -60,7 +60,7 @@ def test_type1_breaks_ties_by_size_then_age(tb, alice, bob, carol, dave, erin, k
     tie = score(200 * U, 100 * U)
     free = {a: env.free(a) for a in (alice, bob, carol, dave, erin)}
     erin_before, carol_before = position(env, env.ETH, erin), position(env, env.ETH, carol)
-    bystander_free = env.free(env.bystander)
+    bystander_free, free_keeper = env.free(env.bystander), env.free(keeper)
 
     tx = env.perp.liquidate(env.ETH, dave, {"from": keeper})
 
@@ -80,6 +80,8 @@ def test_type1_breaks_ties_by_size_then_age(tb, alice, bob, carol, dave, erin, k
     assert position(env, env.ETH, erin) == erin_before and env.free(erin) == free[erin]
     assert position(env, env.ETH, carol) == carol_before and env.free(carol) == free[carol]
     assert position(env, env.ETH, dave) == (0, 0, 0) and env.free(dave) == free[dave]
-    assert fund_raw(env, env.ETH) == (FEES, 0, 0)
+    # dave is bankrupt: the fund pays his keeper 0.5% of the notional, bounded by its cash (the fees)
+    assert tx.events["Liquidated"]["keeperReward"] == FEES and env.free(keeper) == free_keeper + FEES
+    assert fund_raw(env, env.ETH) == (0, 0, 0)
     assert env.free(env.bystander) == bystander_free
     env.check(after_keeper=True)

@@ -40,7 +40,8 @@ def book(env1k, deployer, alice, bob, carol, keeper):
     env.trade(alice, bob, env.ETH, w("0.4"), w(2000), buyer_leverage=w(20), seller_leverage=w(2))
     env.trade(deployer, bob, env.ETH, w("0.2"), w(2000), buyer_leverage=w(1), seller_leverage=w(2))
     env.set_price(env.ETH, 1950)
-    env.perp.liquidate(env.ETH, alice, {"from": keeper})
+    # the liquidation samples the fund before it acts (flat: equity = cash, all the fees): the high-water mark
+    env.hwm_time = env.perp.liquidate(env.ETH, alice, {"from": keeper}).timestamp
     env.bystander = new_bystander(env, 99 * U)
     return env
 
@@ -118,7 +119,8 @@ def test_fund_with_negative_equity_deleverages_in_score_order_capped_at_its_bank
     ]
     # the drawdown latch is set on the way (equity below zero: drawdown above 100%)
     assert dict(tx.events["FundWatermarkUpdated"]) == {
-        "marketId": env.ETH, "highWaterMark": CASH, "drawdown": drawdown(CASH, equity), "distressed": True,
+        "marketId": env.ETH, "highWaterMark": CASH, "highWaterMarkTimestamp": env.hwm_time,
+        "drawdown": drawdown(CASH, equity), "distressed": True,
     }
     assert event_names(tx)[-1] == "FundUpdated"
     # fund: sells 0.6 (released ceil(1,909.75 * 0.6) = 1,145.85), then the last 0.4 (released 763.9): cash ends at 0

@@ -98,10 +98,17 @@ def lights(rank: int, count: int) -> int:
 
 
 def keeper_reward(notional: int, equity: int, margin: int, max_reward: int) -> int:
-    """min(notional * 50 bps (down), maxLiquidationReward, equity, margin), 0 when equity <= 0."""
+    """Paid out of the position: min(notional (rounded down) * 50 bps (down), maxLiquidationReward, equity,
+    margin); 0 when equity <= 0 (then the fund pays: ``keeper_reward_from_fund``)."""
     if equity <= 0:
         return 0
     return min(notional * REWARD_BPS // BPS, max_reward, equity, margin)
+
+
+def keeper_reward_from_fund(notional: int, fund_cash: int, max_reward: int) -> int:
+    """A position with no equity: min(notional (rounded down) * 50 bps (down), maxLiquidationReward) out of the
+    fund's cash, never below zero."""
+    return min(notional * REWARD_BPS // BPS, max_reward, max(fund_cash, 0))
 
 
 # ------------------------------------------------------------------------------------------- chain helpers

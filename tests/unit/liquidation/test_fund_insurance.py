@@ -180,11 +180,12 @@ def test_fund_refuses_a_position_that_leaves_its_equity_negative(fx0, alice, bob
     env.set_price(env.ETH, 1880)  # alice: equity 100 - 120 = -20; incoming at nb 1900 worth 1880 - 1900 = -20
     tx = env.perp.liquidate(env.ETH, alice, {"from": keeper})
     assert event_names(tx) == [
-        "Liquidated", "OrderEpochBumped", "FundWatermarkUpdated", "FundRefused", "OrderEpochBumped", "AdlFill", "PositionUpdated",
-        "PositionUpdated", "FundUpdated",
+        "FundWatermarkUpdated", "Liquidated", "OrderEpochBumped", "FundRefused", "OrderEpochBumped", "AdlFill",
+        "PositionUpdated", "PositionUpdated", "FundUpdated",
     ]
     assert dict(tx.events["FundRefused"]) == {"marketId": env.ETH, "account": alice, "reason": REFUSE_NEGATIVE_EQUITY}
-    assert tx.events["Liquidated"]["equity"] == -20 * U and tx.events["Liquidated"]["keeperReward"] == 0
+    # alice is bankrupt: the fund pays her keeper 0.5% of 1,880 = 9.40, bounded by its cash (1.40)
+    assert tx.events["Liquidated"]["equity"] == -20 * U and tx.events["Liquidated"]["keeperReward"] == cash
     # Type 1 in the same call: bob (short 1, entry 2000, margin 1000, u = 2000 - 1880 = 120) buys 1 at 1900
     assert dict(tx.events["AdlFill"]) == {
         "marketId": env.ETH, "account": bob, "adlType": ADL_TYPE_BANKRUPT, "sizeDelta": w(1), "price": w(1900),
@@ -197,7 +198,7 @@ def test_fund_refuses_a_position_that_leaves_its_equity_negative(fx0, alice, bob
     assert position(env, env.ETH, alice) == (0, 0, 0) and env.free(alice) == free_alice
     # bob realizes 2000 - 1900 = 100 on his 1000 margin, all released
     assert position(env, env.ETH, bob) == (0, 0, 0) and env.free(bob) == free_bob + 1100 * U
-    assert fund_raw(env, env.ETH) == (cash, 0, 0)
+    assert fund_raw(env, env.ETH) == (0, 0, 0)
     assert env.free(outsider) == free_bystander
 
 

@@ -9,6 +9,7 @@ from risk_calc import (
     assert_reference_params,
     assert_stale_epoch,
     MAX_REWARD_TOKENS,
+    REFUSE_NEGATIVE_EQUITY,
     ORACLE_DECIMALS,
     REWARD_BPS,
     WAD,
@@ -18,6 +19,7 @@ from risk_calc import (
     fee,
     fund_raw,
     keeper_reward,
+    keeper_reward_from_fund,
     make_stale,
     margin_for,
     mm,
@@ -73,7 +75,7 @@ def test_timely_liquidation_hands_position_to_fund_at_bankruptcy_price(lq, alice
     assert equity == env.units(50)
     maint = mm(w(1), mark, s)  # ceil(1950 * 3%) = 58.5
     assert maint == env.units("58.5") and 0 <= equity < maint
-    notional = notional_up(w(1), mark, s)
+    notional = notional_down(w(1), mark, s)
     reward = keeper_reward(notional, equity, pos["margin"], env.units(MAX_REWARD_TOKENS))
     assert reward == notional * REWARD_BPS // BPS == env.units("9.75")  # the bps cap binds
     margin_left = pos["margin"] - reward  # 90.25
@@ -86,13 +88,14 @@ def test_timely_liquidation_hands_position_to_fund_at_bankruptcy_price(lq, alice
 
     tx = env.perp.liquidate(env.ETH, alice, {"from": keeper})
 
-    assert event_names(tx) == ["Liquidated", "OrderEpochBumped", "FundWatermarkUpdated", "FundAccepted", "PositionUpdated", "FundUpdated"]
+    assert event_names(tx) == ["FundWatermarkUpdated", "Liquidated", "OrderEpochBumped", "FundAccepted", "PositionUpdated", "FundUpdated"]
     assert dict(tx.events["Liquidated"]) == {
         "marketId": env.ETH, "account": alice, "keeper": keeper, "size": w(1), "markPrice": mark,
         "bankruptcyPrice": pb, "equity": equity, "keeperReward": reward,
     }
-    assert dict(tx.events["FundWatermarkUpdated"]) == {
-        "marketId": env.ETH, "highWaterMark": cash, "drawdown": 0, "distressed": False,
+    assert dict(tx.events["FundWatermarkUpdated"]) == {  # the liquidation's sample, before it acts
+        "marketId": env.ETH, "highWaterMark": cash, "highWaterMarkTimestamp": tx.timestamp, "drawdown": 0,
+        "distressed": False,
     }
     assert dict(tx.events["FundAccepted"]) == {"marketId": env.ETH, "account": alice, "size": w(1), "bankruptcyPrice": pb}
     assert dict(tx.events["PositionUpdated"]) == {
@@ -125,7 +128,7 @@ def test_timely_liquidation_of_a_short_gives_the_fund_a_short(lq, alice, bob, ca
     env.set_price(env.ETH, 2050)
     equity = margin + (-notional_up(w(1), mark, s) - on)  # 100 - 50 = 50
     assert 0 <= equity < mm(-w(1), mark, s) == env.units("61.5")
-    reward = keeper_reward(notional_up(w(1), mark, s), equity, margin, env.units(100))
+    reward = keeper_reward(notional_down(w(1), mark, s), equity, margin, env.units(100))
     assert reward == env.units("10.25")
     nb = (margin - reward) - on  # short: margin - openNotional = 89.75 + 2000
     assert nb == env.units("2089.75")
@@ -188,7 +191,9 @@ def test_keeper_reward_is_capped_at_remaining_equity(lq, alice, keeper):
     assert env.fund_state(env.ETH)["equity"] == equity_before  # nothing left over for the fund
 
 
-def test_late_liquidation_pays_no_reward_and_fund_absorbs_deficit(lq, alice, bob, keeper, outsider):
+def test_late_liquidation_is_paid_by_the_fund_and_the_fund_absorbs_the_deficit(lq, alice, bob, keeper, outsider):
+    """A bankrupt position has no equity to pay its keeper: the fund pays the reward (0.5% of 1,880 = 9.40, under the
+    cap) out of its cash, then takes the position at the bankruptcy price and its 20 deficit."""
     env = lq
     s = env.scale
     pos = open_long(env, alice, w(1))
@@ -199,20 +204,47 @@ def test_late_liquidation_pays_no_reward_and_fund_absorbs_deficit(lq, alice, bob
     equity = pos["margin"] + upnl(w(1), pos["open_notional"], mark, s)
     assert equity == -env.units(20)
     nb = pos["open_notional"] - pos["margin"]  # 1900
+    reward = keeper_reward_from_fund(notional_down(w(1), mark, s), cash, env.units(MAX_REWARD_TOKENS))
+    assert reward == env.units("9.4")
     fund_equity_before = env.fund_state(env.ETH)["equity"]
 
     tx = env.perp.liquidate(env.ETH, alice, {"from": keeper})
 
     assert dict(tx.events["Liquidated"]) == {
         "marketId": env.ETH, "account": alice, "keeper": keeper, "size": w(1), "markPrice": mark,
-        "bankruptcyPrice": w(1900), "equity": equity, "keeperReward": 0,
+        "bankruptcyPrice": w(1900), "equity": equity, "keeperReward": reward,
     }
     assert tx.events["FundAccepted"]["bankruptcyPrice"] == w(1900)
-    assert env.free(keeper) == free_keeper
+    assert env.free(keeper) == free_keeper + reward  # the keeper's profit on a bankrupt position
     assert env.free(alice) == free_alice and position(env, env.ETH, alice) == (0, 0, 0)
     assert env.free(outsider) == free_bystander
-    assert fund_raw(env, env.ETH) == (cash, w(1), nb)
-    assert env.fund_state(env.ETH)["equity"] - fund_equity_before == equity  # the fund takes the 20 deficit
+    assert fund_raw(env, env.ETH) == (cash - reward, w(1), nb)
+    # the fund pays the reward and takes the 20 deficit
+    assert env.fund_state(env.ETH)["equity"] - fund_equity_before == equity - reward
+
+
+def test_an_empty_fund_pays_a_bankrupt_positions_keeper_what_it_has(env0, alice, keeper):
+    """The fund's cash bounds the reward: with 1.40 of cash (the fees) the keeper gets 1.40 and the cash ends at 0,
+    never below; the empty fund then refuses alice's deficit."""
+    env = env0
+    s = env.scale
+    assert fund_raw(env, env.ETH)[0] == 0
+    env.fund(alice, env.units(10_000))
+    env.fund(env.signers[2], env.units(200_000))  # bob, the short
+    pos = open_long(env, alice, w(1))
+    cash = fund_raw(env, env.ETH)[0]
+    assert cash == pos["fee"] + pos["seller_fee"] == env.units("1.4")
+    free_keeper = env.free(keeper)
+    env.set_price(env.ETH, 1880)
+    reward = keeper_reward_from_fund(notional_down(w(1), w(1880), s), cash, env.units(MAX_REWARD_TOKENS))
+    assert reward == cash
+    tx = env.perp.liquidate(env.ETH, alice, {"from": keeper})
+    assert tx.events["Liquidated"]["keeperReward"] == reward
+    assert env.free(keeper) == free_keeper + reward
+    # no cash left (never below zero), so it refuses alice's deficit: Type 1 closes her against bob at 1,900
+    assert tx.events["FundRefused"]["reason"] == REFUSE_NEGATIVE_EQUITY
+    assert fund_raw(env, env.ETH) == (0, 0, 0)
+    env.check(after_keeper=True)
 
 
 def test_healthy_position_reverts_not_liquidatable_with_equity_and_mm(lq, alice, keeper):
@@ -273,7 +305,7 @@ def test_liquidate_batch_liquidates_exactly_the_liquidatable_accounts(lq, alice,
     rewards, nbs = 0, 0
     for p in (a, c):
         eq = p["margin"] + upnl(p["size"], p["open_notional"], mark, s)
-        r = keeper_reward(notional_up(p["size"], mark, s), eq, p["margin"], env.units(100))
+        r = keeper_reward(notional_down(abs(p["size"]), mark, s), eq, p["margin"], env.units(100))
         rewards += r
         nbs += p["open_notional"] - (p["margin"] - r)
     assert rewards == env.units("9.75") + env.units("19.5")
