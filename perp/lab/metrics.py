@@ -1,0 +1,201 @@
+"""The figures that compare ADL policies, per ADL event (``event_metrics``) and per run (``run_metrics``).
+
+Money is in collateral units (integers); ratios are exact ``Fraction``s (``None`` where undefined, e.g. a share of a
+zero total); leverages are exact ``N / E`` at mark. Every figure is defined in its field's comment and in
+``docs/RISK_LAB.md``.
+
+Per event, from the policy's ``Outcome`` on its ``Book`` and the event's **shortfall** ``S`` (the deficit the ADL is
+meant to cover: the bankrupt position's negative equity at mark, ``max(0, -E)``, for its whole size; 0 for Type 2 or
+a refused position that was still solvent):
+
+- ``covered = floor(S * filled / requested)``: the share of the shortfall on the size the fills took (the rest is
+  left to the fund);
+- ``haircuts``: per-account signed haircut (``perp.lab.policies``: PnL at mark minus PnL at the fill price);
+- ``haircut_total = sum(max(h_a, 0))``, ``windfall_total = sum(max(-h_a, 0))``; ``net = haircut_total - windfall_total``;
+- ``overshoot = max(0, net - covered)``: what the counterparties lost beyond the shortfall the fills covered;
+  ``undershoot = max(0, covered - net)`` (so ``net = covered + overshoot - undershoot`` exactly);
+- concentration over the **eligible accounts of the book** (``u > 0``; those not hit count as 0), of the positive
+  haircuts ``x_a = max(h_a, 0)``: ``gini`` (``sum_i sum_j |x_i - x_j| / (2 n sum x)``), ``top1_share`` and
+  ``top10_share`` (the largest, and the ten largest, over ``haircut_total``), ``max_equity_share`` (the largest
+  ``h_a / E_a`` over the accounts hit, ``E_a`` the account's equity at mark before the event);
+- leverage over the eligible positions: ``leverage_before_max/mean`` (``N / E`` at mark before), and
+  ``leverage_after_max/mean`` over the eligible positions still open after the fills, ``(|s| - q) * P / (E - h)``
+  (the notional kept over what the account is worth after its haircut, released margin included);
+- ``accounts_hit``: accounts with a fill; ``order``: the accounts hit, largest haircut first (ties in fill order),
+  the order the rank-stability figures compare.
+
+Rank stability between two consecutive events (of one market and side): ``top_k_overlap`` (the share of the first
+event's ``k`` most-cut accounts that are also among the second's ``k`` most-cut, over ``min(k, |A|, |B|)``) and
+``kendall_tau`` (Kendall's tau-a between the two events' orders, over the accounts both hit; ``None`` below two).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+from .policies import Outcome, leverage
+
+
+def gini(values) -> Fraction | None:
+    """Gini coefficient of non-negative ``values``: ``sum_i sum_j |x_i - x_j| / (2 n^2 mean)``, computed exactly as
+    ``(2 sum_i i x_(i)) / (n sum x) - (n + 1) / n`` with ``x`` sorted ascending, ``i`` from 1. ``None`` when the sum is 0
+    (nobody cut: no concentration to measure). 0: all equal; ``(n - 1) / n``: one holds everything."""
+    xs = sorted(values)
+    n, total = len(xs), sum(xs)
+    if n == 0 or total == 0:
+        return None
+    if xs[0] < 0:
+        raise ValueError("gini of negative values")
+    return Fraction(2 * sum(i * x for i, x in enumerate(xs, 1)), n * total) - Fraction(n + 1, n)
+
+
+def top_share(values, k: int) -> Fraction | None:
+    """The ``k`` largest of non-negative ``values`` over their sum (``None`` when the sum is 0)."""
+    xs = sorted(values, reverse=True)
+    total = sum(xs)
+    return Fraction(sum(xs[:k]), total) if total else None
+
+
+def top_k_overlap(a: list, b: list, k: int = 10) -> Fraction | None:
+    """``|top_k(a) & top_k(b)| / min(k, |a|, |b|)`` of two orders (lists of accounts, first = most cut); ``None``
+    when either is empty."""
+    ta, tb = a[:k], b[:k]
+    m = min(k, len(ta), len(tb))
+    return Fraction(len(set(ta) & set(tb)), m) if m else None
+
+
+def kendall_tau(a: list, b: list) -> Fraction | None:
+    """Kendall's tau-a of two orders over the items in both: ``(concordant - discordant) / (m (m - 1) / 2)``;
+    ``None`` when fewer than two items are common. 1: same relative order; -1: reversed."""
+    common = [x for x in a if x in set(b)]
+    m = len(common)
+    if m < 2:
+        return None
+    pos_b = {x: i for i, x in enumerate(b)}
+    c = d = 0
+    for i in range(m):
+        for j in range(i + 1, m):  # common is in a's order: (i, j) is concordant when b agrees
+            if pos_b[common[i]] < pos_b[common[j]]:
+                c += 1
+            else:
+                d += 1
+    return Fraction(c - d, m * (m - 1) // 2)
+
+
+@dataclass
+class EventMetrics:
+    policy: str
+    requested: int  # WAD size the event asked for
+    filled: int  # WAD size the fills took
+    shortfall: int  # S, collateral units (input)
+    covered: int  # floor(S * filled / requested)
+    haircuts: dict  # account -> signed haircut
+    haircut_total: int  # sum of the positive per-account haircuts
+    windfall_total: int  # sum of the negative per-account haircuts, as a positive number
+    overshoot: int  # max(0, net - covered)
+    undershoot: int  # max(0, covered - net)
+    accounts_hit: int
+    eligible: int  # eligible positions in the book
+    gini: Fraction | None
+    top1_share: Fraction | None
+    top10_share: Fraction | None
+    max_equity_share: Fraction | None
+    leverage_before_max: Fraction | None
+    leverage_before_mean: Fraction | None
+    leverage_after_max: Fraction | None
+    leverage_after_mean: Fraction | None
+    order: list = field(default_factory=list)
+
+    @property
+    def net(self) -> int:
+        return self.haircut_total - self.windfall_total
+
+
+def _max_mean(xs):
+    xs = list(xs)
+    return (max(xs), sum(xs, Fraction(0)) / len(xs)) if xs else (None, None)
+
+
+def event_metrics(outcome: Outcome, shortfall: int = 0) -> EventMetrics:
+    """Every per-event figure of ``outcome`` (see the module docstring); ``shortfall`` is the event's ``S``."""
+    book = outcome.book
+    cuts = outcome.haircuts
+    sizes = outcome.sizes
+    eligible = book.eligible()
+    requested, filled = outcome.requested, outcome.filled
+    covered = shortfall * filled // requested if requested else 0
+    pos = [max(cuts.get(e.account, 0), 0) for e in eligible]
+    haircut_total = sum(max(h, 0) for h in cuts.values())
+    windfall_total = sum(max(-h, 0) for h in cuts.values())
+    net = haircut_total - windfall_total
+    equity_d = {e.account: e.margin * book.d + book.u_d(e) for e in eligible}  # E times D, exact
+    shares = [Fraction(h * book.d, equity_d[a]) for a, h in cuts.items() if h > 0 and a in equity_d]
+    before = [leverage(book, e) for e in eligible]
+    after = []
+    for e in eligible:
+        q, h = sizes.get(e.account, 0), cuts.get(e.account, 0)
+        if q < abs(e.size) and equity_d[e.account] - h * book.d > 0:
+            after.append(leverage(book, e, q, h))
+    first_fill = {}
+    for i, f in enumerate(outcome.fills):
+        first_fill.setdefault(f.account, i)
+    order = sorted(first_fill, key=lambda a: (-cuts[a], first_fill[a]))
+    return EventMetrics(
+        policy=outcome.policy, requested=requested, filled=filled, shortfall=shortfall, covered=covered,
+        haircuts=cuts, haircut_total=haircut_total, windfall_total=windfall_total,
+        overshoot=max(0, net - covered), undershoot=max(0, covered - net), accounts_hit=len(first_fill),
+        eligible=len(eligible), gini=gini(pos), top1_share=top_share(pos, 1), top10_share=top_share(pos, 10),
+        max_equity_share=max(shares) if shares else None,
+        leverage_before_max=_max_mean(before)[0], leverage_before_mean=_max_mean(before)[1],
+        leverage_after_max=_max_mean(after)[0], leverage_after_mean=_max_mean(after)[1], order=order)
+
+
+@dataclass
+class RunMetrics:
+    policy: str
+    events: int
+    shortfall: int  # sum of S
+    covered: int  # sum of covered
+    haircut_total: int  # sum over events of haircut_total
+    windfall_total: int
+    overshoot: int  # sum over events (an event's overshoot is not netted against another's undershoot)
+    undershoot: int
+    accounts_hit: int  # distinct accounts hit in any event
+    haircuts: dict  # account -> signed haircut summed over events
+    gini: Fraction | None  # over every account eligible in some event, of max(summed haircut, 0)
+    top1_share: Fraction | None
+    top10_share: Fraction | None
+    max_equity_share: Fraction | None  # the largest per-event max_equity_share
+    leverage_after_max: Fraction | None  # the largest per-event leverage_after_max
+    top_k_overlap_mean: Fraction | None  # mean over consecutive event pairs where defined
+    kendall_tau_mean: Fraction | None
+
+
+def _mean(xs):
+    xs = [x for x in xs if x is not None]
+    return sum(xs, Fraction(0)) / len(xs) if xs else None
+
+
+def run_metrics(events: list, eligible_accounts=None, k: int = 10) -> RunMetrics:
+    """Per-run figures over ``events`` (``EventMetrics`` of one policy, in time order; pass the events of one market
+    and side for the rank-stability means). ``eligible_accounts``: the population for the run's Gini (default: every
+    account hit)."""
+    haircuts: dict = {}
+    for ev in events:
+        for a, h in ev.haircuts.items():
+            haircuts[a] = haircuts.get(a, 0) + h
+    pop = set(eligible_accounts) if eligible_accounts is not None else set(haircuts)
+    pos = [max(haircuts.get(a, 0), 0) for a in sorted(pop | set(haircuts))]
+    pairs = list(zip(events, events[1:]))
+    shares = [ev.max_equity_share for ev in events if ev.max_equity_share is not None]
+    lev = [ev.leverage_after_max for ev in events if ev.leverage_after_max is not None]
+    return RunMetrics(
+        policy=events[0].policy if events else "", events=len(events),
+        shortfall=sum(ev.shortfall for ev in events), covered=sum(ev.covered for ev in events),
+        haircut_total=sum(ev.haircut_total for ev in events), windfall_total=sum(ev.windfall_total for ev in events),
+        overshoot=sum(ev.overshoot for ev in events), undershoot=sum(ev.undershoot for ev in events),
+        accounts_hit=sum(1 for a in haircuts if any(a in ev.haircuts for ev in events)), haircuts=haircuts,
+        gini=gini(pos), top1_share=top_share(pos, 1), top10_share=top_share(pos, k),
+        max_equity_share=max(shares) if shares else None, leverage_after_max=max(lev) if lev else None,
+        top_k_overlap_mean=_mean(top_k_overlap(a.order, b.order, k) for a, b in pairs),
+        kendall_tau_mean=_mean(kendall_tau(a.order, b.order) for a, b in pairs))
