@@ -89,3 +89,32 @@ def random_type1_event(seed: int, solvent: bool = False, n: int = 12, trades: in
     nb = bankruptcy_notional(pos.size, pos.open_notional, pos.margin - liq["keeperReward"])
     book = Book.type1(book_side, not victim_long, mark, model.scale, nb, abs(pos.size))
     return Type1Event(book, abs(pos.size), max(0, -liq["equity"]), list(ev), model, engine_order)
+
+
+def model_run(seed: int, n: int = 30, trades: int = 120, steps: int = 12, fund_seed: int = 3_000 * U,
+              max_fund_notional: int = 20_000 * U):
+    """A small crash run on the reference model, recorded as a simulation records it: random positions, then
+    ``steps`` price moves (a random walk with a downward or upward drift), each followed by a keeper pass
+    (``liquidate_batch`` over everyone, then a Type 2 call). Returns ``(events, marks, model)``: events as
+    ``{"step", "tx_index", "event", "args"}`` and each step's mark (WAD)."""
+    model, accts, now, rng = random_book_model(seed, n, trades)
+    m = model.markets[MID]
+    model.set_params(MID, m.params.with_(max_fund_notional=max_fund_notional))
+    model.top_up_fund("0x" + "00" * 19 + "01", MID, fund_seed)
+    events, marks, tx = [], {}, 0
+    drift = rng.choice((-1, 1))
+    answer = m.answer
+    for step in range(1, steps + 1):
+        now += 1
+        answer = max(1, answer * (10000 + drift * rng.randint(0, 600) - rng.randint(-150, 150)) // 10000)
+        model.set_price(MID, answer, now)
+        marks[step] = answer * 10**10
+        for action in (lambda: model.liquidate_batch(KEEPER, MID, accts, now),
+                       lambda: model.deleverage_fund(KEEPER, MID, now)):
+            try:
+                action()
+            except ModelError:
+                continue
+            tx += 1
+            events += [{"step": step, "tx_index": tx, "event": name, "args": dict(args)} for name, args in model.events]
+    return events, marks, model
