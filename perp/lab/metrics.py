@@ -163,6 +163,7 @@ class RunMetrics:
     accounts_hit: int  # distinct accounts hit in any event
     haircuts: dict  # account -> signed haircut summed over events
     gini: Fraction | None  # over every account eligible in some event, of max(summed haircut, 0)
+    gini_event_mean: Fraction | None  # the mean of the per-event Gini (events where it is defined)
     top1_share: Fraction | None
     top10_share: Fraction | None
     max_equity_share: Fraction | None  # the largest per-event max_equity_share
@@ -176,17 +177,23 @@ def _mean(xs):
     return sum(xs, Fraction(0)) / len(xs) if xs else None
 
 
-def run_metrics(events: list, eligible_accounts=None, k: int = 10) -> RunMetrics:
-    """Per-run figures over ``events`` (``EventMetrics`` of one policy, in time order; pass the events of one market
-    and side for the rank-stability means). ``eligible_accounts``: the population for the run's Gini (default: every
-    account hit)."""
+def run_metrics(events: list, eligible_accounts=None, k: int = 10, groups=None) -> RunMetrics:
+    """Per-run figures over ``events`` (``EventMetrics`` of one policy, in time order). ``eligible_accounts``: the
+    population for the run's Gini (default: every account hit). ``groups``: a key per event (e.g. market and side);
+    rank stability compares consecutive events of the same group only (default: all events are one group)."""
     haircuts: dict = {}
     for ev in events:
         for a, h in ev.haircuts.items():
             haircuts[a] = haircuts.get(a, 0) + h
     pop = set(eligible_accounts) if eligible_accounts is not None else set(haircuts)
     pos = [max(haircuts.get(a, 0), 0) for a in sorted(pop | set(haircuts))]
-    pairs = list(zip(events, events[1:]))
+    keys = list(groups) if groups is not None else [0] * len(events)
+    last: dict = {}
+    pairs = []
+    for key, ev in zip(keys, events):
+        if key in last:
+            pairs.append((last[key], ev))
+        last[key] = ev
     shares = [ev.max_equity_share for ev in events if ev.max_equity_share is not None]
     lev = [ev.leverage_after_max for ev in events if ev.leverage_after_max is not None]
     return RunMetrics(
@@ -195,7 +202,8 @@ def run_metrics(events: list, eligible_accounts=None, k: int = 10) -> RunMetrics
         haircut_total=sum(ev.haircut_total for ev in events), windfall_total=sum(ev.windfall_total for ev in events),
         overshoot=sum(ev.overshoot for ev in events), undershoot=sum(ev.undershoot for ev in events),
         accounts_hit=sum(1 for a in haircuts if any(a in ev.haircuts for ev in events)), haircuts=haircuts,
-        gini=gini(pos), top1_share=top_share(pos, 1), top10_share=top_share(pos, k),
-        max_equity_share=max(shares) if shares else None, leverage_after_max=max(lev) if lev else None,
+        gini=gini(pos), gini_event_mean=_mean(ev.gini for ev in events), top1_share=top_share(pos, 1),
+        top10_share=top_share(pos, k), max_equity_share=max(shares) if shares else None,
+        leverage_after_max=max(lev) if lev else None,
         top_k_overlap_mean=_mean(top_k_overlap(a.order, b.order, k) for a, b in pairs),
         kendall_tau_mean=_mean(kendall_tau(a.order, b.order) for a, b in pairs))
