@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
+from fractions import Fraction
 
 from ..core import WAD, ModelError, bankruptcy_notional
 from .metrics import event_metrics, run_metrics
@@ -215,6 +216,6 @@ def table(comp: Comparison, decimals: int, title: str = ""):
     for name, r in comp.per_policy.items():
         t.add_row(name, str(r.accounts_hit), money(r.haircut_total), money(r.windfall_total), str(r.overshoot),
                   ratio(r.gini), ratio(r.gini_event_mean), ratio(r.top1_share, True), ratio(r.top10_share, True),
-                  ratio(r.max_equity_share, True), ratio(r.leverage_after_max), ratio(r.top_k_overlap_mean),
+                  ratio(r.max_equity_share, True), ratio(None if r.leverage_after_max is None else Fraction(r.leverage_after_max, WAD)), ratio(r.top_k_overlap_mean),
                   ratio(r.kendall_tau_mean))
     return t

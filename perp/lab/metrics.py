@@ -18,7 +18,8 @@ a refused position that was still solvent):
   haircuts ``x_a = max(h_a, 0)``: ``gini`` (``sum_i sum_j |x_i - x_j| / (2 n sum x)``), ``top1_share`` and
   ``top10_share`` (the largest, and the ten largest, over ``haircut_total``), ``max_equity_share`` (the largest
   ``h_a / E_a`` over the accounts hit, ``E_a`` the account's equity at mark before the event);
-- leverage over the eligible positions: ``leverage_before_max/mean`` (``N / E`` at mark before), and
+- leverage over the eligible positions, in WAD, each position's rounded down (``floor(N * WAD / E)`` from the exact
+  ``N`` and ``E``), the mean rounded down: ``leverage_before_max/mean`` (``N / E`` at mark before), and
   ``leverage_after_max/mean`` over the eligible positions still open after the fills, ``(|s| - q) * P / (E - h)``
   (the notional kept over what the account is worth after its haircut, released margin included);
 - ``accounts_hit``: accounts with a fill; ``order``: the accounts hit, largest haircut first (ties in fill order),
@@ -33,7 +34,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from fractions import Fraction
 
-from .policies import Outcome, leverage
+from ..core import WAD
+from .policies import Book, BookEntry, Outcome
+
+
+def leverage_wad(book: Book, e: BookEntry, cut: int = 0, haircut: int = 0) -> int:
+    """``floor(WAD * (|size| - cut) * mark / (E - haircut))`` with the exact (unrounded) notional and equity at mark:
+    the effective leverage in WAD, rounded down. ``E - haircut`` must be > 0."""
+    return WAD * (abs(e.size) - cut) * book.mark // ((e.margin * book.d + book.u_d(e)) - haircut * book.d)
 
 
 def gini(values) -> Fraction | None:
@@ -100,10 +108,10 @@ class EventMetrics:
     top1_share: Fraction | None
     top10_share: Fraction | None
     max_equity_share: Fraction | None
-    leverage_before_max: Fraction | None
-    leverage_before_mean: Fraction | None
-    leverage_after_max: Fraction | None
-    leverage_after_mean: Fraction | None
+    leverage_before_max: int | None  # WAD
+    leverage_before_mean: int | None  # WAD, rounded down
+    leverage_after_max: int | None
+    leverage_after_mean: int | None
     order: list = field(default_factory=list)
 
     @property
@@ -113,7 +121,7 @@ class EventMetrics:
 
 def _max_mean(xs):
     xs = list(xs)
-    return (max(xs), sum(xs, Fraction(0)) / len(xs)) if xs else (None, None)
+    return (max(xs), sum(xs) // len(xs)) if xs else (None, None)
 
 
 def event_metrics(outcome: Outcome, shortfall: int = 0) -> EventMetrics:
@@ -130,12 +138,13 @@ def event_metrics(outcome: Outcome, shortfall: int = 0) -> EventMetrics:
     net = haircut_total - windfall_total
     equity_d = {e.account: e.margin * book.d + book.u_d(e) for e in eligible}  # E times D, exact
     shares = [Fraction(h * book.d, equity_d[a]) for a, h in cuts.items() if h > 0 and a in equity_d]
-    before = [leverage(book, e) for e in eligible]
+    before = [leverage_wad(book, e) for e in eligible]
     after = []
     for e in eligible:
         q, h = sizes.get(e.account, 0), cuts.get(e.account, 0)
         if q < abs(e.size) and equity_d[e.account] - h * book.d > 0:
-            after.append(leverage(book, e, q, h))
+            after.append(leverage_wad(book, e, q, h))
+    lb, la = _max_mean(before), _max_mean(after)
     first_fill = {}
     for i, f in enumerate(outcome.fills):
         first_fill.setdefault(f.account, i)
@@ -146,8 +155,8 @@ def event_metrics(outcome: Outcome, shortfall: int = 0) -> EventMetrics:
         overshoot=max(0, net - covered), undershoot=max(0, covered - net), accounts_hit=len(first_fill),
         eligible=len(eligible), gini=gini(pos), top1_share=top_share(pos, 1), top10_share=top_share(pos, 10),
         max_equity_share=max(shares) if shares else None,
-        leverage_before_max=_max_mean(before)[0], leverage_before_mean=_max_mean(before)[1],
-        leverage_after_max=_max_mean(after)[0], leverage_after_mean=_max_mean(after)[1], order=order)
+        leverage_before_max=lb[0], leverage_before_mean=lb[1], leverage_after_max=la[0], leverage_after_mean=la[1],
+        order=order)
 
 
 @dataclass
@@ -167,7 +176,7 @@ class RunMetrics:
     top1_share: Fraction | None
     top10_share: Fraction | None
     max_equity_share: Fraction | None  # the largest per-event max_equity_share
-    leverage_after_max: Fraction | None  # the largest per-event leverage_after_max
+    leverage_after_max: int | None  # WAD: the largest per-event leverage_after_max
     top_k_overlap_mean: Fraction | None  # mean over consecutive event pairs where defined
     kendall_tau_mean: Fraction | None
 

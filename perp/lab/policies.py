@@ -227,42 +227,45 @@ def dydx_sweep(book: Book, amount: int, seed: int = 0) -> Outcome:
 
 
 def _allocate(book: Book, amount: int, split: Callable) -> tuple:
-    """Runs ``split(pool, caps, amount) -> {entry: q}`` over the eligible positions with capacity; a position whose
-    allocated fill its margin could not pay (rounding at the capacity's edge) leaves the pool and the split is redone."""
+    """Runs ``split(pool, caps, amount) -> [q]`` (lists, by index) over the eligible positions with capacity; a
+    position whose allocated fill its margin could not pay (rounding at the capacity's edge) leaves the pool and the
+    split is redone."""
     pool = [e for e in book.eligible() if book.capacity(e) > 0]
     while True:
-        caps = {e: book.capacity(e) for e in pool}
+        caps = [book.capacity(e) for e in pool]
         alloc = split(pool, caps, amount)
-        bad = [e for e, q in alloc.items() if q and not book.survives(e, q)]
+        bad = {i for i, q in enumerate(alloc) if q and not book.survives(pool[i], q)}
         if not bad:
-            return tuple(_fill(book, e, alloc[e]) for e in pool if alloc.get(e))
-        pool = [e for e in pool if e not in bad]
+            return tuple(_fill(book, e, q) for e, q in zip(pool, alloc) if q)
+        pool = [e for i, e in enumerate(pool) if i not in bad]
 
 
-def _pro_rata_split(weights: dict, caps: dict, amount: int, tie) -> dict:
+def _pro_rata_split(weights: list, caps: list, amount: int, tie: list) -> list:
     """Splits ``amount`` in proportion to integer ``weights`` with per-entry caps: an entry whose exact share reaches
     its cap gets its cap and the rest is split again among the others; the final shares are floored and the units
     left over (fewer than the entries) go one each to the largest fractional parts, ties by ``tie`` (ascending)."""
-    active = [e for e in weights if weights[e] > 0 and caps[e] > 0]
-    alloc = {}
+    n = len(weights)
+    active = [i for i in range(n) if weights[i] > 0 and caps[i] > 0]
+    alloc = [0] * n
     left = amount
     while active:
-        total = sum(weights[e] for e in active)
-        capped = [e for e in active if left * weights[e] >= caps[e] * total]
+        total = sum(weights[i] for i in active)
+        capped = [i for i in active if left * weights[i] >= caps[i] * total]
         if not capped:
             break
-        for e in capped:
-            alloc[e] = caps[e]
-            left -= caps[e]
-        active = [e for e in active if e not in capped]
+        for i in capped:
+            alloc[i] = caps[i]
+            left -= caps[i]
+        capped_set = set(capped)
+        active = [i for i in active if i not in capped_set]
     if active and left > 0:
-        total = sum(weights[e] for e in active)
-        for e in active:
-            alloc[e] = left * weights[e] // total
-        rest = left - sum(alloc[e] for e in active)
-        by_fraction = sorted(active, key=lambda e: (-(left * weights[e] % total), tie(e)))
-        for e in by_fraction[:rest]:
-            alloc[e] += 1
+        total = sum(weights[i] for i in active)
+        for i in active:
+            alloc[i] = left * weights[i] // total
+        rest = left - sum(alloc[i] for i in active)
+        by_fraction = sorted(active, key=lambda i: (-(left * weights[i] % total), tie[i]))
+        for i in by_fraction[:rest]:
+            alloc[i] += 1
     return alloc
 
 
@@ -273,7 +276,7 @@ def pro_rata(book: Book, amount: int) -> Outcome:
     others. Rounding: shares floored, the leftover units (fewer than the positions) one each to the largest
     fractional parts, ties to the older position."""
     def split(pool, caps, amount_):
-        return _pro_rata_split({e: book.u_d(e) for e in pool}, caps, amount_, lambda e: e.open_seq)
+        return _pro_rata_split([book.u_d(e) for e in pool], caps, amount_, [e.open_seq for e in pool])
 
     return Outcome("pro_rata", book, amount, _allocate(book, amount, split))
 
@@ -298,31 +301,44 @@ def water_fill(book: Book, amount: int) -> Outcome:
     (fewer than the positions whose cut moves with one step of the level) go one at a time to the highest leverage
     left, ties to the older position."""
     def split(pool, caps, amount_):
-        if sum(caps.values()) <= amount_:
-            return dict(caps)
-        ed = {e: e.margin * book.d + book.u_d(e) for e in pool}
-        p = book.mark
+        if sum(caps) <= amount_:
+            return list(caps)
+        sizes = [abs(e.size) for e in pool]
+        ed = [e.margin * book.d + book.u_d(e) for e in pool]
+        kp = WATER_K * book.mark
+        rows = list(zip(sizes, ed, caps))
 
-        def cuts(level):
-            return {e: min(caps[e], max(0, abs(e.size) - level * ed[e] // (WATER_K * p))) for e in pool}
+        def cuts(level, rows_=rows):
+            return [min(c, max(0, s - level * x // kp)) for s, x, c in rows_]
 
-        lo, hi = 0, max(-((-(WATER_K * abs(e.size) * p)) // ed[e]) for e in pool) + 1  # cuts(hi) are all 0
+        lo, hi = 0, max(-((-(kp * s)) // x) for s, x, _ in rows) + 1  # every cut at hi is 0
+        active, fixed = rows, 0  # a cut is non-increasing in the level: one equal at lo and hi is fixed between
+        step = 0
         while lo < hi:  # smallest level with sum(cuts) <= amount (sum(cuts(0)) = sum(caps) > amount)
             mid = (lo + hi) // 2
-            if sum(cuts(mid).values()) <= amount_:
+            if fixed + sum(cuts(mid, active)) <= amount_:
                 hi = mid
             else:
                 lo = mid + 1
+            step += 1
+            if step % 8 == 0:  # drop the cuts that no longer move (speed only; the result is the same)
+                keep = []
+                for r, a, b in zip(active, cuts(lo, active), cuts(hi, active)):
+                    if a == b:
+                        fixed += a
+                    else:
+                        keep.append(r)
+                active = keep
         alloc = cuts(lo)
-        rest = amount_ - sum(alloc.values())
+        rest = amount_ - sum(alloc)
         while rest:
-            room = [e for e in pool if alloc[e] < caps[e]]
+            room = [i for i in range(len(pool)) if alloc[i] < caps[i]]
             if not room:  # cannot happen (sum(caps) > amount), kept as a guard against a silent loop
                 break
-            room.sort(key=lambda e: (-leverage(book, e, alloc[e]), e.open_seq))
-            for e in room[:rest]:
-                alloc[e] += 1
-            rest = amount_ - sum(alloc.values())
+            room.sort(key=lambda i: (-leverage(book, pool[i], alloc[i]), pool[i].open_seq))
+            for i in room[:rest]:
+                alloc[i] += 1
+            rest = amount_ - sum(alloc)
         return alloc
 
     return Outcome("water_fill", book, amount, _allocate(book, amount, split))

@@ -113,9 +113,9 @@ def test_water_fill_by_hand():
     # 3 * 10**36 / 10**36 the kept sizes floor(level * E * D / (K * P)) = 1.5 ETH exactly, nothing left over.
     out = water_fill(WBOOK, 3 * WAD)
     assert fills(out) == [("a", 25 * WAD // 10, 5000 * U, 0), ("b", WAD // 2, 1000 * U, 0)]
-    m = event_metrics(out)
-    assert (m.leverage_before_max, m.leverage_before_mean) == (8, Fraction(14, 3))
-    assert (m.leverage_after_max, m.leverage_after_mean) == (3, Fraction(8, 3))  # 3, 3, 2
+    m = event_metrics(out)  # leverages in WAD, each rounded down, the mean rounded down
+    assert (m.leverage_before_max, m.leverage_before_mean) == (8 * WAD, 14 * WAD // 3)  # (8 + 4 + 2) / 3
+    assert (m.leverage_after_max, m.leverage_after_mean) == (3 * WAD, 8 * WAD // 3)  # (3 + 3 + 2) / 3
 
 
 def test_water_fill_takes_everything_when_capacity_is_short():
@@ -132,15 +132,20 @@ def test_protocol_queue_metrics_by_hand():
     assert m.gini == Fraction(599_999_988, 1_350_000_000)
     assert m.top1_share == Fraction(299_999_994, 450_000_000) and m.top10_share == 1
     assert m.max_equity_share == Fraction(299_999_994, 400 * U)  # c: its haircut over its 400 U of equity
-    # Leverage before: a 4,000/3,000, b 2,000/380, c 6,000/400 = 15.
-    assert m.leverage_before_max == 15
-    assert m.leverage_before_mean == (Fraction(4, 3) + Fraction(100, 19) + 15) / 3
+    # Leverage before (WAD, rounded down): a 4,000/3,000, b 2,000/380 = 100/19, c 6,000/400 = 15.
+    la0, lb0 = 4 * WAD // 3, 100 * WAD // 19
+    assert (la0, lb0) == (1_333_333_333_333_333_333, 5_263_157_894_736_842_105)
+    assert m.leverage_before_max == 15 * WAD
+    assert m.leverage_before_mean == (la0 + lb0 + 15 * WAD) // 3 == 7_198_830_409_356_725_146
     # After: c keeps 1.00000004 ETH (2,000.00008 U) on 400 - 299.999994 = 100.000006 U; a keeps 0.99999996 ETH
     # (1,999.99992 U) on 3,000 - 150.000006 = 2,849.999994 U; b untouched.
-    lc = Fraction(2_000_000_080, 100_000_006)
-    la = Fraction(1_999_999_920, 2_849_999_994)
+    lc = 2_000_000_080 * WAD // 100_000_006
+    la = 1_999_999_920 * WAD // 2_849_999_994
+    # 2,000,000,080 / 100,000,006 = 20 * 100,000,004 / 100,000,006 = 20 - 40 / 100,000,006 = 19.99999960000024...:
+    # c's 15x became 20x (its haircut ate most of its equity).
+    assert lc == 19_999_999_600_000_023_999
     assert m.leverage_after_max == lc
-    assert m.leverage_after_mean == (lc + la + Fraction(100, 19)) / 3
+    assert m.leverage_after_mean == (lc + la + lb0) // 3
 
 
 def test_windfall_of_a_solvent_refused_position():
