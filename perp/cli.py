@@ -5,6 +5,7 @@
     perp audit deployments/devnet-31337.json          # state audit + event replay; exit 1 on findings
     perp keeper deployments/devnet-31337.json         # follows blocks, liquidates, Type 2, pokes
     perp queue deployments/devnet-31337.json 0xabc... # a position's ADL score, rank and lights
+    perp lab compare scenarios/flash_crash.yaml       # ADL policies on the scenario's books (reference model, no chain)
 
 Exit status: 0 success, 1 findings (audit) or a halted simulation, 2 a usage, input or connection error (one
 readable line on stderr, never a traceback).
