@@ -41,6 +41,7 @@ class AdlCase:
     book: Book
     amount: int  # WAD size to deleverage
     shortfall: int  # collateral units (Type 1: the refused position's max(0, -E); Type 2: 0)
+    surplus: int  # Type 1 of a solvent position: max(0, E - keeper reward); else 0
     model_fills: list  # (account, size, notional, rank) the model made
 
 
@@ -144,7 +145,8 @@ def crash_on_model(scn, traders: int | None = None) -> ModelCrash:
                 nb = bankruptcy_notional(pos.size, pos.open_notional, pos.margin - liq["keeperReward"])
                 book = Book.type1(book_side, pos.size < 0, mark, scale, nb, abs(pos.size))
                 fills = [(x["account"], abs(x["sizeDelta"]), x["notional"], x["rank"]) for n, x in ev if n == "AdlFill"]
-                run.cases.append(AdlCase(step, m.name, 1, book, abs(pos.size), max(0, -liq["equity"]), fills))
+                run.cases.append(AdlCase(step, m.name, 1, book, abs(pos.size), max(0, -liq["equity"]),
+                                         max(0, liq["equity"] - liq["keeperReward"]), fills))
             try:
                 model.poke_fund(KEEPER, mid, now)
             except ModelError:
@@ -160,7 +162,7 @@ def crash_on_model(scn, traders: int | None = None) -> ModelCrash:
                 run.type2_calls += 1
                 fills = [(x["account"], abs(x["sizeDelta"]), x["notional"], x["rank"])
                          for n, x in model.events if n == "AdlFill"]
-                run.cases.append(AdlCase(step, m.name, 2, book, sum(f[1] for f in fills), 0, fills))
+                run.cases.append(AdlCase(step, m.name, 2, book, sum(f[1] for f in fills), 0, 0, fills))
     return run
 
 
@@ -188,7 +190,7 @@ def compare(cases: list, policies=None, seed: int = 0, k: int = 10) -> Compariso
                 got = [(f.account, f.size, f.notional, f.rank) for f in out.fills]
                 if got != c.model_fills:
                     mismatches.append(i)
-            events[n].append(event_metrics(out, c.shortfall))
+            events[n].append(event_metrics(out, c.shortfall, c.surplus))
     eligible = {e.account for c in cases for e in c.book.eligible()}
     per = {n: run_metrics(events[n], eligible, k, groups=groups) for n in names}
     return Comparison(len(cases), per, events, not mismatches, mismatches)

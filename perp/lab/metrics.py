@@ -4,16 +4,18 @@ Money is in collateral units (integers); ratios are exact ``Fraction``s (``None`
 zero total); leverages are exact ``N / E`` at mark. Every figure is defined in its field's comment and in
 ``docs/RISK_LAB.md``.
 
-Per event, from the policy's ``Outcome`` on its ``Book`` and the event's **shortfall** ``S`` (the deficit the ADL is
+Per event, from the policy's ``Outcome`` on its ``Book``, the event's **shortfall** ``S`` (the deficit the ADL is
 meant to cover: the bankrupt position's negative equity at mark, ``max(0, -E)``, for its whole size; 0 for Type 2 or
-a refused position that was still solvent):
+a refused position that was still solvent) and its **surplus** (a refused position that was still solvent: its
+equity left after the keeper's reward, ``max(0, E - reward)``, which its closing at the bankruptcy price hands over):
 
 - ``covered = floor(S * filled / requested)``: the share of the shortfall on the size the fills took (the rest is
-  left to the fund);
+  left to the fund); ``handed = floor(surplus * filled / requested)`` likewise;
 - ``haircuts``: per-account signed haircut (``perp.lab.policies``: PnL at mark minus PnL at the fill price);
 - ``haircut_total = sum(max(h_a, 0))``, ``windfall_total = sum(max(-h_a, 0))``; ``net = haircut_total - windfall_total``;
-- ``overshoot = max(0, net - covered)``: what the counterparties lost beyond the shortfall the fills covered;
-  ``undershoot = max(0, covered - net)`` (so ``net = covered + overshoot - undershoot`` exactly);
+- ``overshoot = max(0, net - (covered - handed))``: what the counterparties lost beyond the shortfall the fills
+  covered (or received short of the surplus handed over); ``undershoot = max(0, (covered - handed) - net)``, so
+  ``net = covered - handed + overshoot - undershoot`` exactly (``perp.lab.reconcile`` uses the same definitions);
 - concentration over the **eligible accounts of the book** (``u > 0``; those not hit count as 0), of the positive
   haircuts ``x_a = max(h_a, 0)``: ``gini`` (``sum_i sum_j |x_i - x_j| / (2 n sum x)``), ``top1_share`` and
   ``top10_share`` (the largest, and the ten largest, over ``haircut_total``), ``max_equity_share`` (the largest
@@ -97,11 +99,13 @@ class EventMetrics:
     filled: int  # WAD size the fills took
     shortfall: int  # S, collateral units (input)
     covered: int  # floor(S * filled / requested)
+    surplus: int  # input: a solvent refused position's equity after the keeper's reward
+    handed: int  # floor(surplus * filled / requested)
     haircuts: dict  # account -> signed haircut
     haircut_total: int  # sum of the positive per-account haircuts
     windfall_total: int  # sum of the negative per-account haircuts, as a positive number
-    overshoot: int  # max(0, net - covered)
-    undershoot: int  # max(0, covered - net)
+    overshoot: int  # max(0, net - (covered - handed))
+    undershoot: int  # max(0, (covered - handed) - net)
     accounts_hit: int
     eligible: int  # eligible positions in the book
     gini: Fraction | None
@@ -124,14 +128,16 @@ def _max_mean(xs):
     return (max(xs), sum(xs) // len(xs)) if xs else (None, None)
 
 
-def event_metrics(outcome: Outcome, shortfall: int = 0) -> EventMetrics:
-    """Every per-event figure of ``outcome`` (see the module docstring); ``shortfall`` is the event's ``S``."""
+def event_metrics(outcome: Outcome, shortfall: int = 0, surplus: int = 0) -> EventMetrics:
+    """Every per-event figure of ``outcome`` (see the module docstring); ``shortfall`` is the event's ``S``,
+    ``surplus`` a solvent refused position's equity after the keeper's reward."""
     book = outcome.book
     cuts = outcome.haircuts
     sizes = outcome.sizes
     eligible = book.eligible()
     requested, filled = outcome.requested, outcome.filled
     covered = shortfall * filled // requested if requested else 0
+    handed = surplus * filled // requested if requested else 0
     pos = [max(cuts.get(e.account, 0), 0) for e in eligible]
     haircut_total = sum(max(h, 0) for h in cuts.values())
     windfall_total = sum(max(-h, 0) for h in cuts.values())
@@ -151,8 +157,9 @@ def event_metrics(outcome: Outcome, shortfall: int = 0) -> EventMetrics:
     order = sorted(first_fill, key=lambda a: (-cuts[a], first_fill[a]))
     return EventMetrics(
         policy=outcome.policy, requested=requested, filled=filled, shortfall=shortfall, covered=covered,
-        haircuts=cuts, haircut_total=haircut_total, windfall_total=windfall_total,
-        overshoot=max(0, net - covered), undershoot=max(0, covered - net), accounts_hit=len(first_fill),
+        surplus=surplus, handed=handed, haircuts=cuts, haircut_total=haircut_total, windfall_total=windfall_total,
+        overshoot=max(0, net - (covered - handed)), undershoot=max(0, (covered - handed) - net),
+        accounts_hit=len(first_fill),
         eligible=len(eligible), gini=gini(pos), top1_share=top_share(pos, 1), top10_share=top_share(pos, 10),
         max_equity_share=max(shares) if shares else None,
         leverage_before_max=lb[0], leverage_before_mean=lb[1], leverage_after_max=la[0], leverage_after_mean=la[1],
@@ -165,6 +172,7 @@ class RunMetrics:
     events: int
     shortfall: int  # sum of S
     covered: int  # sum of covered
+    handed: int  # sum of handed
     haircut_total: int  # sum over events of haircut_total
     windfall_total: int
     overshoot: int  # sum over events (an event's overshoot is not netted against another's undershoot)
@@ -208,9 +216,10 @@ def run_metrics(events: list, eligible_accounts=None, k: int = 10, groups=None) 
     return RunMetrics(
         policy=events[0].policy if events else "", events=len(events),
         shortfall=sum(ev.shortfall for ev in events), covered=sum(ev.covered for ev in events),
+        handed=sum(ev.handed for ev in events),
         haircut_total=sum(ev.haircut_total for ev in events), windfall_total=sum(ev.windfall_total for ev in events),
         overshoot=sum(ev.overshoot for ev in events), undershoot=sum(ev.undershoot for ev in events),
-        accounts_hit=sum(1 for a in haircuts if any(a in ev.haircuts for ev in events)), haircuts=haircuts,
+        accounts_hit=len(haircuts), haircuts=haircuts,
         gini=gini(pos), gini_event_mean=_mean(ev.gini for ev in events), top1_share=top_share(pos, 1),
         top10_share=top_share(pos, k), max_equity_share=max(shares) if shares else None,
         leverage_after_max=max(lev) if lev else None,

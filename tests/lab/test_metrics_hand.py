@@ -38,7 +38,7 @@ def _ev(haircuts, order, covered=0, shortfall=0):
     pos = sum(max(h, 0) for h in haircuts.values())
     neg = sum(max(-h, 0) for h in haircuts.values())
     net = pos - neg
-    return EventMetrics("p", 1, 1, shortfall, covered, haircuts, pos, neg, max(0, net - covered),
+    return EventMetrics("p", 1, 1, shortfall, covered, 0, 0, haircuts, pos, neg, max(0, net - covered),
                         max(0, covered - net), len(haircuts), len(haircuts), None, None, None, None, None, None, None,
                         None, order)
 

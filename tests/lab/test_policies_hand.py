@@ -150,8 +150,12 @@ def test_protocol_queue_metrics_by_hand():
 
 def test_windfall_of_a_solvent_refused_position():
     # A refused short that was still solvent: bankruptcy notional 6,150 U for 3 ETH (Pb = 2,050 > mark 2,000).
-    # The longs sell at 2,050: a realizes 50 U per ETH more than at mark -> haircut -100 U on its 2 ETH.
+    # Its surplus: valued 6,000 U at mark against 6,150 U of bankruptcy notional: E = 150 U (no keeper reward).
+    # The longs sell at 2,050: c first (score 0.75) takes all 3 ETH (profitable at 2,050 against its 1,900 entry),
+    # receives 6,150 U for what is worth 6,000 U at mark: haircut -150 U, a windfall.
     book = Book.type1([A, B, C, D], True, MARK, SCALE, nb=6150 * U, abs_size=3 * WAD)
-    m = event_metrics(protocol_queue(book, 2 * WAD), shortfall=0)
-    assert m.haircuts == {"c": -100 * U}  # c first (score 0.75), 2 ETH at 2,050: 4,100 U vs 4,000 U at mark
-    assert (m.covered, m.haircut_total, m.windfall_total, m.overshoot, m.gini) == (0, 0, 100 * U, 0, None)
+    m = event_metrics(protocol_queue(book, 3 * WAD), shortfall=0, surplus=150 * U)
+    assert m.haircuts == {"c": -150 * U}
+    # handed = 150 U * 3 / 3: the windfall pays out exactly the surplus.
+    assert (m.covered, m.handed, m.haircut_total, m.windfall_total, m.gini) == (0, 150 * U, 0, 150 * U, None)
+    assert (m.overshoot, m.undershoot) == (0, 0)
