@@ -40,7 +40,9 @@ class AdlCase:
     adl_type: int  # 1 or 2
     book: Book
     amount: int  # WAD size to deleverage
-    shortfall: int  # collateral units (Type 1: the refused position's max(0, -E); Type 2: 0)
+    shortfall: int  # collateral units (Type 1: the refused position's max(0, -E); Type 2: the fund's deficit at mark,
+    # max(0, -equity), on the share of its position deleveraged: at the fund's bankruptcy-price cap the counterparties
+    # pay it through their haircuts)
     surplus: int  # Type 1 of a solvent position: max(0, E - keeper reward); else 0
     model_fills: list  # (account, size, notional, rank) the model made
 
@@ -157,6 +159,7 @@ def crash_on_model(scn, traders: int | None = None) -> ModelCrash:
             if scn.keeper.type2 and mk.fund_size != 0:
                 book = Book.type2(_entries(model, mid, mk.fund_size < 0), mk.fund_size < 0, mark, scale,
                                   model.fund_trade_price(mk, mark))
+                deficit, fund_size = max(0, -model._fund_equity(mk, mark)), abs(mk.fund_size)
                 try:
                     model.deleverage_fund(KEEPER, mid, now)
                 except ModelError:
@@ -164,7 +167,8 @@ def crash_on_model(scn, traders: int | None = None) -> ModelCrash:
                 run.type2_calls += 1
                 fills = [(x["account"], abs(x["sizeDelta"]), x["notional"], x["rank"])
                          for n, x in model.events if n == "AdlFill"]
-                run.cases.append(AdlCase(step, m.name, 2, book, sum(f[1] for f in fills), 0, 0, fills))
+                size = sum(f[1] for f in fills)  # the fund's deficit on the part it deleveraged: what the cap makes
+                run.cases.append(AdlCase(step, m.name, 2, book, size, deficit * size // fund_size, 0, fills))  # pay
     return run
 
 

@@ -99,3 +99,38 @@ def test_equal_at_the_fill_bound():
     got, want, names = _type1_against_policy(model, V, 1700 * 10**8, now + 2)
     assert got == want and len(got) == MAX_FILLS
     assert "AdlRemainderToFund" in names and "AdlWorkLimitReached" in names
+
+
+def test_type2_at_the_fund_cap_equals_the_model_and_pays_the_fund_deficit():
+    # The fund (100 U of cash) accepts V's long of 10 ETH at 1,905 (V had 50 U of equity, paid to the keeper: its
+    # bankruptcy notional 20,000 - 950 = 19,050 U is the mark value, Pb = 1,905). At 1,800 the fund's equity is
+    # 100 + 10 * (1,800 - 1,905) = -950 U: distress. Type 2 sells its 10 ETH at its bankruptcy price
+    # (19,050 - 100) / 10 = 1,895 (> mark) to S, short 10 from 2,000: S pays 95 U per ETH above mark, a haircut of
+    # 950 U = the fund's deficit.
+    from perp.core import WAD
+    from perp.lab import Book, event_metrics
+    from model_events import KEEPER, U, entries, random_book_model
+
+    model, _, now, _ = random_book_model(0, n=0, trades=0)
+    model.top_up_fund("0x" + "00" * 19 + "01", MID, 100 * U)
+    V, S = f"0x{401:040x}", f"0x{402:040x}"
+    for a in (V, S):
+        model.deposit(a, 10**6 * U)
+    _trade(model, V, S, 10 * WAD, 2000 * 10**8, 20, 2, now + 1, 1)
+    model.set_price(MID, 1905 * 10**8, now + 2)
+    model.liquidate(KEEPER, MID, V, now + 2)
+    assert any(n == "FundAccepted" for n, _ in model.events)
+    model.set_price(MID, 1800 * 10**8, now + 3)
+    m = model.markets[MID]
+    mark = 1800 * WAD
+    trade_price = model.fund_trade_price(m, mark)
+    assert trade_price == 1895 * WAD
+    deficit = -model._fund_equity(m, mark)
+    assert deficit == 950 * U
+    book = Book.type2(entries(model, False), False, mark, model.scale, trade_price)
+    model.deleverage_fund(KEEPER, MID, now + 3)
+    want = [(a["account"], abs(a["sizeDelta"]), a["notional"], a["rank"]) for n, a in model.events if n == "AdlFill"]
+    out = protocol_queue(book, 10 * WAD)
+    assert [(f.account, f.size, f.notional, f.rank) for f in out.fills] == want == [(S, 10 * WAD, 18_950 * U, 1)]
+    ev = event_metrics(out, shortfall=deficit)
+    assert (ev.haircut_total, ev.covered, ev.overshoot, ev.undershoot) == (950 * U, 950 * U, 0, 0)
