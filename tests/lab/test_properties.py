@@ -56,3 +56,44 @@ def test_every_policy_conserves_size_and_respects_capacity(case):
         assert all(sizes[a] <= caps[a] for a in sizes), name
         m = event_metrics(out, shortfall=0)
         assert m.haircut_total - m.windfall_total == sum(f.haircut for f in out.fills)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(books())
+def test_pro_rata_cuts_in_proportion_to_profit(case):
+    """Two positions that neither reached their capacity are cut in proportion to their unrealized profit, to one
+    unit of size each: |q_i u_j - q_j u_i| <= u_i + u_j."""
+    from perp.lab import pro_rata
+
+    book, amount, _ = case
+    out = pro_rata(book, amount)
+    sizes = out.sizes
+    free = [e for e in book.eligible() if 0 < book.capacity(e) and sizes.get(e.account, 0) < book.capacity(e)]
+    for i in free:
+        for j in free:
+            qi, qj, ui, uj = sizes.get(i.account, 0), sizes.get(j.account, 0), book.u_d(i), book.u_d(j)
+            assert abs(qi * uj - qj * ui) <= ui + uj
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(books())
+def test_water_fill_leaves_no_uncut_position_above_the_level(case):
+    """Water-filling: every position left uncut has a leverage (N / E before) at most the level, and every position cut
+    short of its capacity ends at the level (its kept notional over its equity before), to two units of size."""
+    from fractions import Fraction
+
+    from perp.lab import water_fill
+
+    book, amount, _ = case
+    out = water_fill(book, amount)
+    sizes = out.sizes
+    pool = [e for e in book.eligible() if book.capacity(e) > 0]
+    ed = {e.account: e.margin * book.d + book.u_d(e) for e in pool}
+    cut = [e for e in pool if 0 < sizes.get(e.account, 0) < book.capacity(e)]
+    uncut = [e for e in pool if sizes.get(e.account, 0) == 0]
+    for i in cut:
+        kept = abs(i.size) - sizes[i.account]
+        after = Fraction(kept * book.mark, ed[i.account])
+        slack = Fraction(2 * book.mark, ed[i.account])
+        for j in uncut:
+            assert Fraction(abs(j.size) * book.mark, ed[j.account]) <= after + slack
