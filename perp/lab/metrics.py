@@ -76,20 +76,35 @@ def top_k_overlap(a: list, b: list, k: int = 10) -> Fraction | None:
 
 def kendall_tau(a: list, b: list) -> Fraction | None:
     """Kendall's tau-a of two orders over the items in both: ``(concordant - discordant) / (m (m - 1) / 2)``;
-    ``None`` when fewer than two items are common. 1: same relative order; -1: reversed."""
-    common = [x for x in a if x in set(b)]
-    m = len(common)
+    ``None`` when fewer than two items are common. 1: same relative order; -1: reversed. (Discordant pairs are the
+    inversions of b's positions read in a's order, counted by merge sort.)"""
+    in_b = set(b)
+    pos_b = {x: i for i, x in enumerate(b)}
+    seq = [pos_b[x] for x in a if x in in_b]
+    m = len(seq)
     if m < 2:
         return None
-    pos_b = {x: i for i, x in enumerate(b)}
-    c = d = 0
-    for i in range(m):
-        for j in range(i + 1, m):  # common is in a's order: (i, j) is concordant when b agrees
-            if pos_b[common[i]] < pos_b[common[j]]:
-                c += 1
-            else:
-                d += 1
-    return Fraction(c - d, m * (m - 1) // 2)
+    pairs = m * (m - 1) // 2
+    d = _inversions(seq)
+    return Fraction(pairs - 2 * d, pairs)
+
+
+def _inversions(xs: list) -> int:
+    if len(xs) < 2:
+        return 0
+    mid = len(xs) // 2
+    left, right = xs[:mid], xs[mid:]
+    count = _inversions(left) + _inversions(right)
+    i = j = 0
+    for k in range(len(xs)):
+        if j == len(right) or (i < len(left) and left[i] <= right[j]):
+            xs[k] = left[i]
+            i += 1
+        else:
+            xs[k] = right[j]
+            j += 1
+            count += len(left) - i
+    return count
 
 
 @dataclass

@@ -54,3 +54,23 @@ def test_run_metrics_sum_events_and_measure_stability():
     assert r.gini == gini([30, 30, 0])  # c's windfall counts as 0
     assert r.top_k_overlap_mean == 0  # top-1 a vs b
     assert r.kendall_tau_mean is None  # only b in common
+
+
+def test_kendall_tau_equals_the_pair_count_definition():
+    """The merge-sort count of discordant pairs equals counting every pair, on random orders."""
+    import random
+
+    def by_pairs(a, b):
+        common = [x for x in a if x in set(b)]
+        m = len(common)
+        if m < 2:
+            return None
+        pos = {x: i for i, x in enumerate(b)}
+        s = sum(1 if pos[common[i]] < pos[common[j]] else -1 for i in range(m) for j in range(i + 1, m))
+        return Fraction(s, m * (m - 1) // 2)
+
+    rng = random.Random(7)
+    for _ in range(300):
+        a = rng.sample(range(25), rng.randint(0, 25))
+        b = rng.sample(range(25), rng.randint(0, 25))
+        assert kendall_tau(a, b) == by_pairs(a, b)
