@@ -3,7 +3,7 @@ with every event and every account's final state, PNG plots, and a terminal tabl
 from __future__ import annotations
 
 import json
-from collections import Counter, defaultdict
+from collections import Counter
 from pathlib import Path
 
 from .core import RefusalReason

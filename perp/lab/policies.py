@@ -35,7 +35,6 @@ from typing import Callable
 
 from ..core import WAD, notional_down, notional_up, ranked, u_times_d
 from ..model.adl import MAX_FILLS, AdlModule
-from ..model.storage import reduction
 
 # ------------------------------------------------------------------------------------------------------ the book
 
