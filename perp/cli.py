@@ -5,6 +5,7 @@
     perp audit deployments/devnet-31337.json          # state audit + event replay; exit 1 on findings
     perp keeper deployments/devnet-31337.json         # follows blocks, liquidates, Type 2, pokes
     perp queue deployments/devnet-31337.json 0xabc... # a position's ADL score, rank and lights
+    perp lab compare scenarios/flash_crash.yaml       # ADL policies on the scenario's books (reference model, no chain)
 
 Exit status: 0 success, 1 findings (audit) or a halted simulation, 2 a usage, input or connection error (one
 readable line on stderr, never a traceback).
@@ -316,6 +317,48 @@ def queue(manifest, account, market, rpc, as_json):
         else:
             click.echo(f"{r['market']}: size {r['size']}, score {r['score'] / 10**18:.6f}, rank {r['rank']} of "
                        f"{r['eligible']}, lights {'*' * r['lights']}{'.' * (5 - r['lights'])} ({r['lights']}/5)")
+
+
+# ------------------------------------------------------------------------------------------------ lab
+
+
+@main.group()
+def lab() -> None:
+    """Risk lab: ADL policies compared on the same books (perp.lab, docs/RISK_LAB.md)."""
+
+
+@lab.command("compare")
+@click.argument("scenario", type=click.Path(dir_okay=False))
+@click.option("--traders", type=click.IntRange(2, 100_000), help="override the scenario's number of traders")
+@click.option("--policy", "policies", multiple=True, help="a policy to run (repeatable; default: all)")
+@click.option("--seed", type=int, default=0, show_default=True, help="seed of the dYdX sweep's start")
+def lab_compare(scenario, traders, policies, seed):
+    """Run SCENARIO on the reference model (no chain), record every ADL event's book, and compare every policy on
+    those books (counterfactual per event). Exit 1 if the protocol's queue policy does not reproduce the model."""
+    from rich.console import Console
+
+    from .lab.compare import compare, crash_on_model, table
+    from .lab.policies import POLICIES
+    from .scenario import ScenarioError, load
+
+    try:
+        scn = load(scenario)
+    except ScenarioError as exc:
+        raise Fail(f"bad scenario: {exc}") from None
+    unknown = [p for p in policies if p not in POLICIES]
+    if unknown:
+        raise Fail(f"unknown policy {unknown[0]!r} (one of {', '.join(POLICIES)})")
+    run = crash_on_model(scn, traders)
+    comp = compare(run.cases, policies or None, seed)
+    console = Console(width=160)
+    n1 = sum(1 for c in run.cases if c.adl_type == 1)
+    console.print(f"{scn.name}: {traders or scn.population.count} traders, {scn.steps} steps on the reference model: "
+                  f"{run.liquidations} liquidations ({run.accepted} accepted, {run.refused} refused), "
+                  f"{n1} Type 1 and {len(run.cases) - n1} Type 2 events")
+    console.print(table(comp, scn.decimals))
+    if not comp.queue_matches:
+        click.echo(f"error: the queue policy differs from the model on events {comp.mismatches[:10]}", err=True)
+        sys.exit(EXIT_FINDINGS)
 
 
 # ------------------------------------------------------------------------------------------------ devnet

@@ -3,11 +3,12 @@ with every event and every account's final state, PNG plots, and a terminal tabl
 from __future__ import annotations
 
 import json
-from collections import Counter, defaultdict
+from collections import Counter
 from pathlib import Path
 
-from .core import RefusalReason, fill_notional
+from .core import RefusalReason
 from .core.fixed import WAD
+from .lab.reconcile import ledger as adl_ledger
 
 REFUSAL = {int(r): r.label for r in RefusalReason if r}
 
@@ -15,62 +16,65 @@ REFUSAL = {int(r): r.label for r in RefusalReason if r}
 def summarize(run) -> dict:
     """Aggregates a run's events (``run``: a ``perp.sim.RunRecord``, or a ``Simulation``, whose record is taken).
 
-    Haircut of an ADL fill = the PnL the account would have realized at mark minus the PnL it realized at the
-    fill price (positive: it lost to ADL; negative: a refused position that was not bankrupt closed at a
-    price better than mark). Shortfall covered by a Type 1 event = the share of the bankrupt position's deficit
-    (its negative equity at mark) that its ADL fills took off the fund. Overshoot = the haircuts of an event
-    beyond the shortfall it covered, summed over events: fills at the bankruptcy price take exactly the
-    deficit, so it is rounding only (a few units)."""
+    The ADL figures come from ``perp.lab.reconcile.ledger`` (every definition is there and in ``docs/RISK_LAB.md``)
+    and reconcile to the unit (``reconciliation`` lists any identity that fails; empty is the normal case):
+
+    - ``bad_debt`` = the shortfalls ``max(0, -E)`` of every liquidation = ``bad_debt_fund_accepted`` (the fund took
+      the position) + ``bad_debt_covered_by_adl`` (per Type 1 event, ``floor(S * filled / |size|)``) +
+      ``bad_debt_left_to_fund`` (the rest of refused positions, with the size no counterparty could take);
+    - haircut of an ADL fill = the PnL the account would have realized at mark minus the PnL it realized at the
+      fill price; ``type1_haircuts`` sums the positive ones, ``type1_windfalls`` the negative ones (as a positive
+      number: a refused position that was still solvent closed at its bankruptcy price, better than mark, and
+      handed ``type1_surplus_handed`` of its equity to its counterparties), never netted;
+    - ``overshoot`` / ``undershoot``: per Type 1 event, what ``haircuts - windfalls`` exceeds (falls short of)
+      ``covered - handed``, summed over events: rounding only at the bankruptcy price (a few units);
+    - ``type2_haircuts`` / ``type2_windfalls``: the same for Type 2 fills (at mark, capped at the fund's
+      bankruptcy price: non-zero only where the cap bound);
+    - per account (``accounts_hit``): ``type1_haircut``, ``type1_windfall``, ``type2_haircut``, ``type2_windfall``,
+      whose sums over accounts equal the totals above, and ``haircut`` = all four netted (haircuts minus
+      windfalls, both types); ``adl_type`` and ``rank`` are those of the account's first fill."""
     run = run.record() if hasattr(run, "record") else run
-    scale = run.scale
     ids = {v: k for k, v in run.market_ids.items()}
     counts = Counter()
     decisions = Counter()
-    haircuts: dict = defaultdict(int)
     hit_first: dict = {}
-    bad_debt = 0
-    liquidation = None
-    covered_by: dict = defaultdict(int)  # Type 1 event (tx, account) -> shortfall covered
-    cut_in: dict = defaultdict(int)  # Type 1 event (tx, account) -> haircuts
     for e in run.events:
         name, a = e["event"], e["args"]
         if name == "Liquidated":
             counts["liquidations"] += 1
-            liquidation = a
-            if a["equity"] < 0:
-                bad_debt += -a["equity"]
         elif name == "FundAccepted":
             decisions["accepted"] += 1
         elif name == "FundRefused":
             decisions[f"refused ({REFUSAL.get(a['reason'], a['reason'])})"] += 1
         elif name == "AdlFill":
-            market = ids[a["marketId"]]
             counts[f"type{a['adlType']}_fills"] += 1
-            mark = liquidation["markPrice"] if a["adlType"] == 1 else run.mark_price(e["step"], market)
-            selling = a["sizeDelta"] < 0
-            at_mark = fill_notional(abs(a["sizeDelta"]), mark, scale, seller=selling)
-            cut = (at_mark - a["notional"]) if selling else (a["notional"] - at_mark)
-            haircuts[a["account"]] += cut
             hit_first.setdefault(a["account"], {"step": e["step"], "type": a["adlType"], "rank": a["rank"],
-                                                "market": market})
-            if a["adlType"] == 1:
-                key = (e["tx_index"], liquidation["account"])
-                if liquidation["equity"] < 0:
-                    covered_by[key] += -liquidation["equity"] * abs(a["sizeDelta"]) // abs(liquidation["size"])
-                cut_in[key] += cut
+                                                "market": ids[a["marketId"]]})
+    led = adl_ledger(run.events, run.scale, lambda step, mid: run.mark_price(step, ids[mid]))
+    cuts = led.accounts
     return {
         "liquidations": counts["liquidations"],
         "fund_decisions": dict(decisions),
         "type1_fills": counts["type1_fills"],
         "type2_fills": counts["type2_fills"],
         "type2_reverts": sum(1 for e in run.events if e["event"] == "Type2Reverted"),
-        "bad_debt": bad_debt,
-        "bad_debt_covered_by_adl": sum(covered_by.values()),
-        "type1_haircuts": sum(cut_in.values()),
-        "overshoot": sum(max(0, cut_in[k] - covered_by[k]) for k in cut_in),
+        "bad_debt": led.bad_debt,
+        "bad_debt_fund_accepted": led.bad_debt_fund_accepted,
+        "bad_debt_covered_by_adl": led.total("covered"),
+        "bad_debt_left_to_fund": led.total("left_to_fund"),
+        "type1_haircuts": led.total("haircuts"),
+        "type1_windfalls": led.total("windfalls"),
+        "type1_surplus_handed": led.total("handed"),
+        "overshoot": led.total("overshoot"),
+        "undershoot": led.total("undershoot"),
+        "type2_haircuts": led.type2_haircuts,
+        "type2_windfalls": led.type2_windfalls,
+        "reconciliation": led.checks(),
         "accounts_hit": [
             {"account": acct, "market": first["market"], "first_step": first["step"], "adl_type": first["type"],
-             "rank": first["rank"], "haircut": haircuts[acct]}
+             "rank": first["rank"], "haircut": cuts[acct].net, "type1_haircut": cuts[acct].type1_haircut,
+             "type1_windfall": cuts[acct].type1_windfall, "type2_haircut": cuts[acct].type2_haircut,
+             "type2_windfall": cuts[acct].type2_windfall}
             for acct, first in sorted(hit_first.items(), key=lambda kv: (kv[1]["step"], kv[1]["type"], kv[1]["rank"]))
         ],
         "transactions": run.transactions,
@@ -200,17 +204,24 @@ def print_summary(report: dict, decimals: int, console=None) -> None:
     t.add_row("Type 2 ADL fills", str(s["type2_fills"]))
     t.add_row("Type 2 calls refused (not enough eligible interest)", str(s["type2_reverts"]))
     t.add_row("bad debt at liquidation (negative equity)", money(s["bad_debt"]))
-    t.add_row("bad debt covered by Type 1 ADL", money(s["bad_debt_covered_by_adl"]))
-    t.add_row("Type 1 haircuts / overshoot", f"{money(s['type1_haircuts'])} / {money(s['overshoot'])}")
+    t.add_row("  of which taken by the fund (accepted)", money(s["bad_debt_fund_accepted"]))
+    t.add_row("  of which covered by Type 1 ADL", money(s["bad_debt_covered_by_adl"]))
+    t.add_row("  of which left to the fund (Type 1 remainder)", money(s["bad_debt_left_to_fund"]))
+    t.add_row("Type 1 haircuts / windfalls", f"{money(s['type1_haircuts'])} / {money(s['type1_windfalls'])}")
+    t.add_row("  equity of solvent refused positions handed over", money(s["type1_surplus_handed"]))
+    t.add_row("Type 1 overshoot / undershoot (rounding, units)", f"{s['overshoot']} / {s['undershoot']}")
+    t.add_row("Type 2 haircuts / windfalls", f"{money(s['type2_haircuts'])} / {money(s['type2_windfalls'])}")
+    t.add_row("ADL figures reconcile", "to the unit" if not s["reconciliation"] else s["reconciliation"][0])
     for name, f in report["final_funds"].items():
         t.add_row(f"{name} fund cash / equity at the end", f"{money(f['cash'])} / {money(f['equity'])}")
     t.add_row("transactions / gas", f"{s['transactions']} / {s['gas_used']:,}")
     console.print(t)
     if s["accounts_hit"]:
         h = Table(title="Accounts hit by ADL (first 15, in the order they were cut)")
-        for col in ("step", "type", "rank", "market", "account", "haircut"):
-            h.add_column(col, justify="right" if col in ("step", "type", "rank", "haircut") else "left")
+        for col in ("step", "type", "rank", "market", "account", "haircut", "windfall", "net"):
+            h.add_column(col, justify="left" if col in ("market", "account") else "right")
         for a in s["accounts_hit"][:15]:
             h.add_row(str(a["first_step"]), str(a["adl_type"]), str(a["rank"]), a["market"], a["account"],
+                      money(a["type1_haircut"] + a["type2_haircut"]), money(a["type1_windfall"] + a["type2_windfall"]),
                       money(a["haircut"]))
         console.print(h)
