@@ -218,8 +218,15 @@ def adl_fill(fill: dict, size_before: int, last_fill: dict | None, liquidation: 
         if liquidation is None or not refused or liquidation["marketId"] != m:
             out.append(("adl_trigger", "Type 1 fill without a liquidation the fund refused"))
             return out
-        if fill["price"] != liquidation["bankruptcyPrice"]:
-            out.append(("adl_price", f"Type 1 at {fill['price']} != bankruptcy price {liquidation['bankruptcyPrice']}"))
+        # a bankrupt position at its bankruptcy price; one that still had equity at mark (its equity to the fund)
+        if liquidation["equity"] > 0:
+            want, what = liquidation["markPrice"], "mark (the refused position still had equity)"
+            if fill["notional"] != fill_notional(abs(delta), want, scale, seller=delta < 0):
+                out.append(("adl_price", f"Type 1 notional {fill['notional']} for {abs(delta)} at mark {want}"))
+        else:
+            want, what = liquidation["bankruptcyPrice"], "bankruptcy price"
+        if fill["price"] != want:
+            out.append(("adl_price", f"Type 1 at {fill['price']} != {what} {want}"))
         if (delta > 0) != (liquidation["size"] > 0):
             out.append(("adl_side", f"Type 1 fill {delta} on the bankrupt position's side ({liquidation['size']})"))
     elif typ == 2:

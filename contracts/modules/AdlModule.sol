@@ -340,54 +340,70 @@ abstract contract AdlModule is InsuranceFundModule {
 
     // ------------------------------------------------------------------ Type 1
 
-    /// @dev Type 1: the bankrupt position leaves its holder at its bankruptcy notional `nb` (margin ends at zero)
-    ///      and is taken, piece by piece at the bankruptcy price, by the ranked counterparties; the fund takes
-    ///      what they cannot, or what this call's work bound leaves. Pieces are rounded against the counterparties
-    ///      and the rounding dust goes to the fund's cash, so the pieces add up to exactly `nb`. Best-effort: never
+    /// @dev Type 1: the refused position leaves its holder at its bankruptcy notional `nb` (margin ends at zero)
+    ///      and is taken, piece by piece, by the ranked counterparties; the fund takes what they cannot, or what this
+    ///      call's work bound leaves. A bankrupt position (no equity left) is taken at its bankruptcy price: its
+    ///      deficit is what the counterparties pay for. A position that still has equity (`atMark`: the fund refused
+    ///      it for its risk limit or its drawdown) is taken at mark, so nobody gains from it, and its remaining
+    ///      equity goes to the fund's cash (OKX's rule; at the bankruptcy price it would be a windfall for the
+    ///      top-ranked counterparties). Pieces are rounded against the counterparties and the difference between
+    ///      `nb` and the pieces (the remaining equity, plus rounding dust, >= 0) is the fund's. Best-effort: never
     ///      reverts for lack of capacity.
-    function _adlType1(uint256 marketId, Market storage mkt, address account, int256 size, uint256 nb, uint256 price)
-        internal
-    {
+    function _adlType1(
+        uint256 marketId,
+        Market storage mkt,
+        address account,
+        int256 size,
+        uint256 nb,
+        uint256 price,
+        bool atMark
+    ) internal {
         _fillTrader(marketId, account, -size, nb, 0, price);
         uint256 absSize = PerpMath.abs(size);
-        (uint256 filled, uint256 pieces, bool outOfWork) = _type1Fills(marketId, size < 0, absSize, nb, price);
+        // the take price per size unit, as a fraction: the bankruptcy notional over the size, or mark
+        (uint256 num, uint256 den) = atMark ? (price, PerpMath.WAD * _scale) : (nb, absSize);
+        (uint256 filled, uint256 pieces, bool outOfWork) = _type1Fills(marketId, size < 0, absSize, num, den, price);
         if (filled != absSize) {
-            uint256 rest = nb > pieces ? nb - pieces : 0;
-            int256 restSize = size > 0 ? int256(absSize - filled) : -int256(absSize - filled);
+            uint256 restAbs = absSize - filled;
+            uint256 rest;
+            if (!atMark) rest = nb > pieces ? nb - pieces : 0;
+            else rest = Math.mulDiv(num, restAbs, den, size > 0 ? Math.Rounding.Ceil : Math.Rounding.Floor);
+            int256 restSize = size > 0 ? int256(restAbs) : -int256(restAbs);
             _fillFund(mkt, restSize, rest);
             pieces += rest;
             if (outOfWork) emit AdlWorkLimitReached(marketId, account, restSize);
             emit AdlRemainderToFund(marketId, account, restSize);
         }
-        // Bankrupt short: it paid nb, the takers received `pieces` <= nb. Bankrupt long: it received nb, the
-        // takers paid `pieces` >= nb. Either way the difference is rounding dust, >= 0, kept by the fund.
+        // A refused short paid nb, the takers received `pieces` <= nb; a refused long received nb, the takers paid
+        // `pieces` >= nb. Either way the difference (remaining equity and rounding dust) is the fund's.
         mkt.fundCash += size < 0 ? int256(nb) - int256(pieces) : int256(pieces) - int256(nb);
     }
 
-    /// @dev Type 1 fills of a bankrupt position of `absSize` (bankruptcy notional `nb`) against the ranked
-    ///      counterparties (longs if `cpIsLong`); returns the size they took and the notional of their pieces.
-    function _type1Fills(uint256 marketId, bool cpIsLong, uint256 absSize, uint256 nb, uint256 price)
+    /// @dev Type 1 fills of a refused position of `absSize` against the ranked counterparties (longs if
+    ///      `cpIsLong`) at `num / den` collateral units per size unit; returns the size they took and the notional
+    ///      of their pieces.
+    function _type1Fills(uint256 marketId, bool cpIsLong, uint256 absSize, uint256 num, uint256 den, uint256 price)
         private
         returns (uint256 filled, uint256 pieces, bool outOfWork)
     {
-        uint256 pb = PerpMath.priceOf(nb, absSize, _scale);
+        uint256 eventPrice = Math.mulDiv(num, PerpMath.WAD * _scale, den); // the fill price (WAD), rounded down
         Engine memory e = _engine(marketId, cpIsLong, price);
         uint256 fills;
         while (filled != absSize && fills < MAX_FILLS) {
             (AdlRanking.Candidate memory c, uint256 rank) = _next(e);
             if (rank == 0) break;
             Position storage pos = _positions[marketId][c.account];
-            uint256 q = PerpMath.min(absSize - filled, _adlCapacity(pos, nb, absSize));
+            uint256 q = PerpMath.min(absSize - filled, _adlCapacity(pos, num, den));
             if (q == 0) continue;
             // Counterparties selling are paid rounded down; buying, they pay rounded up.
-            uint256 n = cpIsLong ? Math.mulDiv(nb, q, absSize) : Math.mulDiv(nb, q, absSize, Math.Rounding.Ceil);
+            uint256 n = Math.mulDiv(num, q, den, cpIsLong ? Math.Rounding.Floor : Math.Rounding.Ceil);
             if (!_marginSurvives(pos, q, n)) continue;
             int256 delta = cpIsLong ? -int256(q) : int256(q);
             _fillTrader(marketId, c.account, delta, n, 0, price);
             filled += q;
             pieces += n;
             ++fills;
-            _afterAdlFill(marketId, c, ADL_TYPE_BANKRUPT, delta, pb, n, rank, e.d);
+            _afterAdlFill(marketId, c, ADL_TYPE_BANKRUPT, delta, eventPrice, n, rank, e.d);
         }
         outOfWork = e.outOfWork || (filled != absSize && fills == MAX_FILLS);
     }

@@ -10,8 +10,9 @@ import {AdlModule} from "./AdlModule.sol";
 /// @notice Permissionless liquidation of positions below maintenance margin. Every liquidation pays its keeper a
 ///         bounded reward (a share of notional and a cap): out of the position's remaining equity, or out of the
 ///         fund's cash when the position has none. The position then goes to the insurance fund at its bankruptcy
-///         price; if the fund refuses it, Type 1 ADL closes it against the ranked opposite positions at that price,
-///         and the fund takes what they cannot.
+///         price; if the fund refuses it, Type 1 ADL closes it against the ranked opposite positions: at that price
+///         when it is bankrupt, at mark (its remaining equity to the fund) when it is not, and the fund takes what
+///         they cannot.
 abstract contract LiquidationModule is AdlModule {
     /// @inheritdoc IPerpetualRisk
     function liquidate(uint256 marketId, address account) external nonReentrant {
@@ -78,7 +79,7 @@ abstract contract LiquidationModule is AdlModule {
             emit FundAccepted(marketId, account, size, PerpMath.priceOf(nb, PerpMath.abs(size), _scale));
         } else {
             emit FundRefused(marketId, account, reason);
-            _adlType1(marketId, mkt, account, size, nb, price);
+            _adlType1(marketId, mkt, account, size, nb, price, equity > 0);
         }
         _emitPosition(marketId, account);
         _emitFund(marketId, mkt);

@@ -147,10 +147,11 @@ def crash_on_model(scn, traders: int | None = None) -> ModelCrash:
                 # the keeper's reward comes out of the margin only while the position has equity (else the fund pays it)
                 from_margin = liq["keeperReward"] if liq["equity"] > 0 else 0
                 nb = bankruptcy_notional(pos.size, pos.open_notional, pos.margin - from_margin)
-                book = Book.type1(book_side, pos.size < 0, mark, scale, nb, abs(pos.size))
+                at_mark = liq["equity"] > 0  # a refused position that still has equity goes at mark
+                book = Book.type1(book_side, pos.size < 0, mark, scale, nb, abs(pos.size), at_mark)
                 fills = [(x["account"], abs(x["sizeDelta"]), x["notional"], x["rank"]) for n, x in ev if n == "AdlFill"]
                 run.cases.append(AdlCase(step, m.name, 1, book, abs(pos.size), max(0, -liq["equity"]),
-                                         max(0, liq["equity"] - liq["keeperReward"]), fills))
+                                         0, fills))  # its remaining equity goes to the fund: nothing handed over
             try:
                 model.poke_fund(KEEPER, mid, now)
             except ModelError:

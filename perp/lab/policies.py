@@ -63,9 +63,13 @@ class Book:
     price_den: int
 
     @classmethod
-    def type1(cls, entries, is_long: bool, mark: int, scale: int, nb: int, abs_size: int) -> "Book":
-        """Type 1: fills at the bankrupt position's bankruptcy notional ``nb`` for its ``abs_size`` (a fill of ``q``
-        costs ``nb * q / abs_size``, as ``AdlModule._type1Fills``)."""
+    def type1(cls, entries, is_long: bool, mark: int, scale: int, nb: int, abs_size: int,
+              at_mark: bool = False) -> "Book":
+        """Type 1: a bankrupt position fills at its bankruptcy notional ``nb`` for its ``abs_size`` (a fill of ``q``
+        costs ``nb * q / abs_size``, as ``AdlModule._type1Fills``); one that still had equity (``at_mark``: the
+        refused position's remaining equity goes to the fund) fills at mark."""
+        if at_mark:
+            return cls(tuple(entries), is_long, mark, scale, mark, WAD * scale)
         return cls(tuple(entries), is_long, mark, scale, nb, abs_size)
 
     @classmethod

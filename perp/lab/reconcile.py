@@ -14,7 +14,8 @@
   counterparties). Haircuts and windfalls are kept apart, never netted, per event and per account;
 - per Type 1 event of a refused position that was still solvent: its **surplus** ``max(0, E - keeperReward)`` (the
   equity left after the keeper's reward) and the part of it **handed** to the counterparties with the filled size,
-  ``handed = floor(surplus * filled / |size|)``: the windfalls pay it out;
+  ``handed = floor(surplus * filled / |size|)`` when it was closed at its bankruptcy price (the windfalls pay it
+  out); the protocol closes such a position at mark and gives the surplus to the fund, so then ``handed = 0``;
 - per Type 1 event: ``excess = haircuts - windfalls - (covered - handed)``, ``overshoot = max(0, excess)`` (the
   counterparties paid more than the shortfall they covered, or received less than the surplus handed over) and
   ``undershoot = max(0, -excess)``, so ``haircuts - windfalls = covered - handed + overshoot - undershoot`` exactly.
@@ -62,6 +63,7 @@ class Type1Event:
     overshoot: int = 0
     undershoot: int = 0
     fills: list = field(default_factory=list)  # (account, sizeDelta, notional, haircut)
+    at_mark: bool = False  # filled at the liquidation's mark (a refused position that still had equity)
 
     def close(self) -> None:
         abs_size = abs(self.size)
@@ -69,7 +71,8 @@ class Type1Event:
         self.covered = self.shortfall * self.filled // abs_size if abs_size else 0
         self.left_to_fund = self.shortfall - self.covered
         self.surplus = max(0, self.equity - self.reward)
-        self.handed = self.surplus * self.filled // abs_size if abs_size else 0
+        # at mark (the protocol's rule for a position that still has equity) the surplus goes to the fund's cash
+        self.handed = 0 if self.at_mark or not abs_size else self.surplus * self.filled // abs_size
         excess = self.haircuts - self.windfalls - (self.covered - self.handed)
         self.overshoot = max(0, excess)
         self.undershoot = max(0, -excess)
@@ -171,6 +174,7 @@ def ledger(events, scale: int, type2_mark=None) -> Ledger:
                     led.problems.append(f"Type 1 fill of {a['account']} outside a refused liquidation")
                     continue
                 h = fill_haircut(a["sizeDelta"], a["notional"], current.mark, scale)
+                current.at_mark = current.equity > 0 and a["price"] == current.mark
                 current.fills.append((a["account"], a["sizeDelta"], a["notional"], h))
                 current.filled += abs(a["sizeDelta"])
                 if h >= 0:

@@ -193,13 +193,20 @@ class AdlModule:
                                         "sizeDelta": delta, "price": price, "notional": notional,
                                         "score": score_down(c.u_d, c.margin, d), "rank": rank}))
 
-    def _adl_type1(self, mid, m: Market, account, size, nb, price):
+    def _adl_type1(self, mid, m: Market, account, size, nb, price, at_mark=False):
+        """AdlModule._adlType1: at the bankruptcy price for a bankrupt position, at mark (its remaining equity to
+        the fund's cash) for one that still has equity."""
         self._fill_trader(mid, account, -size, nb, 0, price)
         abs_size = abs(size)
-        filled, pieces, out_of_work = self._type1_fills(mid, size < 0, abs_size, nb, price)
+        num, den = (price, WAD * self.scale) if at_mark else (nb, abs_size)
+        filled, pieces, out_of_work = self._type1_fills(mid, size < 0, abs_size, num, den, price)
         if filled != abs_size:
-            rest = nb - pieces if nb > pieces else 0
-            rest_size = abs_size - filled if size > 0 else -(abs_size - filled)
+            rest_abs = abs_size - filled
+            if not at_mark:
+                rest = nb - pieces if nb > pieces else 0
+            else:
+                rest = mul_div_up(num, rest_abs, den) if size > 0 else num * rest_abs // den
+            rest_size = rest_abs if size > 0 else -rest_abs
             self._fill_fund(m, rest_size, rest)
             pieces += rest
             if out_of_work:
@@ -207,8 +214,8 @@ class AdlModule:
             self.events.append(("AdlRemainderToFund", {"marketId": mid, "account": account, "size": rest_size}))
         m.fund_cash += nb - pieces if size < 0 else pieces - nb
 
-    def _type1_fills(self, mid, cp_is_long, abs_size, nb, price):
-        pb = price_of_down(nb, abs_size, self.scale)
+    def _type1_fills(self, mid, cp_is_long, abs_size, num, den, price):
+        event_price = num * WAD * self.scale // den
         e = _Engine(self, mid, cp_is_long, price)
         filled = pieces = fills = 0
         while filled != abs_size and fills < MAX_FILLS:
@@ -216,10 +223,10 @@ class AdlModule:
             if rank == 0:
                 break
             pos = self.positions[(mid, c.account)]
-            q = min(abs_size - filled, self._adl_capacity(pos, nb, abs_size))
+            q = min(abs_size - filled, self._adl_capacity(pos, num, den))
             if q == 0:
                 continue
-            n = nb * q // abs_size if cp_is_long else mul_div_up(nb, q, abs_size)
+            n = num * q // den if cp_is_long else mul_div_up(num, q, den)
             if not self._margin_survives(pos, q, n):
                 continue
             delta = -q if cp_is_long else q
@@ -227,7 +234,7 @@ class AdlModule:
             filled += q
             pieces += n
             fills += 1
-            self._after_adl_fill(mid, c, ADL_TYPE_BANKRUPT, delta, pb, n, rank, e.d)
+            self._after_adl_fill(mid, c, ADL_TYPE_BANKRUPT, delta, event_price, n, rank, e.d)
         return filled, pieces, e.out_of_work or (filled != abs_size and fills == MAX_FILLS)
 
     def deleverage_fund(self, sender, mid: int, now: int, max_size: int | None = None) -> None:

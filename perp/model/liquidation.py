@@ -74,5 +74,5 @@ class LiquidationModule:
                                                  "bankruptcyPrice": pb}))
         else:
             self.events.append(("FundRefused", {"marketId": mid, "account": account, "reason": reason}))
-            self._adl_type1(mid, m, account, size, nb, price)
+            self._adl_type1(mid, m, account, size, nb, price, at_mark=equity > 0)
         return True

@@ -88,7 +88,7 @@ def random_type1_event(seed: int, solvent: bool = False, n: int = 12, trades: in
         return None
     from_margin = liq["keeperReward"] if liq["equity"] > 0 else 0  # a bankrupt position's reward is not its margin's
     nb = bankruptcy_notional(pos.size, pos.open_notional, pos.margin - from_margin)
-    book = Book.type1(book_side, not victim_long, mark, model.scale, nb, abs(pos.size))
+    book = Book.type1(book_side, not victim_long, mark, model.scale, nb, abs(pos.size), at_mark=liq["equity"] > 0)
     return Type1Event(book, abs(pos.size), max(0, -liq["equity"]), list(ev), model, engine_order)
 
 

@@ -52,24 +52,32 @@ def test_summary_figures_reconcile_to_the_unit(seed):
 
 
 def test_the_runs_exercise_every_figure():
-    """The recorded runs contain what the reconciliation is about: accepted and refused bad debt, windfalls of
-    solvent refused positions, and Type 2 fills."""
-    seen = {k: 0 for k in ("bad_debt_fund_accepted", "bad_debt_covered_by_adl", "type1_windfalls", "type2_fills")}
+    """The recorded runs contain what the reconciliation is about: accepted and refused bad debt, refused positions
+    that still had equity (closed at mark, their surplus to the fund), and Type 2 fills."""
+    seen = {k: 0 for k in ("bad_debt_fund_accepted", "bad_debt_covered_by_adl", "type2_fills", "solvent_refused")}
     for seed in SEEDS:
-        s, _ = _summary(seed)
+        s, events = _summary(seed)
         for k in seen:
-            seen[k] += s[k]
+            seen[k] += s.get(k, 0)
+        liq = None
+        for e in events:
+            if e["event"] == "Liquidated":
+                liq = e["args"]
+            elif e["event"] == "FundRefused" and liq["equity"] > 0:
+                seen["solvent_refused"] += 1
     assert all(seen.values()), seen
 
 
-def test_why_the_old_summary_did_not_add_up():
+def test_type1_haircuts_cover_the_shortfall_and_nobody_gains():
     """The old ``type1_haircuts`` was ``haircuts - windfalls``: it netted the windfalls of solvent refused positions
-    into the haircuts of bankrupt ones, so it fell far below the bad debt covered that it was printed next to (the
-    shipped large_crash: 24,678.62 against 70,372.24). Kept apart, the haircuts cover the shortfall to the unit."""
-    s, _ = _summary(0)
-    old_type1_haircuts = s["type1_haircuts"] - s["type1_windfalls"]
-    assert s["type1_windfalls"] > 0 and old_type1_haircuts < s["bad_debt_covered_by_adl"]
-    assert abs(s["type1_haircuts"] - s["bad_debt_covered_by_adl"]) <= 50  # rounding only
+    (closed at their bankruptcy price) into the haircuts of bankrupt ones, so it fell far below the bad debt covered
+    that it was printed next to (the shipped large_crash: 24,678.62 against 70,372.24). Now a refused position that
+    still has equity is closed at mark and its surplus goes to the fund: no Type 1 windfalls at all, and the
+    haircuts cover the shortfall to rounding."""
+    for seed in SEEDS:
+        s, _ = _summary(seed)
+        assert s["type1_windfalls"] == 0 and s["type1_surplus_handed"] == 0, seed
+        assert abs(s["type1_haircuts"] - s["bad_debt_covered_by_adl"]) <= 50, seed  # rounding only
 
 
 def test_a_missing_fill_is_caught():

@@ -313,9 +313,15 @@ def liquidate(book: dict, fund: Fund, account: str, mark: Q, params: Params, hwm
     if not reasons:
         return Liquidation(reward, from_fund, pb, True, frozenset(), (), ZERO, book, after)
 
-    # Type 1: the position is closed at Pb against the opposite side's ranking; the fund takes what is left.
-    book, fills, left = deleverage(book, p.size < 0, abs(p.size), pb, mark)
-    fund = fund.take(sign(p.size) * left, pb)
+    # Type 1: a bankrupt position is closed at Pb against the opposite side's ranking (its deficit is what the
+    # counterparties pay for); one that still has equity (refused for the risk limit or the drawdown) at mark, its
+    # remaining equity to the fund (README, issue finding 4: no windfall for the counterparties). The fund takes
+    # what is left, at the same price.
+    price = mark if equity > 0 else pb
+    book, fills, left = deleverage(book, p.size < 0, abs(p.size), price, mark)
+    fund = fund.take(sign(p.size) * left, price)
+    if equity > 0:
+        fund = replace(fund, cash=fund.cash + p.equity(mark))
     return Liquidation(reward, from_fund, pb, False, frozenset(reasons), tuple(fills), left, book, fund)
 
 

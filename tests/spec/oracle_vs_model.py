@@ -292,7 +292,17 @@ class Scenario:
             out.append(f"refusal reason {reason}, oracle {sorted(pred.reasons)}")
         notes.append(f"refused:{reason}")
         fills = ev["AdlFill"]
-        dust = self.check_fills(out, notes, fills, book, p.size < 0, abs(p.size), pb, mark, before, type_=1)
+        # at mark when the position still has equity (the model decides on its equity rounded against the
+        # holder: within a unit of zero the exact equity may say otherwise, and then pb is within a unit of mark)
+        at_mark = liq["equity"] > 0
+        if at_mark != (p.equity(mark) > 0):
+            if abs(p.equity(mark)) >= u:
+                out.append(f"Type 1 at {'mark' if at_mark else 'Pb'} with exact equity {float(p.equity(mark))}")
+            notes.append("borderline type 1 price")
+        price = mark if at_mark else pb
+        if at_mark:
+            notes.append("type1_at_mark")
+        dust = self.check_fills(out, notes, fills, book, p.size < 0, abs(p.size), price, mark, before, type_=1)
         covered = sum(Q(abs(f["sizeDelta"]), WAD) for f in fills)
         rest = abs(p.size) - covered
         remainder = sum(Q(abs(d["size"]), WAD) for d in ev["AdlRemainderToFund"])
@@ -300,7 +310,10 @@ class Scenario:
             out.append(f"remainder to the fund {float(remainder)}, need minus fills {float(rest)}")
         if rest:
             notes.append("remainder")
-        self.compare_fund(out, after, f0.take(O.sign(p.size) * rest, pb), dust, mark)
+        want = f0.take(O.sign(p.size) * rest, price)
+        if at_mark:  # the remaining equity (after the keeper's reward) is the fund's
+            want = replace(want, cash=want.cash + paid.equity(mark))
+        self.compare_fund(out, after, want, dust, mark)
         return out, notes
 
     def decision_is_borderline(self, cand: O.Fund, mark: Q, pred) -> bool:

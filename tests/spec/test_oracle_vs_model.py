@@ -16,7 +16,7 @@ DEFAULT_SEEDS = 40
 CONFIGS = {"dec6-fund0": (6, 0), "dec18-fund500": (18, 500), "dec6-fund100": (6, 100)}
 KNOWN_FINDINGS = set()  # test_spec_findings.py pins each known finding
 # what every configuration's default run must have compared at least once
-REQUIRED = ("accepted", "refused:1", "refused:2", "refused:3", "type1_fills", "type1_margin_capped", "remainder",
+REQUIRED = ("accepted", "refused:1", "refused:2", "refused:3", "type1_fills", "type1_margin_capped", "type1_at_mark", "remainder",
             "type2_fills", "type2:drawdown", "type2:drawdown+equity", "type2_at_fund_bankruptcy_price",
             "revert FundFlat", "revert FundNotDistressed", "revert InsufficientAdlCapacity",
             "revert NotLiquidatable", "state:healthy", "state:reduce_only", "state:margin_call",
