@@ -86,10 +86,10 @@ interface IPerpetualErrors {
     ///         less with `deleverageFund(marketId, maxSize)`.
     error AdlWorkLimit(uint256 marketId, uint256 required, uint256 filled);
     /// @notice Always thrown by `previewDeleverageFund`, carrying what `deleverageFund` would do now: the fund's
-    ///         distress reason (`DistressReason`, after this call's sample), equity and drawdown, the Type 2 price,
-    ///         the required size, the size the ranked counterparties can take at that price within one call's work
-    ///         bound (`available`; the call succeeds exactly when it equals `required` and `required > 0`), and
-    ///         whether the work bound stopped it.
+    ///         distress reason (`DistressReason`, after this call's sample), equity and drawdown, the Type 2 price
+    ///         (0 when the fund is flat), the required size, the size the ranked counterparties can take at that
+    ///         price within one call's work bound (`available`; the call succeeds exactly when it equals `required`
+    ///         and `required > 0`), and whether the work bound stopped it.
     error Type2Preview(
         uint256 marketId,
         uint8 reason,

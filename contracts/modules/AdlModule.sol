@@ -283,8 +283,9 @@ abstract contract AdlModule is InsuranceFundModule {
         int256 fundSize = mkt.fundSize;
         o.flat = fundSize == 0;
         (o.reason, o.netNotional) = _distress(mkt, o.equity, price);
+        if (o.flat) return o;
         o.price = _fundTradePrice(mkt, price);
-        if (o.flat || o.reason == DistressReason.None) return o;
+        if (o.reason == DistressReason.None) return o;
 
         uint256 absSize = PerpMath.abs(fundSize);
         uint256 targetSize = 0; // flat, unless the risk limit is the only cause
