@@ -111,9 +111,10 @@ def main() -> None:
 @click.option("--traders", type=click.IntRange(2, 100_000), help="override the scenario's number of traders")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), help="report folder (default reports/sim/<name>)")
 @click.option("--no-plots", is_flag=True, help="skip the PNG plots")
+@click.option("--no-html", is_flag=True, help="skip the HTML report (report.html)")
 @click.option("--quiet", is_flag=True, help="no progress bar or summary")
 @click.option("--rpc", help="run on this node instead of a fresh Anvil (a devnet whose accounts are unlocked)")
-def simulate(scenario, traders, out_dir, no_plots, quiet, rpc):
+def simulate(scenario, traders, out_dir, no_plots, no_html, quiet, rpc):
     """Run a crash SCENARIO (YAML): deploy, build the traders, drive the price path, keep, audit every step.
 
     Starts a fresh Anvil on a free port and stops it at the end (even on error); it never attaches to a node it did
@@ -141,7 +142,7 @@ def simulate(scenario, traders, out_dir, no_plots, quiet, rpc):
             raise Fail("simulations need two unlocked accounts on the node (operator and keeper): use a devnet")
         try:
             run_scenario(client.w3, Sender(client, address=accounts[0]), accounts[1], scenario, out_dir=out_dir,
-                         plots=not no_plots, quiet=quiet, traders=traders)
+                         plots=not no_plots, quiet=quiet, traders=traders, html=not no_html)
         except ScenarioError as exc:
             raise Fail(f"bad scenario: {exc}") from None
         except SimulationHalted:
