@@ -91,8 +91,9 @@ build-fresh:
 	  $(BROWNIE) compile >/dev/null && echo "$$h" > build/.sources && echo "contracts compiled"; fi
 
 ## Benchmarks: the ADL cost curve (N = 10 .. 100,000, forge), the gas table, then the simulation's throughput beside
-## a naive loop and Anvil's ceiling.
+## a naive loop and Anvil's ceiling, and the sweep throughput (runs per minute on 1 and 2 Ray workers, no chain).
 bench: $(SETUP_STAMP) build-fresh no-stale-node
+	$(VENV)/bin/python scripts/bench_sweep.py
 	$(VENV)/bin/python scripts/bench_adl.py
 	$(BROWNIE) run scripts/bench_gas.py --network $(NETWORK)
 	$(BROWNIE) run scripts/bench_sim.py --network $(NETWORK) --silent
