@@ -14,6 +14,14 @@ TITLES = {
 }
 
 
+def _order(v: str):
+    """Numbers in numeric order, then names."""
+    try:
+        return (0, float(v), "")
+    except ValueError:
+        return (1, 0.0, v)
+
+
 def _figures(rows: list[dict]) -> dict:
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
@@ -27,7 +35,7 @@ def _figures(rows: list[dict]) -> dict:
     axes = [a for a in AXES if len({r[a] for r in runs}) > 1] + ["scenario"]
     fig = make_subplots(rows=1, cols=len(axes), subplot_titles=axes, shared_yaxes=True)
     for i, a in enumerate(axes, 1):
-        vals = sorted({r[a] for r in runs}, key=lambda v: (len(v), v))
+        vals = sorted({r[a] for r in runs}, key=_order)
         p = [sum(int(r["adl_fired"]) for r in runs if r[a] == v) / max(1, sum(1 for r in runs if r[a] == v))
              for v in vals]
         fig.add_trace(go.Bar(x=[str(v) for v in vals], y=p, name=a, showlegend=False), row=1, col=i)
