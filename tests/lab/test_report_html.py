@@ -81,3 +81,15 @@ def test_renders_in_headless_chromium_without_console_errors(recorded, tmp_path)
     assert captured.group(1).strip() == ""
     drawn = re.search(r"<pre id=\"plots-drawn\">(\d+)</pre>", dom.stdout)
     assert drawn and int(drawn.group(1)) >= 6  # plotly drew its SVG layers for the six figures
+
+
+def test_the_simulation_command_s_writer_adds_the_policy_table(recorded, tmp_path):
+    """``perp.runner.write_html_report`` (what `perp simulate` calls after the PNGs) computes the policy table on the
+    model's run of the same scenario and says so."""
+    from perp.runner import write_html_report
+    from perp.scenario import scaled
+
+    scn, _, report = recorded
+    path = write_html_report(report, scaled(scn, 120), tmp_path / "report.html")
+    text = path.read_text()
+    assert "<td>dydx_sweep</td>" in text and "run on the reference model" in text
