@@ -15,7 +15,7 @@ BROWNIE := $(VENV)/bin/brownie
 PERP := $(VENV)/bin/perp
 SETUP_STAMP := $(ROOT)/.setup-done
 
-.PHONY: setup simulate simulate-all deploy audit keeper slither test forge gas-snapshot faults bench stress clean \
+.PHONY: setup simulate simulate-all sweep deploy audit keeper slither test forge gas-snapshot faults bench stress clean \
 	build-fresh no-stale-node
 
 SCENARIO ?= scenarios/flash_crash.yaml
@@ -29,6 +29,13 @@ simulate: $(SETUP_STAMP) build-fresh
 ## Every shipped scenario, one after the other (each on its own fresh chain).
 simulate-all: $(SETUP_STAMP) build-fresh
 	@for s in scenarios/*.yaml; do $(PERP) simulate $$s || exit 1; done
+
+SWEEP ?= scenarios/sweeps/small.yaml
+WORKERS ?= 2
+## A sweep on the reference model (no chain), on a local Ray instance of WORKERS CPUs (RAY_ADDRESS=... joins a
+## cluster): reports/sweeps/<name>/points.csv (resumed), summary.json, summary.html.
+sweep: $(SETUP_STAMP)
+	$(PERP) sweep $(SWEEP) --workers $(WORKERS) $(if $(RAY_ADDRESS),--address $(RAY_ADDRESS))
 
 ## Deploy and configure on the node at RPC (devnet mocks; PLAN=plan.yaml and KEY_ENV=VAR for a live network).
 deploy: $(SETUP_STAMP) build-fresh
@@ -84,8 +91,9 @@ build-fresh:
 	  $(BROWNIE) compile >/dev/null && echo "$$h" > build/.sources && echo "contracts compiled"; fi
 
 ## Benchmarks: the ADL cost curve (N = 10 .. 100,000, forge), the gas table, then the simulation's throughput beside
-## a naive loop and Anvil's ceiling.
+## a naive loop and Anvil's ceiling, and the sweep throughput (runs per minute on 1 and 2 Ray workers, no chain).
 bench: $(SETUP_STAMP) build-fresh no-stale-node
+	$(VENV)/bin/python scripts/bench_sweep.py
 	$(VENV)/bin/python scripts/bench_adl.py
 	$(BROWNIE) run scripts/bench_gas.py --network $(NETWORK)
 	$(BROWNIE) run scripts/bench_sim.py --network $(NETWORK) --silent

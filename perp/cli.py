@@ -6,6 +6,7 @@
     perp keeper deployments/devnet-31337.json         # follows blocks, liquidates, Type 2, pokes
     perp queue deployments/devnet-31337.json 0xabc... # a position's ADL score, rank and lights
     perp lab compare scenarios/flash_crash.yaml       # ADL policies on the scenario's books (reference model, no chain)
+    perp sweep scenarios/sweeps/small.yaml            # scenarios x seeds x a parameter grid on Ray (reference model)
 
 Exit status: 0 success, 1 findings (audit) or a halted simulation, 2 a usage, input or connection error (one
 readable line on stderr, never a traceback).
@@ -111,9 +112,10 @@ def main() -> None:
 @click.option("--traders", type=click.IntRange(2, 100_000), help="override the scenario's number of traders")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), help="report folder (default reports/sim/<name>)")
 @click.option("--no-plots", is_flag=True, help="skip the PNG plots")
+@click.option("--no-html", is_flag=True, help="skip the HTML report (report.html)")
 @click.option("--quiet", is_flag=True, help="no progress bar or summary")
 @click.option("--rpc", help="run on this node instead of a fresh Anvil (a devnet whose accounts are unlocked)")
-def simulate(scenario, traders, out_dir, no_plots, quiet, rpc):
+def simulate(scenario, traders, out_dir, no_plots, no_html, quiet, rpc):
     """Run a crash SCENARIO (YAML): deploy, build the traders, drive the price path, keep, audit every step.
 
     Starts a fresh Anvil on a free port and stops it at the end (even on error); it never attaches to a node it did
@@ -141,7 +143,7 @@ def simulate(scenario, traders, out_dir, no_plots, quiet, rpc):
             raise Fail("simulations need two unlocked accounts on the node (operator and keeper): use a devnet")
         try:
             run_scenario(client.w3, Sender(client, address=accounts[0]), accounts[1], scenario, out_dir=out_dir,
-                         plots=not no_plots, quiet=quiet, traders=traders)
+                         plots=not no_plots, quiet=quiet, traders=traders, html=not no_html)
         except ScenarioError as exc:
             raise Fail(f"bad scenario: {exc}") from None
         except SimulationHalted:
@@ -358,6 +360,57 @@ def lab_compare(scenario, traders, policies, seed):
     console.print(table(comp, scn.decimals))
     if not comp.queue_matches:
         click.echo(f"error: the queue policy differs from the model on events {comp.mismatches[:10]}", err=True)
+        sys.exit(EXIT_FINDINGS)
+
+
+# ------------------------------------------------------------------------------------------------ sweep
+
+
+@main.command()
+@click.argument("sweep_file", type=click.Path(dir_okay=False))
+@click.option("--address", help="join the Ray cluster at this address (default: start a local instance)")
+@click.option("--workers", type=click.IntRange(1, 1_024), default=2, show_default=True,
+              help="CPUs of the local Ray instance (ignored with --address)")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False),
+              help="output folder (default reports/sweeps/<name>); its points.csv is resumed")
+@click.option("--limit", type=click.IntRange(1), help="run at most this many unfinished points")
+@click.option("--quiet", is_flag=True, help="no progress bar or summary")
+def sweep(sweep_file, address, workers, out_dir, limit, quiet):
+    """Run every point of SWEEP_FILE (scenarios x seeds x a parameter grid, YAML) on the reference model, on Ray;
+    points already in the output table are not rerun. Writes points.csv, summary.json and summary.html."""
+    from .chain.abi import PACKAGE_ROOT
+    from .lab.sweep import SweepError, load as load_sweep, run_sweep
+    from .scenario import ScenarioError
+
+    try:
+        sw = load_sweep(sweep_file)
+    except (SweepError, ScenarioError) as exc:
+        raise Fail(f"bad sweep: {exc}") from None
+    out = Path(out_dir) if out_dir else PACKAGE_ROOT / "reports" / "sweeps" / sw.name
+    try:
+        res = run_sweep(sw, out, workers=workers, address=address, progress=not quiet, limit=limit)
+    except ScenarioError as exc:
+        raise Fail(f"bad sweep: {exc}") from None
+    except ConnectionError as exc:
+        raise Fail(f"--address {address}: {exc}") from None
+    if quiet:
+        return
+    o = res.summary["overall"]
+    click.echo(f"{sw.name}: {res.points} points ({len(res.skipped)} left out), {res.already} already done, "
+               f"{res.ran} run in {res.seconds:.1f} s"
+               + (f" ({res.ran * 60 / res.seconds:,.0f} runs/min)" if res.ran and res.seconds else ""))
+    if o.get("points"):
+        click.echo(f"P(ADL fires) {o['p_adl']:.2f}; bad debt p50/p90/max {o['bad_debt']['q50']:,.2f} / "
+                   f"{o['bad_debt']['q90']:,.2f} / {o['bad_debt']['q100']:,.2f}; fund drawdown p50/p90/max "
+                   f"{o['fund_drawdown']['q50']:.1%} / {o['fund_drawdown']['q90']:.1%} / "
+                   f"{o['fund_drawdown']['q100']:.1%}; reconciled: {'yes' if o['reconciled'] else 'NO'}")
+    for name, p in res.summary["policies"].items():
+        share = "-" if p["max_equity_share"] is None else f"{p['max_equity_share']:.1%}"
+        click.echo(f"  {name:<12} runs {p['points']:>4}  hit {p['accounts_hit']:>7.1f}  max h/E {share:>6}  "
+                   f"Gini event {p['gini_event'] if p['gini_event'] is None else round(p['gini_event'], 3)}")
+    for f in res.files:
+        click.echo(f"wrote {f}")
+    if not o.get("reconciled", True) or any(p["queue_matches"] is False for p in res.summary["policies"].values()):
         sys.exit(EXIT_FINDINGS)
 
 

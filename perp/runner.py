@@ -17,7 +17,7 @@ def _shown(path: Path) -> str:
 
 
 def run_scenario(w3, operator, keeper: str, scenario_path: str, out_dir: str | None = None, plots: bool = True,
-                 quiet: bool = False, traders: int | None = None):
+                 quiet: bool = False, traders: int | None = None, html: bool = True):
     """Runs one scenario on the chain behind ``w3`` (a devnet: mock oracles). ``operator``: a
     ``perp.chain.Sender`` of an unlocked account; ``keeper``: another unlocked account. Returns (report, sim)."""
     from rich.console import Console
@@ -51,11 +51,37 @@ def run_scenario(w3, operator, keeper: str, scenario_path: str, out_dir: str | N
     out = Path(out_dir) if out_dir else PACKAGE_ROOT / "reports" / "sim" / Path(scenario_path).stem
     json_path = rpt.write_json(report, out / "report.json")
     files = rpt.plot(report, out, scn.decimals) if plots else []
+    if html:
+        files.append(write_html_report(report, scn, out / "report.html"))
     elapsed = time.time() - started
     rpt.print_summary(report, scn.decimals, console)
     console.print(f"report: {_shown(json_path)}")
     for f in files:
-        console.print(f"plot:   {_shown(f)}")
+        console.print(f"{'html' if f.suffix == '.html' else 'plot'}:   {_shown(f)}")
     console.print(f"{len(sim.traders)} traders x {scn.steps + 1} steps audited in {elapsed:.1f} s "
                   f"({len(sim.traders) * (scn.steps + 1) / elapsed:,.0f} account-steps/s)")
     return report, sim
+
+
+POLICY_TABLE_MAX_TRADERS = 2_000  # above this the model run behind the policy table takes too long for a report
+
+
+def write_html_report(report: dict, scn, path: Path) -> Path:
+    """The run's HTML report (``perp.report_html``), with the ADL policy table of ``perp.lab.compare`` computed on
+    the reference model's run of the same scenario when it is cheap (up to ``POLICY_TABLE_MAX_TRADERS`` traders)."""
+    from .lab.compare import compare, crash_on_model
+    from .report_html import policy_rows, write_html
+
+    rows, note = None, ""
+    if scn.population.count <= POLICY_TABLE_MAX_TRADERS:
+        crash = crash_on_model(scn)
+        comp = compare(crash.cases)
+        rows = policy_rows(comp, scn.decimals)
+        note = (f"Every policy of perp.lab on the {comp.cases} ADL events of the same scenario run on the reference "
+                f"model (not this chain run's events: the model's keeper liquidates one account at a time), each "
+                f"counterfactually per event: the same book, size and price as the protocol had. Money in "
+                f"collateral tokens; overshoot in collateral units. `perp lab compare` prints the same table.")
+    else:
+        note = (f"not computed: {scn.population.count} traders (above {POLICY_TABLE_MAX_TRADERS}); run "
+                f"`perp lab compare` on the scenario")
+    return write_html(report, path, scn.decimals, rows, note)

@@ -70,4 +70,13 @@ for i in 1 2 3 4; do
   .venv/bin/brownie networks modify "dev$i" $settings >/dev/null 2>&1 \
     || .venv/bin/brownie networks add Development "dev$i" cmd=anvil $settings >/dev/null
 done
+echo "==> headless Chromium for the HTML report tests (Debian's package; tests/lab/headless.py)"
+if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; then
+  :
+elif [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null
+else
+  echo "    chromium not found and not root: the HTML render test will skip (apt-get install -y chromium)" >&2
+fi
 echo "==> set-up complete"

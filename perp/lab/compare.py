@@ -21,6 +21,7 @@ from decimal import Decimal
 from fractions import Fraction
 
 from ..core import WAD, ModelError, bankruptcy_notional
+from ..core import queue_indicator
 from .metrics import event_metrics, run_metrics
 from .policies import POLICIES, Book, BookEntry
 
@@ -54,6 +55,24 @@ class ModelCrash:
     accepted: int = 0
     refused: int = 0
     type2_calls: int = 0
+    # the run as ``perp.sim.RunRecord`` holds it (``record()``): the model's events of the price steps (not those of
+    # the entry rounds), one ``perp.sim.StepRecord`` per step, the final funds and accounts
+    scenario: object = None
+    market_ids: dict = field(default_factory=dict)
+    scale: int = 1
+    events: list = field(default_factory=list)
+    steps: list = field(default_factory=list)
+    final_funds: dict = field(default_factory=dict)
+    accounts: list = field(default_factory=list)
+    transactions: int = 0
+
+    def record(self):
+        """The run as a ``perp.sim.RunRecord`` (gas 0: no chain), for ``perp.report.build`` and the HTML report."""
+        from ..sim import RunRecord
+
+        return RunRecord(self.scenario, dict(self.market_ids), self.scale, list(self.steps), list(self.events),
+                         list(self.accounts), dict(self.final_funds), self.transactions, 0, ORACLE_DECIMALS,
+                         extra={"backend": "model"})
 
 
 def _entries(model, mid, is_long) -> list:
@@ -73,6 +92,7 @@ def crash_on_model(scn, traders: int | None = None) -> ModelCrash:
     from ..params import default_params
     from ..population import build, opening_order
     from ..scenario import scaled
+    from ..sim import StepRecord
 
     scn = scaled(scn, traders) if traders else scn
     model = Model(scn.decimals)
@@ -89,6 +109,7 @@ def crash_on_model(scn, traders: int | None = None) -> ModelCrash:
     for a in pop.everyone:
         model.deposit(a.address, a.deposit)
     maker = pop.maker
+    run = ModelCrash([], scenario=scn, market_ids=dict(mids), scale=scale)
 
     def order(who, mid, is_buy, size, price, leverage):
         who.nonce += 1
@@ -115,10 +136,25 @@ def crash_on_model(scn, traders: int | None = None) -> ModelCrash:
                         model.settle(Match(maker_orders[not t.is_long], o, sizes[t.index], p), now)
                     except ModelError:
                         pass
-    run = ModelCrash([])
     first_seen: dict = {}
+    lights_before = {}
+    for m in scn.markets:  # the queue lights before the crash, at the path's first price (as perp.sim records them)
+        mid = mids[m.name]
+        model.set_price(mid, _answer(m.path.points[0]), now)
+        mark = _answer(m.path.points[0]) * 10 ** (18 - ORACLE_DECIMALS)
+        for is_long in (True, False):
+            for acct, (_, _, _, lights) in queue_indicator(_entries(model, mid, is_long), mark, scale).items():
+                lights_before[acct] = lights
+
+    def keep(step, label):  # the events of the call just made, as perp.sim records a transaction's logs
+        run.transactions += 1
+        for n, x in model.events:
+            run.events.append({"step": step, "tx": label, "tx_index": run.transactions, "event": n, "args": dict(x)})
+
     for step in range(scn.steps + 1):
         now += 1
+        rec = StepRecord(step, {m.name: str(m.path.points[step]) for m in scn.markets}, {}, {})
+        first_event = len(run.events)
         for m in scn.markets:  # every step re-posts the price, so that the oracle never goes stale in the model
             model.set_price(mids[m.name], _answer(m.path.points[step]), now)
         for m in scn.markets:
@@ -137,6 +173,7 @@ def crash_on_model(scn, traders: int | None = None) -> ModelCrash:
                     model.liquidate(KEEPER, mid, a, now)
                 except ModelError:
                     continue
+                keep(step, f"liquidate {m.name}")
                 run.liquidations += 1
                 ev = model.events
                 liq = next(x for n, x in ev if n == "Liquidated")
@@ -154,6 +191,7 @@ def crash_on_model(scn, traders: int | None = None) -> ModelCrash:
                                          0, fills))  # its remaining equity goes to the fund: nothing handed over
             try:
                 model.poke_fund(KEEPER, mid, now)
+                keep(step, f"pokeFund {m.name}")
             except ModelError:
                 pass
             mk = model.markets[mid]
@@ -163,14 +201,68 @@ def crash_on_model(scn, traders: int | None = None) -> ModelCrash:
                 deficit, fund_size = max(0, -model._fund_equity(mk, mark)), abs(mk.fund_size)
                 try:
                     model.deleverage_fund(KEEPER, mid, now)
-                except ModelError:
+                except ModelError as exc:
+                    if "InsufficientAdlCapacity" in str(exc):
+                        rec.type2_reverts += 1
+                        run.events.append({"step": step, "tx": f"deleverageFund {m.name}", "tx_index": None,
+                                           "event": "Type2Reverted", "args": {"reason": str(exc)}})
                     continue
+                keep(step, f"deleverageFund {m.name}")
                 run.type2_calls += 1
                 fills = [(x["account"], abs(x["sizeDelta"]), x["notional"], x["rank"])
                          for n, x in model.events if n == "AdlFill"]
                 size = sum(f[1] for f in fills)  # the fund's deficit on the part it deleveraged: what the cap makes
                 run.cases.append(AdlCase(step, m.name, 2, book, size, deficit * size // fund_size, 0, fills))  # pay
+        for m in scn.markets:
+            mid = mids[m.name]
+            mk = model.markets[mid]
+            mark = _answer(m.path.points[step]) * 10 ** (18 - ORACLE_DECIMALS)
+            rec.funds[m.name] = _fund_view(model, mk, mark)
+            longs = sum(p.size for (i, _), p in model.positions.items() if i == mid and p.size > 0)
+            shorts = -sum(p.size for (i, _), p in model.positions.items() if i == mid and p.size < 0)
+            rec.open_interest[m.name] = (longs + max(mk.fund_size, 0), shorts + max(-mk.fund_size, 0))
+        for e in run.events[first_event:]:
+            if e["event"] == "Liquidated":
+                rec.liquidations += 1
+            elif e["event"] == "FundRefused":
+                rec.refusals += 1
+            elif e["event"] == "AdlFill":
+                if e["args"]["adlType"] == 1:
+                    rec.type1_fills += 1
+                else:
+                    rec.type2_fills += 1
+        run.steps.append(rec)
+    last = scn.steps
+    for m in scn.markets:
+        mk = model.markets[mids[m.name]]
+        v = _fund_view(model, mk, _answer(m.path.points[last]) * 10 ** (18 - ORACLE_DECIMALS))
+        run.final_funds[m.name] = {"cash": v["cash"], "size": v["size"], "open_notional": mk.fund_open_notional,
+                                   "equity": v["equity"]}
+    for t in pop.everyone:
+        key = t.address.lower()
+        positions = {}
+        for m in scn.markets:
+            p = model.positions.get((mids[m.name], key)) or model.positions.get((mids[m.name], t.address))
+            if p is not None and p.size != 0:
+                mark = _answer(m.path.points[last]) * 10 ** (18 - ORACLE_DECIMALS)
+                positions[m.name] = {"size": p.size, "open_notional": p.open_notional, "margin": p.margin,
+                                     "equity": model.position_equity(mids[m.name], t.address, mark)}
+        lights = lights_before.get(key, lights_before.get(t.address))
+        run.accounts.append({"address": t.address, "role": t.role, "market": t.market,
+                             "side": "long" if t.is_long else "short", "leverage": t.leverage, "deposit": t.deposit,
+                             "free_collateral": model.free_collateral(t.address), "positions": positions,
+                             "queue_lights_before": lights})
     return run
+
+
+def _fund_view(model, mk, mark) -> dict:
+    """The fund as ``PerpLens.fundView`` reports it (cash, size, equity at mark, net notional, drawdown, distress)."""
+    from ..core import drawdown_down
+
+    equity = model._fund_equity(mk, mark)
+    return {"cash": mk.fund_cash, "size": mk.fund_size, "equity": equity, "net_notional": mk.fund_open_notional,
+            "drawdown": drawdown_down(mk.fund_hwm, equity) if mk.fund_hwm > 0 else 0,
+            "distressed": mk.fund_distressed}
 
 
 @dataclass
