@@ -85,6 +85,11 @@ interface IPerpetualErrors {
     /// @notice Thrown when Type 2 reached the per-call work bound before offsetting the required size; ask for
     ///         less with `deleverageFund(marketId, maxSize)`.
     error AdlWorkLimit(uint256 marketId, uint256 required, uint256 filled);
+    /// @notice Thrown by a `SequencerGuardedFeed` (an L2 market's oracle) while the sequencer is down (status 1
+    ///         since `since`), or has no status yet (`since == 0`): no mark price, so no action that needs one.
+    error SequencerDown(address sequencerUptimeFeed, uint256 since);
+    /// @notice Thrown by a `SequencerGuardedFeed` within `gracePeriod` seconds after the sequencer came back up.
+    error SequencerGracePeriod(address sequencerUptimeFeed, uint256 upSince, uint256 gracePeriod);
     /// @notice Always thrown by `previewDeleverageFund`, carrying what `deleverageFund` would do now: the fund's
     ///         distress reason (`DistressReason`, after this call's sample), equity and drawdown, the Type 2 price
     ///         (0 when the fund is flat), the required size, the size the ranked counterparties can take at that

@@ -24,13 +24,13 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def run(scenario_path: str, out_dir: str | None = None, plots: bool = True, quiet: bool = False,
         traders: int | None = None):
-    """Runs one scenario file; `traders` overrides the population size (the tests run reduced sizes). Returns
-    (report, simulation)."""
+    """Runs one scenario file; `traders` overrides the population size (the tests run reduced sizes). The HTML
+    report comes with the plots (`plots=False`, as the tests run it, writes neither). Returns (report, simulation)."""
     if not is_devnet():
         sys.exit("simulations drive mock oracles: run them on a devnet (--network development)")
     operator = Sender(Rpc(web3), address=str(accounts[0]))
     return run_scenario(web3, operator, str(accounts[1]), scenario_path, out_dir=out_dir, plots=plots, quiet=quiet,
-                        traders=traders)
+                        traders=traders, html=plots)
 
 
 def main(scenario_path: str = "scenarios/flash_crash.yaml", out_dir: str | None = None):

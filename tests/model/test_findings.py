@@ -134,7 +134,9 @@ def price_zero_type2_scenario(env0):
     h.set_price(ETH, 2200 * 10**8)
     trade(bob, alice, 2300, 1, 5)  # alice closes; bob long 0.01 @ 2,300 at 1x (margin 23)
     h.set_price(ETH, 2250 * 10**8)
-    ok(h.liquidate(ETH, frank))  # refused (Drawdown), bob underwater: the fund takes short 0.01 @ 2,277.75
+    # refused (Drawdown); frank still has equity (0.39, 0.1125 to his keeper), so Type 1 runs at mark, but bob is
+    # underwater: the fund takes short 0.01 at mark 2,250 and frank's remaining 0.2775
+    ok(h.liquidate(ETH, frank))
     ok(h.add_margin(bob, ETH, 10 * U))
     h.set_price(ETH, 2400 * 10**8)  # bob is in profit: eligible
     return h, bob
@@ -147,7 +149,7 @@ def test_type2_of_a_fund_with_negative_cash_trades_at_mark(env0):
     h, bob = price_zero_type2_scenario(env0)
     ETH = env0.ETH
     cash, size, on = (int(x) for x in env0.perp.fundAccount(ETH)[:3])
-    assert (cash, size, on) == (-83_442_640, -WAD // 100, -22_777_500)  # cash - openNotional < 0
+    assert (cash, size, on) == (-83_442_640 + 277_500, -WAD // 100, -22_500_000)  # cash - openNotional < 0
     assert tuple(int(x) for x in env0.perp.getPosition(ETH, bob)[:3]) == (WAD // 100, 23 * U, 33 * U)  # 24 at mark
     free = env0.free(bob)
     tx, _, err = h.deleverage_fund(ETH)
@@ -157,8 +159,8 @@ def test_type2_of_a_fund_with_negative_cash_trades_at_mark(env0):
         bob.address, -WAD // 100, 2400 * WAD, 24 * U
     )
     assert env0.free(bob) - free == 34 * U  # margin 33 + (24 - 23) realized
-    # the fund buys back its short 0.01 @ 2,277.75 for 24: realizes -1.2225
-    assert tuple(int(x) for x in env0.perp.fundAccount(ETH))[:3] == (-83_442_640 - 1_222_500, 0, 0)
+    # the fund buys back its short 0.01 @ 2,250 for 24: realizes -1.5
+    assert tuple(int(x) for x in env0.perp.fundAccount(ETH))[:3] == (-83_165_140 - 1_500_000, 0, 0)
 
 
 def test_property_type2_never_trades_at_price_zero(env0):
