@@ -184,6 +184,9 @@ class Plan:
     markets: list
     fund_seed: int = 0  # collateral units per market, paid by the deployer
     deployer: str = ""  # a Brownie account name (scripts/deploy.py only)
+    # L2: the network's Chainlink sequencer-uptime feed; each market is then listed behind a SequencerGuardedFeed
+    sequencer_uptime_feed: str = ""
+    sequencer_grace_period: int = 3600  # seconds (at most a day)
 
 
 def load_plan(raw: dict, decimals: int, where: str = "plan") -> Plan:
@@ -191,6 +194,8 @@ def load_plan(raw: dict, decimals: int, where: str = "plan") -> Plan:
 
         collateral: 0x...                # an ERC-20 with 0..18 decimals, no fee on transfer
         fund_seed: "10000"               # optional, human units per market, paid by the deployer
+        sequencer_uptime_feed: 0x...     # optional (L2): markets are listed behind a SequencerGuardedFeed
+        sequencer_grace_period: 3600     # optional, seconds after the sequencer is back up (0..86400)
         markets:
           - {name: ETH-PERP, oracle: 0x...}            # defaults from perp.params, overridable per field
           - {name: BTC-PERP, oracle: 0x..., imr: "40000000000000000"}
@@ -232,13 +237,26 @@ def load_plan(raw: dict, decimals: int, where: str = "plan") -> Plan:
         raise DeployError(f"{where}.fund_seed: must be a number of collateral units, got {raw.get('fund_seed')!r}")
     if seed < 0:
         raise DeployError(f"{where}.fund_seed: must not be negative")
-    return Plan(to_checksum_address(collateral), decimals, plans, seed, str(raw.get("deployer", "")))
+    feed, grace = raw.get("sequencer_uptime_feed", ""), raw.get("sequencer_grace_period", 3600)
+    if feed and not is_address(str(feed)):
+        raise DeployError(f"{where}.sequencer_uptime_feed: must be the uptime feed's address, got {feed!r}")
+    try:
+        grace = int(str(grace))
+    except ValueError:
+        raise DeployError(f"{where}.sequencer_grace_period: must be a whole number of seconds, got {grace!r}") from None
+    if not 0 <= grace <= 86_400:
+        raise DeployError(f"{where}.sequencer_grace_period: must be within [0, 86400] seconds, got {grace}")
+    return Plan(to_checksum_address(collateral), decimals, plans, seed, str(raw.get("deployer", "")),
+                to_checksum_address(feed) if feed else "", grace)
 
 
 def plan_text(plan: Plan, sender_address: str, chain_id: int) -> str:
     """Every parameter of a live deployment, printed before anything is sent."""
     lines = [f"chain id {chain_id}, deployer {sender_address}",
              f"collateral {plan.collateral} ({plan.decimals} decimals), fund seed {plan.fund_seed} units per market"]
+    if plan.sequencer_uptime_feed:
+        lines.append(f"sequencer uptime feed {plan.sequencer_uptime_feed}, grace period {plan.sequencer_grace_period} s: "
+                     f"each market's oracle behind a SequencerGuardedFeed")
     for m in plan.markets:
         lines.append(f"  {m.name}: oracle {m.oracle}")
         for k, v in asdict(m.params).items():
@@ -256,9 +274,14 @@ def deploy_live(sender: Sender, plan: Plan, network: str = "", rpc_url: str = ""
     lens = deploy_contract(sender, "PerpLens", perp.address)
     listed = {}
     for m in plan.markets:
-        mid = list_market(sender, perp, m.name, m.oracle, m.params)
+        oracle, extra = m.oracle, {}
+        if plan.sequencer_uptime_feed:  # L2: the market reads its price through the sequencer guard
+            guard = deploy_contract(sender, "SequencerGuardedFeed", m.oracle, plan.sequencer_uptime_feed,
+                                    plan.sequencer_grace_period)
+            oracle, extra = guard.address, {"price_feed": m.oracle, "sequencer_uptime_feed": plan.sequencer_uptime_feed}
+        mid = list_market(sender, perp, m.name, oracle, m.params)
         top_up_fund(sender, perp, token, mid, plan.fund_seed)
-        listed[m.name] = {"id": mid, "oracle": m.oracle, "params": asdict(m.params)}
+        listed[m.name] = {"id": mid, "oracle": oracle, **extra, "params": asdict(m.params)}
     manifest = _manifest(sender, network, rpc_url, perp, lens, token, libraries, plan.decimals, listed)
     return Deployment(manifest, perp, lens, token)
 

@@ -93,8 +93,9 @@ def main() -> int:
         print("\n".join(summary[-40:]))
         for m in CALLS.finditer(out):
             calls += int(m.group(4))
-        # forge 1.7.1 can exit 0 when an invariant campaign fails (seen on a deep run): the output decides too
-        if code != 0 or re.search(r"\[FAIL|Suite result: FAILED", out):
+        # forge 1.7.1 can exit 0 when an invariant campaign fails (seen on a deep run), and exits 0 when
+        # --gas-snapshot-check finds a changed gas figure ("Snapshots differ"): the output decides too
+        if code != 0 or re.search(r"\[FAIL|Suite result: FAILED|Snapshots differ", out):
             failed.append(title)
             if not summary:
                 print(out[-4000:])

@@ -9,7 +9,9 @@ ERROR_NAMES = (
     "InvalidSignature", "OrderExpired", "OrderIsCancelled", "OrderEpochStale", "OrderOverfilled", "MarketMismatch",
     "SameSide", "SelfTrade", "PriceOutsideLimit", "PriceOutsideOracleBand", "ReduceOnlyViolated",
     "NotionalTooSmall", "NotOrderOwner", "NotLiquidatable", "FundNotDistressed", "FundFlat",
-    "InsufficientAdlCapacity", "ValueOverflow", "Panic", "SafeCastOverflowedUintDowncast",
+    "InsufficientAdlCapacity", "ValueOverflow", "PositionBelowMinimum", "QueueHintTooFar", "AdlWorkLimit",
+    "SequencerDown", "SequencerGracePeriod", "Type2Preview", "PartMismatch", "NotInOverflow",
+    "Panic", "SafeCastOverflowedUintDowncast",
     "SafeCastOverflowedIntDowncast", "ERC20InsufficientBalance",
 )
 

@@ -109,23 +109,28 @@ def test_crash_cascade(story, alice, bob, carol, dave, erin, frank, grace, outsi
         "marketId": env.ETH, "highWaterMark": hwm, "highWaterMarkTimestamp": t_hwm, "drawdown": d, "distressed": True,
     }
     assert tx.events["FundRefused"]["reason"] == REFUSE_DRAWDOWN
+    # carol still has equity (40.75 after the reward): Type 1 closes her at mark, not at her bankruptcy price
+    # 1,809.25 (that would hand grace her 40.75), and the 40.75 goes to the fund
     assert [dict(f) for f in events_named(tx, "AdlFill")] == [
         {"marketId": env.ETH, "account": grace, "adlType": ADL_TYPE_BANKRUPT, "sizeDelta": w(1),
-         "price": w("1809.25"), "notional": nb_carol, "score": s_grace, "rank": 1},
+         "price": mark, "notional": 1850 * U, "score": s_grace, "rank": 1},
     ]
-    # grace buys 1 of 2 at nb: released basis -2,000, pnl 2,000 - 1,809.25, half her margin after freed
-    m_grace = 400 * U + 2000 * U - nb_carol
+    # grace buys 1 of 2 at mark: released basis -2,000, pnl 2,000 - 1,850, half her margin after freed
+    m_grace = 400 * U + 2000 * U - 1850 * U
     assert position(env, env.ETH, grace) == (-w(1), -2000 * U, m_grace - m_grace // 2)
     assert env.free(grace) == free[grace] + m_grace // 2
     assert position(env, env.ETH, carol) == (0, 0, 0) and env.free(carol) == free[carol]
     assert env.free(keeper) == free[keeper] + r_carol
     assert env.free(frank) == free[frank] and env.free(dave) == free[dave]
+    surplus = 1850 * U - nb_carol
+    assert surplus == 40_750_000
+    cash += surplus
     assert fund_raw(env, env.ETH) == (cash, w(3), fund_on)
     step_done()
 
     # ---------------------------------------------------------------- 3. Type 2: the fund sells its 3 units at mark
-    # its bankruptcy price (5,729.25 - 207) / 3 = 1,840.75 is below the mark: it trades at 1,850
-    assert -((-(fund_on - cash) * WAD * S) // w(3)) == w("1840.75") < mark
+    # its bankruptcy price (5,729.25 - 247.75) / 3 = 1,827.17 is below the mark: it trades at 1,850
+    assert -((-(fund_on - cash) * WAD * S) // w(3)) < mark
     m_grace_now = m_grace - m_grace // 2
     s_grace2 = score(150 * U, m_grace_now)  # grace: short 1 at 2,000, u = 150 at 1,850
     assert s_grace2 > s_frank
@@ -141,7 +146,7 @@ def test_crash_cascade(story, alice, bob, carol, dave, erin, frank, grace, outsi
     ]
     # the fund: first unit releases 5,729.25 / 3 = 1,909.75 of basis, the other two the rest
     cash = cash + (n_grace - 1_909_750_000) + (n_frank - (fund_on - 1_909_750_000))
-    assert cash == fund_equity == 27_750_000  # trading at mark leaves its equity as it was; cash never negative
+    assert cash == fund_equity + surplus == 68_500_000  # trading at mark leaves its equity as it was
     assert fund_raw(env, env.ETH) == (cash, 0, 0)
     assert position(env, env.ETH, grace) == (0, 0, 0)
     assert env.free(grace) == free[grace] + m_grace_now + (2000 * U - n_grace)

@@ -20,14 +20,15 @@ from perp.devnet import Devnet
 node = Devnet().start()
 print(node.port, node.proc.pid, flush=True)
 if sys.argv[1] == "error":
+    sys.stdin.readline()  # raise only once the test has seen the node listening (else the check races the error)
     raise RuntimeError("boom")
 time.sleep(600)
 """
 
 
 def _start(mode: str) -> tuple[subprocess.Popen, int, int]:
-    proc = subprocess.Popen([sys.executable, "-c", CHILD, mode], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([sys.executable, "-c", CHILD, mode], cwd=ROOT, stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     port, anvil_pid = map(int, proc.stdout.readline().split())
     return proc, port, anvil_pid
 
@@ -46,6 +47,9 @@ def test_the_node_stops_with_the_process_that_started_it(mode):
     assert not port_is_free(port), "the node should be listening while its process runs"
     if mode == "sigterm":
         proc.send_signal(signal.SIGTERM)
+    else:
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
     status = proc.wait(timeout=30)
     assert status == (128 + signal.SIGTERM if mode == "sigterm" else 1), proc.stderr.read()
     deadline = time.monotonic() + 10

@@ -153,7 +153,10 @@ def _fill(**kw):
     return base
 
 
-LIQ = {"marketId": 1, "account": A, "size": WAD, "bankruptcyPrice": 1_900 * WAD, "markPrice": 1_800 * WAD}
+LIQ = {"marketId": 1, "account": A, "size": WAD, "bankruptcyPrice": 1_900 * WAD, "markPrice": 1_800 * WAD,
+       "equity": -100}  # a bankrupt long: Type 1 at its bankruptcy price
+SOLVENT = {"marketId": 1, "account": A, "size": WAD, "bankruptcyPrice": 1_790 * WAD, "markPrice": 1_800 * WAD,
+           "equity": 10}  # refused while it still had equity: Type 1 at mark
 
 
 def test_adl_rules_accept_a_correct_type1_fill():
@@ -174,6 +177,16 @@ def test_adl_rules_fire_each_with_its_name():
     last = _fill(rank=2, score=10**16)
     assert adl_fill(_fill(rank=3, score=10**17), -WAD, last, LIQ, True, None, 10**18) == [
         ("adl_order", f"score {10**17} cut after rank 2 score {10**16}")]
+
+
+def test_a_refused_position_with_equity_is_closed_at_mark_with_the_exact_notional():
+    at_mark = _fill(price=1_800 * WAD, notional=1_800)  # the counterparty (a short) buys 1 at mark
+    assert adl_fill(at_mark, -WAD, None, SOLVENT, True, None, 10**18) == []
+    assert adl_fill(_fill(price=1_790 * WAD, notional=1_790), -WAD, None, SOLVENT, True, None, 10**18) == [
+        ("adl_price", f"Type 1 notional 1790 for {WAD} at mark {1_800 * WAD}"),
+        ("adl_price", f"Type 1 at {1_790 * WAD} != mark (the refused position still had equity) {1_800 * WAD}")]
+    assert adl_fill(_fill(price=1_800 * WAD, notional=1_799), -WAD, None, SOLVENT, True, None, 10**18) == [
+        ("adl_price", f"Type 1 notional 1799 for {WAD} at mark {1_800 * WAD}")]
 
 
 def test_type2_rules_check_the_notional_and_the_fund_bankruptcy_price():

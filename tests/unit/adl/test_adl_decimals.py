@@ -61,17 +61,21 @@ def test_type1_on_both_decimals(bk, alice, bob, carol, keeper):
     assert tx.events["FundRefused"]["reason"] == REFUSE_RISK_LIMIT
     nb = u(2000) - (u(100) - u("9.75"))
     assert nb == u("1909.75")
-    n_carol, n_bob = ceil_div(nb * w("0.4"), w(1)), ceil_div(nb * w("0.6"), w(1))  # shorts buy: rounded up
+    # alice still has equity (50, 9.75 of it to the keeper): refused for the risk limit, she is closed at mark
+    # 1,950, not at her bankruptcy price, and her remaining 40.25 goes to the fund
+    n_carol, n_bob = ceil_div(u(1950) * 4, 10), ceil_div(u(1950) * 6, 10)  # shorts buy at mark: rounded up
+    assert (n_carol, n_bob) == (u(780), u(1170))
     assert [dict(f) for f in events_named(tx, "AdlFill")] == [
         {"marketId": env.ETH, "account": carol, "adlType": ADL_TYPE_BANKRUPT, "sizeDelta": w("0.4"),
-         "price": w("1909.75"), "notional": n_carol, "score": s_carol, "rank": 1},
+         "price": w(1950), "notional": n_carol, "score": s_carol, "rank": 1},
         {"marketId": env.ETH, "account": bob, "adlType": ADL_TYPE_BANKRUPT, "sizeDelta": w("0.6"),
-         "price": w("1909.75"), "notional": n_bob, "score": s_bob, "rank": 2},
+         "price": w(1950), "notional": n_bob, "score": s_bob, "rank": 2},
     ]
     assert env.free(carol) == free_carol + u(80) + u(800) - n_carol
     assert env.free(bob) == free_bob + u(600) + u(1200) - n_bob
     assert position(env, env.ETH, carol) == (0, 0, 0) and position(env, env.ETH, bob) == (0, 0, 0)
     assert fund_raw(env, env.ETH) == (cash + (n_carol + n_bob - nb), 0, 0)
+    assert n_carol + n_bob - nb == u("40.25")
 
 
 def test_risk_limit_type2_on_both_decimals(bk, alice, bob, carol, keeper):

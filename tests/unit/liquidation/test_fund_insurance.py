@@ -212,10 +212,11 @@ def test_fund_refuses_a_position_above_its_risk_limit(fx, alice, bob, keeper):
     tx = env.perp.liquidate(env.ETH, alice, {"from": keeper})
     assert dict(tx.events["FundRefused"]) == {"marketId": env.ETH, "account": alice, "reason": REFUSE_RISK_LIMIT}
     assert "FundAccepted" not in tx.events
-    # timely: the keeper still gets 9.75; bob buys 1 at the bankruptcy price 1909.75
+    # timely: the keeper still gets 9.75; alice still has 40.25 of equity, so bob buys 1 at mark 1,950 (not at her
+    # bankruptcy price 1,909.75: that would hand him her equity) and her 40.25 goes to the fund
     assert tx.events["Liquidated"]["keeperReward"] == 9_750_000
     fill = tx.events["AdlFill"]
-    assert (fill["account"], fill["sizeDelta"], fill["price"], fill["notional"]) == (bob, w(1), w("1909.75"), 1_909_750_000)
+    assert (fill["account"], fill["sizeDelta"], fill["price"], fill["notional"]) == (bob, w(1), w(1950), 1950 * U)
     assert fill["score"] == score(50 * U, 1000 * U) and fill["rank"] == 1
-    assert env.free(bob) == free_bob + 1000 * U + (2000 * U - 1_909_750_000)
-    assert fund_raw(env, env.ETH) == (cash, 0, 0)  # nothing inherited, nothing gained
+    assert env.free(bob) == free_bob + 1000 * U + (2000 * U - 1950 * U)  # his profit at mark, no more
+    assert fund_raw(env, env.ETH) == (cash + 40_250_000, 0, 0)  # nothing inherited; alice's remaining equity

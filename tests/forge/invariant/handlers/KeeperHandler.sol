@@ -117,15 +117,17 @@ contract KeeperHandler is HandlerBase {
         }
     }
 
-    /// @dev Counts what a liquidation call reached; returns the bankruptcy price of the last liquidation.
+    /// @dev Counts what a liquidation call reached; returns the Type 1 price of the last liquidation: its bankruptcy
+    ///      price when it was bankrupt, mark when it still had equity (README: no windfall for the counterparties).
     function _countLiquidations(Vm.Log[] memory logs, uint256 m) internal returns (uint256 pb) {
         for (uint256 i; i < logs.length; ++i) {
             Vm.Log memory l = logs[i];
             if (l.topics.length < 2 || uint256(l.topics[1]) != m) continue;
             bytes32 t = l.topics[0];
             if (t == IPerpetualEvents.Liquidated.selector) {
-                (,, uint256 bankruptcyPrice, int256 equity,) = abi.decode(l.data, (int256, uint256, uint256, int256, uint256));
-                pb = bankruptcyPrice;
+                (, uint256 markPrice, uint256 bankruptcyPrice, int256 equity,) =
+                    abi.decode(l.data, (int256, uint256, uint256, int256, uint256));
+                pb = equity > 0 ? markPrice : bankruptcyPrice;
                 if (equity < 0) world.hit("bankrupt_liquidated");
             } else if (t == IPerpetualEvents.FundAccepted.selector) {
                 world.hit("liquidation_accepted");
