@@ -55,15 +55,15 @@ FAULTS = [
           "        _requeue(marketId, order.account, hint);\n", ""),
     Fault("type2-all-or-nothing", "Type 2 skips its all-or-nothing check",
           "contracts/modules/AdlModule.sol",
-          "        if (filled != required) {\n            if (outOfWork) revert AdlWorkLimit(marketId, required, filled);\n"
-          "            revert InsufficientAdlCapacity(marketId, required, filled);\n        }\n", ""),
+          "        if (o.filled != o.required) {\n            if (o.outOfWork) revert AdlWorkLimit(marketId, o.required, o.filled);\n"
+          "            revert InsufficientAdlCapacity(marketId, o.required, o.filled);\n        }\n", ""),
     Fault("type2-price-uncapped", "Type 2 trades at mark without the fund's bankruptcy-price cap",
           "contracts/modules/AdlModule.sol",
           "        if (mkt.fundCash < 0) return mark;\n        int256 size = mkt.fundSize;",
           "        if (mark > 0) return mark;\n        int256 size = mkt.fundSize;"),
     Fault("liquidation-margin-not-moved", "a liquidation pays the keeper without taking it from the position's margin",
           "contracts/modules/LiquidationModule.sol",
-          "                pos.margin -= uint128(reward);\n", ""),
+          "            pos.margin -= uint128(reward);\n", ""),
     Fault("type1-dust-lost", "Type 1 forgets the rounding dust that belongs to the fund",
           "contracts/modules/AdlModule.sol",
           "        mkt.fundCash += size < 0 ? int256(nb) - int256(pieces) : int256(pieces) - int256(nb);\n", ""),
@@ -81,7 +81,7 @@ FAULTS = [
           "contracts/modules/TradingModule.sol",
           "        if (makerFee + takerFee != 0) mkt.fundCash += int256(makerFee + takerFee);\n", ""),
     Fault("latch-never-clears", "the drawdown latch never clears at the stop line",
-          "contracts/modules/InsuranceFundModule.sol",
+          "contracts/base/PerpBase.sol",
           "        else if (distressed && drawdown <= mkt.params.drawdownStop) distressed = false;\n", ""),
 ]
 
