@@ -47,6 +47,19 @@ class StepRecord:
     type2_reverts: int = 0
     refusals: int = 0
 
+    def count(self, events) -> None:
+        """Adds a step's events (``{"event", "args"}``) to its counts: liquidations, refusals, Type 1 and 2 fills."""
+        for e in events:
+            if e["event"] == "Liquidated":
+                self.liquidations += 1
+            elif e["event"] == "FundRefused":
+                self.refusals += 1
+            elif e["event"] == "AdlFill":
+                if e["args"]["adlType"] == 1:
+                    self.type1_fills += 1
+                else:
+                    self.type2_fills += 1
+
 
 @dataclass
 class Deployed:
@@ -266,16 +279,7 @@ class Simulation:
                                     "net_notional": f.net_notional, "drawdown": f.drawdown,
                                     "distressed": f.distressed}
             record.open_interest[m.name] = self.last_snapshot.open_interest(mid)
-        for e in self.events[first_event:]:
-            if e["event"] == "Liquidated":
-                record.liquidations += 1
-            elif e["event"] == "FundRefused":
-                record.refusals += 1
-            elif e["event"] == "AdlFill":
-                if e["args"]["adlType"] == 1:
-                    record.type1_fills += 1
-                else:
-                    record.type2_fills += 1
+        record.count(self.events[first_event:])
         return record
 
     def keep(self, step: int, m, record: StepRecord) -> set:

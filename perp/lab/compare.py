@@ -221,16 +221,7 @@ def crash_on_model(scn, traders: int | None = None) -> ModelCrash:
             longs = sum(p.size for (i, _), p in model.positions.items() if i == mid and p.size > 0)
             shorts = -sum(p.size for (i, _), p in model.positions.items() if i == mid and p.size < 0)
             rec.open_interest[m.name] = (longs + max(mk.fund_size, 0), shorts + max(-mk.fund_size, 0))
-        for e in run.events[first_event:]:
-            if e["event"] == "Liquidated":
-                rec.liquidations += 1
-            elif e["event"] == "FundRefused":
-                rec.refusals += 1
-            elif e["event"] == "AdlFill":
-                if e["args"]["adlType"] == 1:
-                    rec.type1_fills += 1
-                else:
-                    rec.type2_fills += 1
+        rec.count(run.events[first_event:])
         run.steps.append(rec)
     last = scn.steps
     for m in scn.markets:
