@@ -272,15 +272,19 @@ def _params(d: dict, where: str, decimals: int) -> dict:
     return out
 
 
+def read_yaml(path: Path, error: type[Exception], what: str):
+    """The parsed YAML of ``path``, or ``error`` with a message naming the file (missing, or not valid YAML)."""
+    if not path.exists():
+        raise error(f"{path}: no such {what} file")
+    try:
+        return yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise error(f"{path}: not valid YAML: {exc}") from None
+
+
 def load(path: str | Path) -> Scenario:
     path = Path(path)
-    if not path.exists():
-        raise ScenarioError(f"{path}: no such scenario file")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise ScenarioError(f"{path}: not valid YAML: {exc}") from None
-    return parse(raw, base_dir=path.parent, source=str(path))
+    return parse(read_yaml(path, ScenarioError, "scenario"), base_dir=path.parent, source=str(path))
 
 
 def parse(raw, base_dir: Path = Path("."), source: str = "<scenario>") -> Scenario:

@@ -274,16 +274,16 @@ abstract contract PerpBase is IPerpetualErrors, IPerpetualEvents, PerpStorage {
         returns (int256 equity, uint256 drawdown)
     {
         equity = _fundEquity(mkt, price);
-        (uint256 head, uint256 tail, int256 hwm, uint256 hwmTime) = FundWatermark.sample(
-            _fundSamples[marketId], mkt.fundSampleHead, mkt.fundSampleTail, block.timestamp, mkt.params.hwmWindow, equity
-        );
+        mapping(uint256 => uint256) storage ring = _fundSamples[marketId];
+        (uint256 head, uint256 tail) = (mkt.fundSampleHead, mkt.fundSampleTail);
+        (int256 oldHwm, uint256 oldTime) = FundWatermark.top(ring, head, tail);
+        int256 hwm;
+        uint256 hwmTime;
+        (head, tail, hwm, hwmTime) =
+            FundWatermark.sample(ring, head, tail, block.timestamp, mkt.params.hwmWindow, equity);
         mkt.fundSampleHead = uint64(head);
         mkt.fundSampleTail = uint64(tail);
-        bool changed = hwm != mkt.fundHighWaterMark || hwmTime != mkt.fundHwmTimestamp;
-        if (changed) {
-            mkt.fundHighWaterMark = hwm;
-            mkt.fundHwmTimestamp = uint64(hwmTime);
-        }
+        bool changed = hwm != oldHwm || hwmTime != oldTime;
         drawdown = PerpMath.drawdown(hwm, equity);
         bool distressed = mkt.fundDistressed;
         if (!distressed && drawdown >= mkt.params.drawdownTrigger) distressed = true;
@@ -293,6 +293,11 @@ abstract contract PerpBase is IPerpetualErrors, IPerpetualEvents, PerpStorage {
             changed = true;
         }
         if (changed) emit FundWatermarkUpdated(marketId, hwm, uint64(hwmTime), drawdown, distressed);
+    }
+
+    /// @dev The fund's high-water mark and the time of its sample (the head of its sample queue).
+    function _highWaterMark(uint256 marketId, Market storage mkt) internal view returns (int256 hwm, uint256 hwmTime) {
+        return FundWatermark.top(_fundSamples[marketId], mkt.fundSampleHead, mkt.fundSampleTail);
     }
 
     // ------------------------------------------------------------------ events

@@ -26,10 +26,8 @@ abstract contract PerpStorage is Ownable2Step {
         int256 fundCash;
         int256 fundSize;
         int256 fundOpenNotional;
-        // High-water mark: the largest equity sample of the window that ends now, and when it was taken (the head
-        // of the sample queue `_fundSamples`, kept here for one-slot reads), the distress latch, and the queue's ends.
-        int256 fundHighWaterMark;
-        uint64 fundHwmTimestamp;
+        // The distress latch, and the ends of the fund's sample queue `_fundSamples`, whose head is the high-water
+        // mark (the largest equity sample of the window that ended at the last sample) and its time.
         bool fundDistressed;
         uint64 fundSampleHead;
         uint64 fundSampleTail;

@@ -59,6 +59,17 @@ library FundWatermark {
         return (newHead, newTail, equityOf(top), timeOf(top));
     }
 
+    /// @notice The queue's head sample (the high-water mark and its time); (0, 0) before the first sample.
+    function top(mapping(uint256 => uint256) storage ring, uint256 head, uint256 tail)
+        internal
+        view
+        returns (int256 hwm, uint256 hwmTime)
+    {
+        if (head == tail) return (0, 0);
+        uint256 packed = ring[head & MASK];
+        return (equityOf(packed), timeOf(packed));
+    }
+
     function equityOf(uint256 packed) internal pure returns (int256) {
         return int256(int192(uint192(packed)));
     }

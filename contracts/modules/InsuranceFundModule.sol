@@ -45,19 +45,13 @@ abstract contract InsuranceFundModule is PerpBase, ReentrancyGuardTransient, IPe
         )
     {
         Market storage mkt = _market(marketId);
-        return (
-            mkt.fundCash,
-            mkt.fundSize,
-            mkt.fundOpenNotional,
-            mkt.fundHighWaterMark,
-            mkt.fundHwmTimestamp,
-            mkt.fundDistressed
-        );
+        (int256 hwm, uint256 hwmTime) = _highWaterMark(marketId, mkt);
+        return (mkt.fundCash, mkt.fundSize, mkt.fundOpenNotional, hwm, uint64(hwmTime), mkt.fundDistressed);
     }
 
     /// @dev Whether (and why) the fund refuses a position of `size` arriving at bankruptcy notional `nb` (reasons in
     ///      order: negative equity or cash, risk limit, drawdown), after this call sampled its high-water mark.
-    function _fundRefusal(Market storage mkt, int256 size, uint256 nb, uint256 price)
+    function _fundRefusal(uint256 marketId, Market storage mkt, int256 size, uint256 nb, uint256 price)
         internal
         view
         returns (RefusalReason)
@@ -77,7 +71,7 @@ abstract contract InsuranceFundModule is PerpBase, ReentrancyGuardTransient, IPe
         }
         // The drawdown the fund would be in after accepting, from its high-water mark (as just sampled) or from
         // its equity after acceptance if that is higher.
-        int256 hwm = mkt.fundHighWaterMark;
+        (int256 hwm,) = _highWaterMark(marketId, mkt);
         if (PerpMath.drawdown(equityAfter > hwm ? equityAfter : hwm, equityAfter) >= mkt.params.drawdownTrigger) {
             return RefusalReason.Drawdown;
         }

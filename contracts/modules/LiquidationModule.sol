@@ -72,7 +72,7 @@ abstract contract LiquidationModule is AdlModule {
         );
         _bumpOrderEpoch(account); // the liquidated account's resting orders die with its position, as ADL's do
 
-        RefusalReason reason = _fundRefusal(mkt, size, nb, price);
+        RefusalReason reason = _fundRefusal(marketId, mkt, size, nb, price);
         if (reason == RefusalReason.None) {
             _fillTrader(marketId, account, -size, nb, 0, price);
             _fillFund(mkt, size, nb);

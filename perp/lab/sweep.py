@@ -35,8 +35,6 @@ from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
 
-import yaml
-
 from ..core import WAD
 from .policies import POLICIES
 
@@ -144,14 +142,10 @@ def parse(raw, base_dir: Path = Path("."), source: str = "<sweep>") -> Sweep:
 
 
 def load(path) -> Sweep:
+    from ..scenario import read_yaml
+
     path = Path(path)
-    if not path.exists():
-        raise SweepError(f"{path}: no such sweep file")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise SweepError(f"{path}: not valid YAML: {exc}") from None
-    return parse(raw, path.parent, str(path))
+    return parse(read_yaml(path, SweepError, "sweep"), path.parent, str(path))
 
 
 def expand(sweep: Sweep) -> tuple[list, list]:

@@ -43,8 +43,6 @@ contract BenchPerpetual is Perpetual {
         mkt.fundCash = cash;
         mkt.fundSize = size;
         mkt.fundOpenNotional = openNotional;
-        mkt.fundHighWaterMark = hwm;
-        mkt.fundHwmTimestamp = uint64(block.timestamp);
         mkt.fundDistressed = distressed;
         // the mark as the one sample of the window (FundWatermark's ring: position 0)
         _fundSamples[marketId][0] = (block.timestamp << 192) | uint256(uint192(int192(hwm)));
