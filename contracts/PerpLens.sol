@@ -66,7 +66,7 @@ contract PerpLens {
     /// @notice A position valued at the current mark price (SPEC section 3).
     function positionInfo(uint256 marketId, address account) public view returns (PositionView memory v) {
         (,, MarketParams memory params,) = perp.marketInfo(marketId);
-        return _view(params, perp.markPrice(marketId), account, perp.getPosition(marketId, account));
+        return _view(params, perp.markPrice(marketId), _indices(marketId), account, perp.getPosition(marketId, account));
     }
 
     /// @notice Many positions valued at mark in one call (accounts without a position come back with size 0).
@@ -77,9 +77,10 @@ contract PerpLens {
     {
         (,, MarketParams memory params,) = perp.marketInfo(marketId);
         uint256 price = perp.markPrice(marketId);
+        int256[2] memory idx = _indices(marketId);
         views = new PositionView[](accounts.length);
         for (uint256 i; i < accounts.length; ++i) {
-            views[i] = _view(params, price, accounts[i], perp.getPosition(marketId, accounts[i]));
+            views[i] = _view(params, price, idx, accounts[i], perp.getPosition(marketId, accounts[i]));
         }
     }
 
@@ -109,14 +110,16 @@ contract PerpLens {
         address[] memory accounts;
         Position[] memory positions;
         (accounts, positions, next) = perp.sidePositions(marketId, isLong, after_, count);
+        int256[2] memory idx = _indices(marketId);
         views = new PositionView[](accounts.length);
         for (uint256 i; i < accounts.length; ++i) {
-            views[i] = _view(params, price, accounts[i], positions[i]);
+            views[i] = _view(params, price, idx, accounts[i], positions[i]);
         }
     }
 
-    /// @notice Open interest of a market: the sums of long and of short sizes, insurance fund included. A balanced
-    ///         book has them equal.
+    /// @notice Open interest of a market: the sums of long and of short sizes, insurance fund included, summed from
+    ///         the positions (`IPerpetualCore.marketIndex` has the protocol's own running sum). A balanced book has
+    ///         them equal.
     function openInterest(uint256 marketId) external view returns (uint256 longs, uint256 shorts) {
         for (uint256 side; side < 2; ++side) {
             (, Position[] memory positions,) = perp.sidePositions(marketId, side == 0, address(0), type(uint256).max);
@@ -144,6 +147,8 @@ contract PerpLens {
     function fundState(uint256 marketId) external view returns (FundView memory f) {
         uint256 price = perp.markPrice(marketId);
         (f.cash, f.size, f.openNotional, f.highWaterMark,, f.distressed) = perp.fundAccount(marketId);
+        (int256 longIndex, int256 shortIndex,,, int256 snapshot,) = perp.marketIndex(marketId);
+        f.openNotional = _settled(f.size, f.openNotional, f.size > 0 ? longIndex : shortIndex, snapshot);
         f.equity = f.cash + PerpMath.unrealizedPnl(f.size, f.openNotional, price, _scale);
         f.netNotional = PerpMath.notionalUp(PerpMath.abs(f.size), price, _scale);
         f.drawdown = PerpMath.drawdown(f.highWaterMark, f.equity);
@@ -184,12 +189,13 @@ contract PerpLens {
         if (pos.size == 0) return (0, 0, 0, 0);
         uint256 price = perp.markPrice(marketId);
         uint256 d = PerpMath.WAD * _scale;
+        int256 index = _indices(marketId)[pos.size > 0 ? 0 : 1];
         (address[] memory accounts, Position[] memory side,) =
             perp.sidePositions(marketId, pos.size > 0, address(0), type(uint256).max);
-        (bool mineEligible, AdlRanking.Candidate memory mine) = _candidate(account, pos, price, d);
+        (bool mineEligible, AdlRanking.Candidate memory mine) = _candidate(account, pos, price, d, index);
         uint256 better;
         for (uint256 i; i < side.length; ++i) {
-            (bool ok, AdlRanking.Candidate memory c) = _candidate(accounts[i], side[i], price, d);
+            (bool ok, AdlRanking.Candidate memory c) = _candidate(accounts[i], side[i], price, d, index);
             if (!ok) continue;
             ++eligible;
             if (mineEligible && accounts[i] != account && AdlRanking.ahead(c, mine)) ++better;
@@ -199,17 +205,29 @@ contract PerpLens {
         return (AdlRanking.score(mine.uD, mine.margin, d), rank, eligible, AdlRanking.lights(rank, eligible));
     }
 
-    function _candidate(address account, Position memory pos, uint256 price, uint256 d)
+    function _candidate(address account, Position memory pos, uint256 price, uint256 d, int256 index)
         private
         pure
         returns (bool eligible, AdlRanking.Candidate memory c)
     {
-        int256 uD = AdlRanking.uTimesD(pos.size, pos.openNotional, price, d);
+        int256 uD = AdlRanking.uTimesD(pos.size, pos.openNotional, price, d, index, pos.indexSnapshot);
         if (uD <= 0) return (false, c);
         return (true, AdlRanking.candidate(account, uint256(uD), pos.margin, PerpMath.abs(pos.size), pos.openSeq, d));
     }
 
-    function _view(MarketParams memory p, uint256 price, address account, Position memory pos)
+    /// @dev Each side's cumulative index: [long, short].
+    function _indices(uint256 marketId) private view returns (int256[2] memory idx) {
+        (idx[0], idx[1],,,,) = perp.marketIndex(marketId);
+    }
+
+    /// @dev A cost basis with what it owes its side's index since `snapshot` settled (as the protocol settles it on
+    ///      the position's next touch: rounded against the holder).
+    function _settled(int256 size, int256 openNotional, int256 index, int256 snapshot) private view returns (int256) {
+        if (size == 0 || index == snapshot) return openNotional;
+        return openNotional + PerpMath.mulDivSignedCeil(index - snapshot, PerpMath.abs(size), PerpMath.WAD * _scale);
+    }
+
+    function _view(MarketParams memory p, uint256 price, int256[2] memory idx, address account, Position memory pos)
         private
         view
         returns (PositionView memory v)
@@ -218,6 +236,8 @@ contract PerpLens {
         if (pos.size == 0) return v;
         uint256 absSize = PerpMath.abs(pos.size);
         v.size = pos.size;
+        // valued as settled: what it owes its side's index counts in its cost basis, PnL, equity and bankruptcy price
+        pos.openNotional = int128(_settled(pos.size, pos.openNotional, idx[pos.size > 0 ? 0 : 1], pos.indexSnapshot));
         v.openNotional = pos.openNotional;
         v.margin = pos.margin;
         v.openSeq = pos.openSeq;

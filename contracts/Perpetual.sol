@@ -65,4 +65,16 @@ contract Perpetual is MarginModule, TradingModule, QueueModule {
     function getPosition(uint256 marketId, address account) external view returns (Position memory) {
         return _positions[marketId][account];
     }
+
+    /// @inheritdoc IPerpetualCore
+    function marketIndex(uint256 marketId)
+        external
+        view
+        returns (int256, int256, uint256, int256, int256, uint256)
+    {
+        Market storage mkt = _market(marketId);
+        return (
+            mkt.longIndex, mkt.shortIndex, mkt.openInterest, mkt.indexBalance, mkt.fundIndexSnapshot, 1 << mkt.refShift
+        );
+    }
 }

@@ -197,6 +197,25 @@ interface IPerpetualEvents {
     event FundWatermarkUpdated(
         uint256 indexed marketId, int256 highWaterMark, uint64 highWaterMarkTimestamp, uint256 drawdown, bool distressed
     );
+    /// @notice Emitted at listing: the reference price (WAD, a power of two: the mark at listing rounded down) that
+    ///         the ADL queue's tiers are measured against.
+    event ReferencePriceSet(uint256 indexed marketId, uint256 referencePrice);
+    /// @notice Emitted when a position (`account`; the protocol's own address for the market's insurance fund)
+    ///         settles what it owes its side's index since its snapshot into its cost basis and its snapshot moves to
+    ///         the index: `amount` collateral units (negative: it receives; zero when that rounds away), rounded
+    ///         against the holder, moved to or from the market's index balance.
+    event IndexSettled(uint256 indexed marketId, address indexed account, int256 amount);
+    /// @notice The last layer of the loss waterfall: a Type 1 of `account` took the fund's cash `amount` below zero
+    ///         (after the fund's cash and the ranked counterparties had done what they could), and that loss is spread
+    ///         over the open positions of the side opposite to it (`longsPay`: the longs), fund included, per unit of
+    ///         size: their index rises by `indexDelta` (rounded up) to `index`, and the fund's cash is back up by `amount`.
+    event LossSocialized(
+        uint256 indexed marketId, address indexed account, bool longsPay, uint256 amount, uint256 indexDelta, int256 index
+    );
+    /// @notice The one case the waterfall cannot close: the Type 1 of `account` left the fund's cash `amount` lower,
+    ///         below zero, in a market with no open position left to spread it over (the fund was the last
+    ///         counterparty). It stays in the fund's cash, which the market's fees and top-ups repay first.
+    event LossUnsocialized(uint256 indexed marketId, address indexed account, uint256 amount);
 }
 
 /// @title IPerpetualCore
@@ -275,6 +294,22 @@ interface IPerpetualCore is IPerpetualErrors, IPerpetualEvents {
 
     /// @notice The stored position (size, cost basis, margin, opening sequence, place in the ADL queue).
     function getPosition(uint256 marketId, address account) external view returns (Position memory);
+
+    /// @notice A market's index state: each side's cumulative index (WAD price units per unit of size that its
+    ///         holders pay: funding and socialized losses), the open interest (sum of long sizes, fund included),
+    ///         the index balance (collateral units settled into cost bases minus losses socialized), the fund
+    ///         position's index snapshot and the reference price of the ADL queue's tiers (WAD, a power of two).
+    function marketIndex(uint256 marketId)
+        external
+        view
+        returns (
+            int256 longIndex,
+            int256 shortIndex,
+            uint256 openInterest,
+            int256 indexBalance,
+            int256 fundIndexSnapshot,
+            uint256 referencePrice
+        );
 }
 
 /// @title IPerpetualRisk

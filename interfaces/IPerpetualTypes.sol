@@ -46,11 +46,15 @@ struct MarketParams {
 
 /// @notice An isolated-margin position. `openNotional` is the signed cost basis in collateral units
 ///         (long: paid, positive; short: received, negative), so the entry price is `|openNotional| / |size|`.
-/// @dev The last fields place the position in its market side's ADL queue (`libraries/AdlQueue.sol`): its list (the
-///      tier of its margin per unit of cost basis, or 58, the overflow list where a position waits after a partial
-///      ADL cut until it is re-queued), whether it is linked, its neighbours, its entry key (the entry price in units
-///      of 2^30 wei, rounded towards the less profitable side), by which each tier is sorted, and its margin per
-///      cost basis in units of 2^-20, rounded down: with the key, an upper bound of its score read in one slot.
+///         Funding and socialized losses reach it through its side's cumulative index: `indexSnapshot` is that
+///         index when the position was last settled, and `|size| * (index - indexSnapshot)` (WAD price units per
+///         unit of size) is what it owes since, added to `openNotional` (rounded against the holder) on its next touch.
+/// @dev The queue fields place the position in its market side's ADL queue (`libraries/AdlQueue.sol`): its list (the
+///      tier of its margin per unit of size over the market's reference price, or 242, the overflow list where a
+///      position waits after a partial ADL cut until it is re-queued), whether it is linked, its neighbours, its key
+///      (its entry in the side's index frame, biased, in units of 2^33 wei, rounded towards the less profitable
+///      side), by which each tier is sorted, and its q in units of 2^-22, rounded down: with the key, an upper bound
+///      of its score read in one slot.
 struct Position {
     int128 size;
     int128 openNotional;
@@ -62,6 +66,7 @@ struct Position {
     uint64 key;
     uint32 qDown;
     address prev;
+    int96 indexSnapshot;
 }
 
 /// @notice A signed order (EIP-712 typed data, domain "ADL Perpetual" version "1").

@@ -6,9 +6,14 @@ auditor all call these.
 State invariants (``check_state`` runs them all):
 
 - ``conservation``: the vault's token balance equals, to the unit, all free collateral + all position margins +
-  every fund's cash - every signed cost basis (fund included; README, Accounting).
-- ``balanced_book``: per market, the sum of long sizes equals the sum of short sizes (fund included).
-- ``fund_cash``: no fund's cash is negative.
+  every fund's cash - every signed cost basis (fund included) + every market's index balance (README, Accounting).
+- ``balanced_book``: per market, the sum of long sizes equals the sum of short sizes (fund included), and equals
+  the open interest the market keeps (where its index state was read).
+- ``index_cover``: per market, the index balance covers, to the unit, what the positions are owed by the side
+  indices (funding, socialized losses) and have not settled yet: ``balance * D + sum |size| * (I - I_0) >= 0`` over
+  every position, fund included (what it holds beyond that is rounding, the fund's).
+- ``fund_cash``: no fund's cash is negative (the one exception, a loss left in a market with no open interest to
+  spread it over, is announced by ``LossUnsocialized``: README, "The loss waterfall").
 - ``adl_queue``: the ADL queue holds exactly the open positions of each side, once each, at their current tier and
   key, each tier sorted and linked both ways (where the queue was read: ``ProtocolState.queue_known``).
 - ``position_shape``: no stored position has size 0 or negative margin.
@@ -24,7 +29,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .core import Fund, ProtocolState, book_value, equity, fill_notional, queue
+from .core import WAD, Fund, ProtocolState, book_value, equity, fill_notional, queue, settled_open_notional
 from .core.valuation import fund_long_bankruptcy_price_up, fund_short_bankruptcy_price_down
 
 
@@ -60,12 +65,38 @@ def conservation(s: ProtocolState) -> list[Finding]:
     margin_total = sum(p.margin for p in s.positions.values())
     cash_total = sum(f.cash for f in s.funds.values())
     cost_total = sum(p.open_notional for p in s.positions.values()) + sum(f.open_notional for f in s.funds.values())
-    expected = book_value(free_total, s.positions.values(), s.funds.values())
+    balances = [x.index_balance for x in s.indices.values()]
+    expected = book_value(free_total, s.positions.values(), s.funds.values(), balances)
     if expected == s.vault_balance:
         return []
     return [Finding("conservation", "vault",
                     f"token balance {s.vault_balance} != free {free_total} + margins {margin_total} + fund cash "
-                    f"{cash_total} - cost basis {cost_total} = {expected} (off by {s.vault_balance - expected})")]
+                    f"{cash_total} - cost basis {cost_total} + index balances {sum(balances)} = {expected} "
+                    f"(off by {s.vault_balance - expected})")]
+
+
+def settled_on(s: ProtocolState, mid: int, p) -> int:
+    """A position's cost basis with what it owes its side's index settled (as the protocol values it)."""
+    x = s.indices.get(mid)
+    if x is None:
+        return p.open_notional
+    return settled_open_notional(p.size, p.open_notional, x.side(p.size > 0), p.index_snapshot, s.scale)
+
+
+def index_cover(s: ProtocolState) -> list[Finding]:
+    out = []
+    d = WAD * s.scale
+    for mid, x in sorted(s.indices.items()):
+        owed = sum(abs(p.size) * (x.side(p.size > 0) - p.index_snapshot)
+                   for (m, _), p in s.positions.items() if m == mid)
+        f = s.funds.get(mid)
+        if f is not None and f.size != 0:
+            owed += abs(f.size) * (x.side(f.size > 0) - x.fund_snapshot)
+        if x.index_balance * d + owed < 0:
+            out.append(Finding("index_cover", f"market {mid}",
+                               f"index balance {x.index_balance} does not cover what positions are owed "
+                               f"({-owed} / D): short by {-(x.index_balance * d + owed)} / D"))
+    return out
 
 
 def balanced_book(s: ProtocolState) -> list[Finding]:
@@ -74,6 +105,9 @@ def balanced_book(s: ProtocolState) -> list[Finding]:
         longs, shorts = s.open_interest(mid)
         if longs != shorts:
             out.append(Finding("balanced_book", f"market {mid}", f"longs {longs} != shorts {shorts}"))
+        x = s.indices.get(mid)
+        if x is not None and x.open_interest != longs:
+            out.append(Finding("balanced_book", f"market {mid}", f"open interest {x.open_interest} != longs {longs}"))
     return out
 
 
@@ -101,6 +135,7 @@ def adl_queue(s: ProtocolState) -> list[Finding]:
                     out.append(Finding("adl_queue", subject, f"no queue, {len(held)} positions"))
                 continue
             get = (lambda m: lambda a: s.positions.get((m, a)))(mid)
+            ref_shift = s.indices[mid].ref_shift
             seen = []
             for t in side.lists_in_use():  # the sorted tiers, then the overflow list (unsorted, stale keys)
                 name = "overflow list" if t == queue.OVERFLOW else f"tier {t}"
@@ -117,9 +152,7 @@ def adl_queue(s: ProtocolState) -> list[Finding]:
                     if prev == queue.ZERO and head_key != p.key:
                         out.append(Finding("adl_queue", subject, f"{name}: head key {head_key} != {p.key}"))
                     if t != queue.OVERFLOW:
-                        if (p.tier != queue.tier_of(p.margin, abs(p.open_notional))
-                                or p.key != queue.key_of(p.size, p.open_notional, s.scale)
-                                or p.q_down != queue.q_down_of(p.margin, abs(p.open_notional))):
+                        if (p.tier, p.key, p.q_down) != queue.place(p, ref_shift, s.scale):
                             out.append(Finding("adl_queue", subject, f"{name}: {a} sits at a stale tier or key"))
                         if last is not None and queue.ahead(is_long, p.key, last):
                             out.append(Finding("adl_queue", subject, f"{name}: {a} out of key order"))
@@ -148,7 +181,7 @@ def no_bad_debt(s: ProtocolState, exempt=frozenset()) -> list[Finding]:
         price = s.marks.get(mid)
         if price is None or (mid, a) in exempt:
             continue
-        e = equity(p.size, p.open_notional, p.margin, price, s.scale)
+        e = equity(p.size, settled_on(s, mid, p), p.margin, price, s.scale)
         if e < 0:
             out.append(Finding("no_bad_debt", f"{a} in market {mid}", f"equity {e} < 0"))
     return out
@@ -168,6 +201,7 @@ def bystanders(start: dict, s: ProtocolState) -> list[Finding]:
 STATE_INVARIANTS = {
     "conservation": conservation,
     "balanced_book": balanced_book,
+    "index_cover": index_cover,
     "fund_cash": fund_cash,
     "adl_queue": adl_queue,
     "position_shape": position_shape,

@@ -37,7 +37,7 @@ from .audit import Audit
 from .chain.abi import load_abi
 from .chain.logs import LOG_PAGE, deployment_block, fetch_logs, group_by_transaction
 from .chain.rpc import Contract, Rpc, RpcError
-from .core import Fund
+from .core import Fund, MarketIndex
 from .core import Position, book_value, queue
 from .invariants import Finding, adl_fill, counterparty_equity
 
@@ -75,6 +75,7 @@ class Rebuilt:
     positions: dict = field(default_factory=dict)  # (market, account) -> Pos
     queues: dict = field(default_factory=dict)  # (market, is_long) -> perp.core.queue.Side
     funds: dict = field(default_factory=dict)  # market -> Fund
+    indices: dict = field(default_factory=dict)  # market -> MarketIndex (open interest: summed when compared)
     markets: dict = field(default_factory=dict)  # market -> MarketRec
     filled: dict = field(default_factory=dict)  # order hash (bytes) -> filled amount
     open_seq: int = 0
@@ -85,8 +86,9 @@ class Rebuilt:
     counts: dict = field(default_factory=dict)  # event name -> how many were replayed
 
     def value(self) -> int:
-        """Free + margins + fund cash - cost bases: what the vault must hold (README, Conservation)."""
-        return book_value(sum(self.free.values()), self.positions.values(), self.funds.values())
+        """Free + margins + fund cash - cost bases + index balances: what the vault must hold (README, Conservation)."""
+        return book_value(sum(self.free.values()), self.positions.values(), self.funds.values(),
+                          [x.index_balance for x in self.indices.values()])
 
 
 def _a(x) -> str:
@@ -253,7 +255,8 @@ class Replay:
         s = self.state
         positions = [s.positions[(m, a)] for m in markets for a in accounts if (m, a) in s.positions]
         funds = [s.funds[m] for m in markets if m in s.funds]
-        return book_value(sum(s.free.get(a, 0) for a in accounts), positions, funds)
+        balances = [s.indices[m].index_balance for m in markets if m in s.indices]
+        return book_value(sum(s.free.get(a, 0) for a in accounts), positions, funds, balances)
 
     def _books(self, accounts: set, markets: set) -> dict:
         s = self.state
@@ -269,6 +272,48 @@ class Replay:
         m = a["marketId"]
         self.state.markets[m] = MarketRec(a["name"], _a(a["oracle"]), tuple(a["params"]))
         self.state.funds.setdefault(m, Fund())
+        self.state.indices.setdefault(m, MarketIndex())
+
+    def _on_ReferencePriceSet(self, a, ctx):
+        self.state.indices.setdefault(a["marketId"], MarketIndex()).reference_price = a["referencePrice"]
+
+    def _index(self, m: int) -> MarketIndex:
+        return self.state.indices.setdefault(m, MarketIndex())
+
+    def _on_IndexSettled(self, a, ctx):
+        """A position (or the fund: the protocol's own address) settles its side's index: the amount moves between
+        its cost basis and the index balance, and its snapshot moves to the side's index."""
+        m, acct, amount = a["marketId"], _a(a["account"]), a["amount"]
+        x = self._index(m)
+        x.index_balance += amount
+        if acct == _a(self.perp.address):
+            f = self.state.funds.setdefault(m, Fund())
+            f.open_notional += amount
+            x.fund_snapshot = x.side(f.size > 0)
+            return
+        pos = self.state.positions.get((m, acct))
+        if pos is None:
+            self._report("events.index", _sub(m, acct), "index settled for a position the events do not have",
+                         ctx["tx"])
+            return
+        pos.open_notional += amount
+        pos.index_snapshot = x.side(pos.size > 0)
+
+    def _on_LossSocialized(self, a, ctx):
+        """The waterfall's last layer: the paying side's index rises, the loss leaves the index balance for the
+        fund's cash (whose FundUpdated follows)."""
+        m = a["marketId"]
+        x = self._index(m)
+        before = x.side(a["longsPay"])
+        if a["index"] != before + a["indexDelta"]:
+            self._report("events.index", f"market {m}", f"index {before} + {a['indexDelta']} != {a['index']}",
+                         ctx["tx"])
+        if a["longsPay"]:
+            x.long_index = a["index"]
+        else:
+            x.short_index = a["index"]
+        x.index_balance -= a["amount"]
+        self.state.funds.setdefault(m, Fund()).cash += a["amount"]
 
     def _on_MarketParamsUpdated(self, a, ctx):
         if a["marketId"] in self.state.markets:
@@ -358,6 +403,8 @@ class Replay:
             ctx["adl_cut"].discard(key)
         else:
             pos.size, pos.open_notional, pos.margin = new_size, a["openNotional"], a["margin"]
+            # every change of a position settles its side's index first (a new or flipped one starts at it)
+            pos.index_snapshot = self._index(m).side(new_size > 0)
             s.positions[key] = pos
             # the queue move the contract made just before this event: a cut by ADL waits in the overflow list,
             # any other change (a fill of a trade, margin added or removed) re-sorts the position in its tier
@@ -366,7 +413,7 @@ class Replay:
                 ctx["adl_cut"].discard(key)
                 queue.to_overflow(side, self._book(m), acct)
             else:
-                queue.requeue(side, self._book(m), acct, new_size > 0, queue.ZERO, self.scale)
+                queue.requeue(side, self._book(m), acct, new_size > 0, queue.ZERO, self.scale, self._index(m).ref_shift)
         if new_size == 0 and (a["openNotional"] != 0 or a["margin"] != 0):
             self._report("events.position", _sub(m, acct),
                          f"closed with cost basis {a['openNotional']} and margin {a['margin']} left", ctx["tx"])
@@ -399,7 +446,8 @@ class Replay:
             self._report("events.queue", _sub(m, acct), "re-queued a position that was not in the overflow list",
                          ctx["tx"])
             return
-        queue.requeue(self._queue(m, pos.size > 0), self._book(m), acct, pos.size > 0, queue.ZERO, self.scale)
+        queue.requeue(self._queue(m, pos.size > 0), self._book(m), acct, pos.size > 0, queue.ZERO, self.scale,
+                      self._index(m).ref_shift)
 
     # -- liquidation and ADL
 
@@ -481,6 +529,8 @@ class Replay:
         if want_cash is not None and a["cash"] != want_cash:
             self._report("events.fund", f"market {m} fund",
                          f"top-up should have left cash {want_cash}, FundUpdated says {a['cash']}", ctx["tx"])
+        if f.size != a["size"] and a["size"] != 0 and (f.size == 0 or (f.size > 0) != (a["size"] > 0)):
+            self._index(m).fund_snapshot = self._index(m).side(a["size"] > 0)  # a new or flipped fund position
         f.cash, f.size, f.open_notional = a["cash"], a["size"], a["openNotional"]
 
     def _on_FundWatermarkUpdated(self, a, ctx):
@@ -597,7 +647,8 @@ class Replay:
                   ("margin", pos.margin, chain.margin), ("open sequence", pos.open_seq, chain.open_seq),
                   ("queue tier", pos.tier, chain.tier), ("queued", pos.queued, chain.queued),
                   ("queue key", pos.key, chain.key), ("queue q", pos.q_down, chain.q_down),
-                  ("queue next", pos.next, _a(chain.next)), ("queue prev", pos.prev, _a(chain.prev))]
+                  ("queue next", pos.next, _a(chain.next)), ("queue prev", pos.prev, _a(chain.prev)),
+                  ("index snapshot", pos.index_snapshot, chain.index_snapshot)]
         for what, ev, ch in fields:
             if ev != ch:
                 self.findings.append(Finding("replay.position", _sub(m, acct), _mismatch(what, ev, ch)))
@@ -612,6 +663,16 @@ class Replay:
                              ("distressed", f.distressed, c.distressed)):
             if ev != ch:
                 self.findings.append(Finding("replay.fund", f"market {m} fund", _mismatch(what, ev, ch)))
+        x = self._index(m)
+        c = self._call("marketIndex", m)
+        longs = sum(p.size for (mm, _), p in self.state.positions.items() if mm == m and p.size > 0) + max(f.size, 0)
+        for what, ev, ch in (("long index", x.long_index, c.long_index), ("short index", x.short_index, c.short_index),
+                             ("open interest", longs, c.open_interest), ("index balance", x.index_balance,
+                                                                        c.index_balance),
+                             ("fund index snapshot", x.fund_snapshot, c.fund_index_snapshot),
+                             ("reference price", x.reference_price, c.reference_price)):
+            if ev != ch:
+                self.findings.append(Finding("replay.index", f"market {m}", _mismatch(what, ev, ch)))
 
     # ------------------------------------------------------------------------------------------ chain audit
 

@@ -89,9 +89,9 @@ abstract contract PerpBase is IPerpetualErrors, IPerpetualEvents, PerpStorage {
         return PerpMath.unrealizedPnl(size, openNotional, price, _scale);
     }
 
-    /// @dev Equity (margin balance) of a position at `price`.
-    function _equity(Position storage pos, uint256 price) internal view returns (int256) {
-        return int256(uint256(pos.margin)) + _unrealizedPnl(pos.size, pos.openNotional, price);
+    /// @dev Equity (margin balance) of a position at `price`, with what it owes its side's index settled.
+    function _equity(Market storage mkt, Position storage pos, uint256 price) internal view returns (int256) {
+        return int256(uint256(pos.margin)) + _unrealizedPnl(pos.size, _settledOpenNotional(mkt, pos), price);
     }
 
     /// @dev Notional at `price`, rounded up (requirements are rounded against the account).
@@ -99,17 +99,78 @@ abstract contract PerpBase is IPerpetualErrors, IPerpetualEvents, PerpStorage {
         return PerpMath.notionalUp(PerpMath.abs(size), price, _scale);
     }
 
-    function _bankruptcyNotional(Position storage pos) internal view returns (uint256) {
-        return PerpMath.bankruptcyNotional(pos.size, pos.openNotional, pos.margin);
+    function _bankruptcyNotional(Market storage mkt, Position storage pos) internal view returns (uint256) {
+        return PerpMath.bankruptcyNotional(pos.size, _settledOpenNotional(mkt, pos), pos.margin);
     }
 
     /// @dev Initial margin check after a fill or a margin removal: equity >= notional * imr.
     function _requireInitialMargin(uint256 marketId, address account, Market storage mkt, uint256 price) internal view {
         Position storage pos = _positions[marketId][account];
         if (pos.size == 0) return;
-        int256 equity = _equity(pos, price);
+        int256 equity = _equity(mkt, pos, price);
         uint256 im = PerpMath.wadMulUp(_notionalUp(pos.size, price), mkt.params.imr);
         if (equity < int256(im)) revert InsufficientMargin(marketId, account, equity, im);
+    }
+
+    // ------------------------------------------------------------------ the side indices (funding, socialized losses)
+
+    /// @dev Largest |index| (WAD price units per unit of size) a side may reach: snapshots are int96 and keys stay
+    ///      below 2^64 (AdlQueue.KEY_BIAS).
+    int256 internal constant MAX_INDEX = 2 ** 94;
+
+    /// @dev What a position of `size` with snapshot `snapshot` owes its side's index `index`, in collateral units,
+    ///      rounded against the holder (up; negative: it receives, rounded down).
+    function _indexOwedUp(int256 size, int256 index, int256 snapshot) internal view returns (int256) {
+        if (index == snapshot || size == 0) return 0;
+        return PerpMath.mulDivSignedCeil(index - snapshot, PerpMath.abs(size), PerpMath.WAD * _scale);
+    }
+
+    /// @dev The cost basis a position would have once what it owes its side's index is settled.
+    function _settledOpenNotional(Market storage mkt, Position storage pos) internal view returns (int256) {
+        int256 size = pos.size;
+        return pos.openNotional + _indexOwedUp(size, size > 0 ? mkt.longIndex : mkt.shortIndex, pos.indexSnapshot);
+    }
+
+    /// @dev Settles what a position owes (or is owed by) its side's index since its snapshot into its cost basis and
+    ///      the market's index balance. Its key stays a valid bound (AdlQueue: settlement rounds against the holder).
+    function _settleIndex(uint256 marketId, Market storage mkt, address account, Position storage pos) internal {
+        int256 size = pos.size;
+        if (size == 0) return;
+        int256 index = size > 0 ? mkt.longIndex : mkt.shortIndex;
+        int256 snapshot = pos.indexSnapshot;
+        if (index == snapshot) return;
+        int256 paid = _indexOwedUp(size, index, snapshot);
+        pos.indexSnapshot = int96(index); // |index| <= MAX_INDEX
+        if (paid != 0) {
+            pos.openNotional = (pos.openNotional + paid).toInt128();
+            mkt.indexBalance += int128(paid);
+        }
+        emit IndexSettled(marketId, account, paid);
+    }
+
+    /// @dev The same for the fund's position (its cost basis `fundOpenNotional`); the event names the market's address.
+    function _settleFundIndex(uint256 marketId, Market storage mkt) internal {
+        int256 size = mkt.fundSize;
+        if (size == 0) return;
+        int256 index = size > 0 ? mkt.longIndex : mkt.shortIndex;
+        int256 snapshot = mkt.fundIndexSnapshot;
+        if (index == snapshot) return;
+        int256 paid = _indexOwedUp(size, index, snapshot);
+        mkt.fundIndexSnapshot = int96(index);
+        if (paid != 0) {
+            mkt.fundOpenNotional += paid;
+            mkt.indexBalance += int128(paid);
+        }
+        emit IndexSettled(marketId, address(this), paid);
+    }
+
+    /// @dev Open interest follows every change of a long size (a new or flipped position starts at its side's index).
+    function _afterSizeChange(Market storage mkt, int256 before, int256 after_) internal {
+        int256 longBefore = before > 0 ? before : int256(0);
+        int256 longAfter = after_ > 0 ? after_ : int256(0);
+        if (longBefore != longAfter) {
+            mkt.openInterest = uint256(int256(uint256(mkt.openInterest)) + longAfter - longBefore).toUint128();
+        }
     }
 
     // ------------------------------------------------------------------ fills
@@ -134,6 +195,8 @@ abstract contract PerpBase is IPerpetualErrors, IPerpetualEvents, PerpStorage {
     ///      (reverting if that leaves it negative) and releases the reduced share of the margin to free collateral
     ///      (rounded down), but never more than the remaining position's equity above its initial margin at `mark`:
     ///      an underwater position cannot be milked of margin by partial closes.
+    ///      What the position owes its side's index is settled first; a new (or flipped) position starts at its side's
+    ///      index, and the market's open interest follows.
     /// @return increased whether the fill added exposure (then the caller checks initial margin)
     function _fillTrader(
         uint256 marketId,
@@ -143,7 +206,27 @@ abstract contract PerpBase is IPerpetualErrors, IPerpetualEvents, PerpStorage {
         uint256 leverage,
         uint256 mark
     ) internal returns (bool increased) {
+        Market storage mkt = _markets[marketId];
         Position storage pos = _positions[marketId][account];
+        int256 before = pos.size;
+        _settleIndex(marketId, mkt, account, pos);
+        increased = _applyFill(marketId, account, pos, delta, notional, leverage, mark);
+        int256 after_ = pos.size;
+        if (after_ != 0 && (before == 0 || (before > 0) != (after_ > 0))) {
+            pos.indexSnapshot = int96(after_ > 0 ? mkt.longIndex : mkt.shortIndex);
+        }
+        _afterSizeChange(mkt, before, after_);
+    }
+
+    function _applyFill(
+        uint256 marketId,
+        address account,
+        Position storage pos,
+        int256 delta,
+        uint256 notional,
+        uint256 leverage,
+        uint256 mark
+    ) private returns (bool increased) {
         int256 size = pos.size;
         uint256 absDelta = PerpMath.abs(delta);
         uint256 openNotionalPart = notional;
@@ -206,8 +289,20 @@ abstract contract PerpBase is IPerpetualErrors, IPerpetualEvents, PerpStorage {
         return excess > 0 ? uint256(excess) : 0;
     }
 
-    /// @dev Applies a fill to the market's insurance fund position; realized PnL goes to fund cash.
-    function _fillFund(Market storage mkt, int256 delta, uint256 notional) internal {
+    /// @dev Applies a fill to the market's insurance fund position (what it owes its side's index settled first);
+    ///      realized PnL goes to fund cash.
+    function _fillFund(uint256 marketId, Market storage mkt, int256 delta, uint256 notional) internal {
+        int256 before = mkt.fundSize;
+        _settleFundIndex(marketId, mkt);
+        _applyFundFill(mkt, delta, notional);
+        int256 after_ = mkt.fundSize;
+        if (after_ != 0 && (before == 0 || (before > 0) != (after_ > 0))) {
+            mkt.fundIndexSnapshot = int96(after_ > 0 ? mkt.longIndex : mkt.shortIndex);
+        }
+        _afterSizeChange(mkt, before, after_);
+    }
+
+    function _applyFundFill(Market storage mkt, int256 delta, uint256 notional) private {
         int256 size = mkt.fundSize;
         uint256 absDelta = PerpMath.abs(delta);
         uint256 openNotionalPart = notional;
@@ -240,7 +335,9 @@ abstract contract PerpBase is IPerpetualErrors, IPerpetualEvents, PerpStorage {
     function _requeue(uint256 marketId, address account, address hint) internal {
         int256 size = _positions[marketId][account].size;
         if (size == 0) return;
-        AdlQueue.requeue(_queues[marketId][size > 0], _positions[marketId], account, size > 0, hint, _scale);
+        AdlQueue.requeue(
+            _queues[marketId][size > 0], _positions[marketId], account, size > 0, hint, _scale, _markets[marketId].refShift
+        );
     }
 
     /// @dev After an ADL cut that left a position open: to the overflow list until someone re-queues it.
@@ -260,7 +357,8 @@ abstract contract PerpBase is IPerpetualErrors, IPerpetualEvents, PerpStorage {
 
     // ------------------------------------------------------------------ insurance fund valuation
 
-    /// @dev Fund equity at `price`: cash plus the unrealized PnL of the position it holds.
+    /// @dev Fund equity at `price`: cash plus the unrealized PnL of the position it holds (settled: every caller runs
+    ///      after `_updateWatermark`).
     function _fundEquity(Market storage mkt, uint256 price) internal view returns (int256) {
         return mkt.fundCash + _unrealizedPnl(mkt.fundSize, mkt.fundOpenNotional, price);
     }
@@ -273,6 +371,7 @@ abstract contract PerpBase is IPerpetualErrors, IPerpetualEvents, PerpStorage {
         internal
         returns (int256 equity, uint256 drawdown)
     {
+        _settleFundIndex(marketId, mkt); // the fund's own position pays and receives its side's index too
         equity = _fundEquity(mkt, price);
         mapping(uint256 => uint256) storage ring = _fundSamples[marketId];
         (uint256 head, uint256 tail) = (mkt.fundSampleHead, mkt.fundSampleTail);

@@ -20,6 +20,9 @@ abstract contract PerpStorage is Ownable2Step {
         uint8 oracleDecimals;
         bool listed;
         bool paused;
+        // log2 of the reference price (WAD) that the ADL queue's tiers of margin per unit of size are measured
+        // against: the mark at listing, rounded down to a power of two (AdlQueue.tierOf)
+        uint8 refShift;
         MarketParams params;
         string name;
         // Insurance fund: cash, and a position inherited from liquidations (no margin: the cash backs it).
@@ -31,6 +34,16 @@ abstract contract PerpStorage is Ownable2Step {
         bool fundDistressed;
         uint64 fundSampleHead;
         uint64 fundSampleTail;
+        // the fund position's index snapshot (as `Position.indexSnapshot`)
+        int96 fundIndexSnapshot;
+        // Each side's cumulative index (WAD price units per unit of size that the side's holders pay: funding and
+        // socialized losses), the open interest (the sum of long sizes, fund included; a balanced book has the same
+        // on the short side), and the index balance: what positions have settled into their cost bases minus the
+        // losses socialized, in collateral units (part of the vault's identity, README "Auditing").
+        int128 longIndex;
+        int128 shortIndex;
+        uint128 openInterest;
+        int128 indexBalance;
     }
 
     /// @notice The collateral token; every money amount is in its units.

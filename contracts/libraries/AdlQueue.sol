@@ -8,41 +8,50 @@ import {IPerpetualErrors} from "../../interfaces/IPerpetual.sol";
 /// @title AdlQueue
 /// @notice The data structure that lets ADL find the top of the queue without scanning the market (design note:
 ///         docs/design/adl-queue.md). The score of an isolated position is `u / E = x / (1 + x)` with `x = u / m`,
-///         so ordering by `x` is ordering by score. With `q = m / |openNotional|` (margin per unit of cost basis,
-///         one over the leverage at entry) and entry price `e`:
+///         so ordering by `x` is ordering by score. A position's value counts the side's cumulative index `I` (the
+///         funding and socialized losses the side's holders pay per unit of size, `PerpBase._settleIndex`) since its
+///         snapshot `I_0`. In the side's frame (frame price `P' = P - I` for longs, `P + I` for shorts; frame entry
+///         `k = e - I_0` for a long, `e + I_0` for a short, with `e` the entry price of its cost basis) and with
+///         `w = m / |size|` its margin per unit of size:
 ///
-///             long:  x = (P / e - 1) / q        short:  x = (1 - P / e) / q
+///             long:  x = (P' - k) / w        short:  x = (k - P') / w
 ///
-///         Positions with equal `q` never change order among themselves as the mark `P` moves: the lower entry
-///         (long) or the higher entry (short) is always ahead. So each market side keeps its positions in tiers of
-///         `q` (`STEPS` per octave, between 2^-12 and 4, plus a bottom and a top tier), each tier a doubly linked list
-///         sorted by entry. Over a tier whose lower edge is `q_t`, every position at or after a node with entry
-///         key `k` has `x <= (P / k - 1) / q_t` (long; `(1 - P / k) / q_t` short): an upper bound that lets the ADL
-///         engine merge the tiers best-first and compute exact scores only for the few positions that can be next.
-/// @dev The key is the entry price rounded towards the less profitable side (long: down, short: up), so the bound
-///      holds for the node itself. Traders' fills re-sort a position with a caller hint (Liquity's SortedTroves
-///      way: checked in O(1), walked for at most `MAX_WALK` steps when stale). An ADL cut, which has no hint, moves
-///      the position to the side's overflow list (one more list, `OVERFLOW`, unsorted, linked like a tier), which
-///      the engine always examines in full, until anyone re-queues it.
+///         Positions with equal `w` never change order among themselves as the mark or the index moves: the lower
+///         frame entry (long) or the higher (short) is always ahead. So each market side keeps its positions in tiers
+///         of `q = w / R` (R the market's reference price, a power of two fixed at listing; `STEPS` tiers per octave
+///         between 2^-20 and 2^10, plus a bottom and a top tier), each tier a doubly linked list sorted by frame
+///         entry. Over a tier whose lower edge is `q_t`, every position at or after a node with key `k` has
+///         `x <= (P' - k) / (q_t R)` (long; `(k - P') / (q_t R)` short): an upper bound that lets the ADL engine merge
+///         the tiers best-first and compute exact scores only for the few positions that can be next.
+/// @dev The key is the frame entry plus `KEY_BIAS` in units of 2^KEY_SHIFT, rounded towards the less profitable side
+///      (long: down, short: up), so the bound holds for the node itself; settling the index into the cost basis
+///      (rounded against the holder) only moves the true frame entry further that way, so a stored key stays a
+///      valid bound until the position is re-sorted. Traders' fills re-sort a position with a caller hint
+///      (Liquity's SortedTroves way: checked in O(1), walked for at most `MAX_WALK` steps when stale). An ADL cut,
+///      which has no hint, moves the position to the side's overflow list (one more list, `OVERFLOW`, unsorted,
+///      linked like a tier), which the engine always examines in full, until anyone re-queues it.
 library AdlQueue {
     /// @notice log2 of the tiers per octave of q (docs/design/adl-queue.md: measured for 2, 4 and 8 per octave).
     uint256 internal constant STEP_BITS = 3;
     uint256 internal constant STEPS = 1 << STEP_BITS;
-    /// @notice Octaves of q covered by the graded tiers: 2^-12 <= q < 4.
-    uint256 internal constant OCTAVES = 14;
+    /// @notice Octaves of q covered by the graded tiers: 2^-20 <= q < 2^10 (at a mark equal to the reference price,
+    ///         entry leverage 2^20 to 2^-10; the range leaves eight octaves of price move either way for 1x-4,096x).
+    uint256 internal constant OCTAVES = 30;
     /// @dev q is measured as floor(q * 2^Q_BITS), so that every tier edge is an integer.
-    uint256 internal constant Q_BITS = 12 + STEP_BITS;
-    /// @notice Sorted tiers: 0 (q < 2^-12), 1 + STEPS * octave + step for 2^-12 <= q < 4, and TOP_TIER (q >= 4).
+    uint256 internal constant Q_BITS = 20 + STEP_BITS;
+    /// @notice Sorted tiers: 0 (q < 2^-20), 1 + STEPS * octave + step for 2^-20 <= q < 2^10, and TOP_TIER (q >= 2^10).
     uint256 internal constant TOP_TIER = 1 + STEPS * OCTAVES;
     uint256 internal constant TIERS = TOP_TIER + 1;
     /// @notice The overflow list's index among the side's lists (the bitmap's bit after the tiers').
     uint256 internal constant OVERFLOW = TIERS;
     /// @notice Most nodes an insertion walks from its hint (or the tier's head) before it reverts.
     uint256 internal constant MAX_WALK = 128;
-    /// @notice Keys are entry prices in units of 2^KEY_SHIFT wei (rounded towards the less profitable side).
-    uint256 internal constant KEY_SHIFT = 30;
+    /// @notice Keys are frame entries plus KEY_BIAS (WAD) in units of 2^KEY_SHIFT wei, rounded towards the less
+    ///         profitable side: every entry of a usable price and every index (|I| < 2^94) gives a key below 2^64.
+    uint256 internal constant KEY_SHIFT = 33;
+    int256 internal constant KEY_BIAS = 2 ** 96;
     /// @notice A node's `qDown` is q in units of 2^-Q_DOWN_BITS, rounded down (capped at 2^32 - 1).
-    uint256 internal constant Q_DOWN_BITS = 20;
+    uint256 internal constant Q_DOWN_BITS = 22;
 
     /// @notice One side (longs or shorts) of one market.
     /// @dev The head keys are packed four to a slot (list t in word t / 4, lane t % 4), so that the ADL engine reads
@@ -56,13 +65,13 @@ library AdlQueue {
 
     // ------------------------------------------------------------------ tiers and keys
 
-    /// @notice The tier of a position with `margin` and cost basis `absOpenNotional`: the largest t whose lower edge
-    ///         `edge(t)` is at most `q = margin / absOpenNotional`.
-    function tierOf(uint256 margin, uint256 absOpenNotional) internal pure returns (uint8) {
-        if (absOpenNotional == 0) return uint8(TOP_TIER);
+    /// @notice The tier of a position with `margin` and size `absSize` in a market of reference price 2^`refShift`:
+    ///         the largest t whose lower edge `edge(t)` is at most `q = margin * D / (absSize * R)` (D = 1e18 * scale:
+    ///         the margin per unit of size as a WAD price, over R).
+    function tierOf(uint256 margin, uint256 absSize, uint256 refShift, uint256 scale) internal pure returns (uint8) {
         // r = floor(q * 2^Q_BITS): tier edges are q = (STEPS + step) * 2^octave / 2^Q_BITS, so
         // q >= edge <=> r >= (STEPS + step) << octave
-        uint256 r = Math.mulDiv(margin, 1 << Q_BITS, absOpenNotional);
+        uint256 r = Math.mulDiv(margin, (1e18 * scale) << Q_BITS, absSize << refShift);
         if (r < STEPS) return 0;
         uint256 octave = Math.log2(r) - STEP_BITS;
         if (octave >= OCTAVES) return uint8(TOP_TIER);
@@ -77,22 +86,31 @@ library AdlQueue {
         return (STEPS + (t - 1) % STEPS) << ((t - 1) / STEPS);
     }
 
-    /// @notice The entry key of a position: its entry price (WAD) in units of 2^KEY_SHIFT, rounded towards the less
-    ///         profitable side, so that a long's key is at most its entry and a short's at least.
-    function keyOf(int256 size, int256 openNotional, uint256 scale) internal pure returns (uint64) {
-        uint256 absSize = size >= 0 ? uint256(size) : uint256(-size);
-        uint256 absOn = openNotional >= 0 ? uint256(openNotional) : uint256(-openNotional);
-        uint256 key = Math.mulDiv(
-            absOn, 1e18 * scale, absSize << KEY_SHIFT, size > 0 ? Math.Rounding.Floor : Math.Rounding.Ceil
-        );
+    /// @notice The key of a position: its frame entry (`e - snapshot` long, `e + snapshot` short, WAD) plus KEY_BIAS,
+    ///         in units of 2^KEY_SHIFT, rounded towards the less profitable side (long down, short up).
+    function keyOf(int256 size, int256 openNotional, int256 snapshot, uint256 scale) internal pure returns (uint64) {
+        bool isLong = size > 0;
+        int256 absSize = isLong ? size : -size;
+        // the entry of the cost basis (WAD, signed: index payments can take a cost basis past zero), rounded towards
+        // the less profitable side: a long's down, a short's up
+        int256 num = (isLong ? openNotional : -openNotional) * int256(1e18 * scale);
+        int256 entry = num / absSize;
+        if (isLong ? (num % absSize < 0) : (num % absSize > 0)) entry += isLong ? int256(-1) : int256(1);
+        int256 biased = entry + (isLong ? -snapshot : snapshot) + KEY_BIAS;
+        if (biased < 0) revert IPerpetualErrors.ValueOverflow(uint256(-biased));
+        uint256 key = isLong ? uint256(biased) >> KEY_SHIFT : Math.ceilDiv(uint256(biased), 1 << KEY_SHIFT);
         if (key > type(uint64).max) revert IPerpetualErrors.ValueOverflow(key);
         return uint64(key);
     }
 
-    /// @notice q = margin / |openNotional| in units of 2^-Q_DOWN_BITS, rounded down and capped: never above q.
-    function qDownOf(uint256 margin, uint256 absOpenNotional) internal pure returns (uint32) {
-        if (absOpenNotional == 0) return type(uint32).max;
-        uint256 q = Math.mulDiv(margin, 1 << Q_DOWN_BITS, absOpenNotional);
+    /// @notice The frame entry (WAD, signed) that a key stands for.
+    function keyPrice(uint256 key) internal pure returns (int256) {
+        return int256(key << KEY_SHIFT) - KEY_BIAS;
+    }
+
+    /// @notice q (see `tierOf`) in units of 2^-Q_DOWN_BITS, rounded down and capped: never above q.
+    function qDownOf(uint256 margin, uint256 absSize, uint256 refShift, uint256 scale) internal pure returns (uint32) {
+        uint256 q = Math.mulDiv(margin, (1e18 * scale) << Q_DOWN_BITS, absSize << refShift);
         return q > type(uint32).max ? type(uint32).max : uint32(q);
     }
 
@@ -106,13 +124,13 @@ library AdlQueue {
     /// @notice Puts `account`'s open position into its tier at its key, after `hint` when that is the right place
     ///         (else it walks from the hint, or from the tier's head when the hint is not in the tier). A position goes
     ///         before the nodes with an equal key, so that a run of equal keys (anyone's) costs a search nothing.
-    function insert(Side storage side, mapping(address => Position) storage positions, address account, bool isLong, address hint, uint256 scale)
+    function insert(Side storage side, mapping(address => Position) storage positions, address account, bool isLong, address hint, uint256 scale, uint256 refShift)
         internal
     {
         Position storage pos = positions[account];
-        uint256 absOn = _abs(pos.openNotional);
-        uint8 t = tierOf(pos.margin, absOn);
-        uint64 key = keyOf(pos.size, pos.openNotional, scale);
+        uint256 absSize = _abs(pos.size);
+        uint8 t = tierOf(pos.margin, absSize, refShift, scale);
+        uint64 key = keyOf(pos.size, pos.openNotional, pos.indexSnapshot, scale);
         address p = _validHint(positions, hint, account, t);
         uint256 steps = 0;
         if (p != address(0) && !ahead(isLong, positions[p].key, key)) {
@@ -129,7 +147,7 @@ library AdlQueue {
             if (++steps > MAX_WALK) revert IPerpetualErrors.QueueHintTooFar(account, hint);
         }
         pos.key = key;
-        pos.qDown = qDownOf(pos.margin, absOn);
+        pos.qDown = qDownOf(pos.margin, absSize, refShift, scale);
         _link(side, positions, account, pos, t, p, n);
     }
 
@@ -146,15 +164,15 @@ library AdlQueue {
     /// @notice Re-sorts a changed position (or queues a new one): stays in place when its tier is unchanged and its
     ///         new key still lies between its neighbours (no writes but its key and q), else moves after `hint` (or, with
     ///         no hint, searches from its old place).
-    function requeue(Side storage side, mapping(address => Position) storage positions, address account, bool isLong, address hint, uint256 scale)
+    function requeue(Side storage side, mapping(address => Position) storage positions, address account, bool isLong, address hint, uint256 scale, uint256 refShift)
         internal
     {
         Position storage pos = positions[account];
         if (pos.queued) {
             if (pos.tier != OVERFLOW) {
-                uint256 absOn = _abs(pos.openNotional);
-                uint8 t = tierOf(pos.margin, absOn);
-                uint64 key = keyOf(pos.size, pos.openNotional, scale);
+                uint256 absSize = _abs(pos.size);
+                uint8 t = tierOf(pos.margin, absSize, refShift, scale);
+                uint64 key = keyOf(pos.size, pos.openNotional, pos.indexSnapshot, scale);
                 address p = pos.prev;
                 address n = pos.next;
                 if (
@@ -162,7 +180,7 @@ library AdlQueue {
                         && (n == address(0) || !ahead(isLong, positions[n].key, key))
                 ) {
                     pos.key = key; // (one slot with the node's q: written together)
-                    pos.qDown = qDownOf(pos.margin, absOn);
+                    pos.qDown = qDownOf(pos.margin, absSize, refShift, scale);
                     if (p == address(0)) _setHeadKey(side, t, key);
                     return;
                 }
@@ -172,7 +190,7 @@ library AdlQueue {
             // into two zero-to-nonzero writes)
             _unlink(side, positions, pos);
         }
-        insert(side, positions, account, isLong, hint == account ? address(0) : hint, scale);
+        insert(side, positions, account, isLong, hint == account ? address(0) : hint, scale, refShift);
     }
 
     /// @notice Moves a position cut by ADL out of its tier to the head of the overflow list (its key and tier may

@@ -7,10 +7,11 @@ import {AdlQueue} from "./AdlQueue.sol";
 /// @title AdlRanking
 /// @notice The ADL queue order, shared by the protocol (which enforces it) and the lens (which shows it), computed
 ///         exactly: `Score = PnL% x Effective Leverage = (u / N) x (N / E) = u / E` with the exact unrealized PnL
-///         `u` at mark (no rounding), higher first, then the larger position, then the older one (smaller opening
+///         `u` at mark (no rounding), the side's index payments since the position's snapshot included, higher first, then the larger position, then the older one (smaller opening
 ///         sequence). Eligible: `u > 0`. Scores are compared by cross-multiplication in 512 bits, so two positions
 ///         rank in the SPEC's order however close their scores are.
-/// @dev `uD` is the unrealized PnL times `D = 1e18 * scale` (an integer: `size * P - openNotional * D`), and
+/// @dev `uD` is the unrealized PnL times `D = 1e18 * scale` (an integer: `size * P - openNotional * D -
+///      |size| * (I - I_0)`, with I the side's index and I_0 the position's snapshot), and
 ///      `u / E = uD / (margin * D + uD)`, so `a` is ahead of `b` when `uD_a * margin_b > uD_b * margin_a`.
 library AdlRanking {
     uint256 internal constant WAD = 1e18;
@@ -26,9 +27,20 @@ library AdlRanking {
         uint256 xDown;
     }
 
-    /// @notice The exact unrealized PnL at `price` times D, and whether it is positive (eligible).
-    function uTimesD(int256 size, int256 openNotional, uint256 price, uint256 d) internal pure returns (int256) {
-        return size * int256(price) - openNotional * int256(d);
+    /// @notice The exact unrealized PnL at `price` times D, counting what the position owes the side's index since
+    ///         its snapshot (`index - snapshot` per unit of size); positive: eligible.
+    function uTimesD(int256 size, int256 openNotional, uint256 price, uint256 d, int256 index, int256 snapshot)
+        internal
+        pure
+        returns (int256)
+    {
+        int256 absSize = size >= 0 ? size : -size;
+        return size * int256(price) - openNotional * int256(d) - absSize * (index - snapshot);
+    }
+
+    /// @notice The side's frame price: the mark less the index per unit that a long pays, plus the one a short pays.
+    function framePrice(bool isLong, uint256 price, int256 index) internal pure returns (int256) {
+        return isLong ? int256(price) - index : int256(price) + index;
     }
 
     function candidate(address account, uint256 uD, uint256 margin, uint256 absSize, uint64 openSeq, uint256 d)
@@ -58,37 +70,36 @@ library AdlRanking {
         return Math.mulDiv(uD, WAD, margin * d + uD);
     }
 
-    /// @notice Upper bound (WAD, rounded up) of `x = u / m` over the positions at or after a node with entry key `key`
-    ///         in tier `tier`, at mark `price`: long `(P / k - 1) / q_t`, short `(1 - P / k) / q_t` with k the key's
-    ///         price and q_t the tier's lower edge. Zero when no such position can be eligible (the rest of the tier
-    ///         is at a loss); saturates for the bottom tier and the overflow list (unsorted, stale keys).
-    function bound(bool isLong, uint256 key, uint256 tier, uint256 price) internal pure returns (uint256) {
+    /// @notice Upper bound (WAD, rounded up) of `x = u / m` over the positions at or after a node with key `key` in
+    ///         tier `tier`, at frame price `fp` (`framePrice`), in a market of reference price 2^`refShift`: long
+    ///         `(P' - k) / (q_t R)`, short `(k - P') / (q_t R)` with k the key's frame entry and q_t the tier's lower
+    ///         edge. Zero when no such position can be eligible (the rest of the tier is at a loss); saturates for the
+    ///         bottom tier and the overflow list (unsorted, stale keys).
+    function bound(bool isLong, uint256 key, uint256 tier, int256 fp, uint256 refShift) internal pure returns (uint256) {
         if (tier == AdlQueue.OVERFLOW) return type(uint256).max;
-        return _bound(isLong, key, AdlQueue.edgeNum(tier), AdlQueue.Q_BITS, price);
+        return _bound(isLong, key, AdlQueue.edgeNum(tier), AdlQueue.Q_BITS, fp, refShift);
     }
 
     /// @notice The same bound for one node of a sorted tier, from its own q (`qDown`, rounded down): nearly its x.
-    function nodeBound(bool isLong, uint256 key, uint256 qDown, uint256 price) internal pure returns (uint256) {
-        return _bound(isLong, key, qDown, AdlQueue.Q_DOWN_BITS, price);
+    function nodeBound(bool isLong, uint256 key, uint256 qDown, int256 fp, uint256 refShift)
+        internal
+        pure
+        returns (uint256)
+    {
+        return _bound(isLong, key, qDown, AdlQueue.Q_DOWN_BITS, fp, refShift);
     }
 
-    /// @dev (P / k - 1) / q (long) or (1 - P / k) / q (short) in WAD, rounded up, for q = qNum / 2^qBits.
-    function _bound(bool isLong, uint256 key, uint256 qNum, uint256 qBits, uint256 price)
+    /// @dev (P' - k) / (q R) (long) or (k - P') / (q R) (short) in WAD, rounded up, for q = qNum / 2^qBits.
+    function _bound(bool isLong, uint256 key, uint256 qNum, uint256 qBits, int256 fp, uint256 refShift)
         private
         pure
         returns (uint256)
     {
-        uint256 k = key << AdlQueue.KEY_SHIFT;
-        uint256 gain;
-        if (isLong) {
-            if (price <= k) return 0;
-            gain = price - k;
-        } else {
-            if (k <= price) return 0;
-            gain = k - price;
-        }
-        if (qNum == 0 || k == 0) return type(uint256).max;
-        return Math.mulDiv(gain, WAD << qBits, k * qNum, Math.Rounding.Ceil);
+        int256 k = AdlQueue.keyPrice(key);
+        int256 gain = isLong ? fp - k : k - fp;
+        if (gain <= 0) return 0;
+        if (qNum == 0) return type(uint256).max;
+        return Math.mulDiv(uint256(gain), WAD << qBits, qNum << refShift, Math.Rounding.Ceil);
     }
 
     /// @notice Queue lights, 1..5 by percentile of `rank` (1-based) among `count` eligible (5 = front).

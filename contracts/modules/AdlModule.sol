@@ -2,6 +2,7 @@
 pragma solidity ^0.8.24;
 
 import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {IPerpetualRisk} from "../../interfaces/IPerpetual.sol";
 import {Position, DistressReason} from "../../interfaces/IPerpetualTypes.sol";
 import {PerpMath} from "../libraries/PerpMath.sol";
@@ -23,6 +24,8 @@ import {InsuranceFundModule} from "./InsuranceFundModule.sol";
 ///      A ranked position is cut by at most its own size, and by at most what keeps its margin non-negative after
 ///      realizing PnL at the fill price; a position that cannot be cut at all at that price is passed over.
 abstract contract AdlModule is InsuranceFundModule {
+    using SafeCast for uint256;
+
     uint8 internal constant ADL_TYPE_BANKRUPT = 1;
     uint8 internal constant ADL_TYPE_FUND = 2;
     /// @notice Most positions one ADL call examines (tier heads, list nodes and the overflow list).
@@ -53,6 +56,9 @@ abstract contract AdlModule is InsuranceFundModule {
         bool isLong; // the side being deleveraged (the counterparties)
         uint256 mark;
         uint256 d;
+        int256 index; // the side's cumulative index
+        int256 framePrice; // the side's frame price (AdlRanking.framePrice), against which keys bound scores
+        uint256 refShift;
         Cursor[] cursors;
         uint256 nCursors;
         uint256[] heap;
@@ -69,6 +75,10 @@ abstract contract AdlModule is InsuranceFundModule {
         e.isLong = isLong;
         e.mark = mark;
         e.d = PerpMath.WAD * _scale;
+        Market storage mkt = _markets[marketId];
+        e.index = isLong ? mkt.longIndex : mkt.shortIndex;
+        e.framePrice = AdlRanking.framePrice(isLong, mark, e.index);
+        e.refShift = mkt.refShift;
         AdlQueue.Side storage side = _queues[marketId][isLong];
         uint256 bitmap = side.bitmap;
         uint256 lists = _popcount(bitmap);
@@ -78,7 +88,7 @@ abstract contract AdlModule is InsuranceFundModule {
             uint256 t = _lowestBit(bitmap);
             bitmap &= bitmap - 1;
             uint256 key = AdlQueue.headKey(side, t); // four tiers' head keys per slot: warm after the first
-            _push(e, Cursor(address(0), key, t, AdlRanking.bound(isLong, key, t, mark)));
+            _push(e, Cursor(address(0), key, t, AdlRanking.bound(isLong, key, t, e.framePrice, e.refShift)));
         }
         e.cands = new AdlRanking.Candidate[](8);
     }
@@ -87,7 +97,7 @@ abstract contract AdlModule is InsuranceFundModule {
     function _examine(Engine memory e, address account) private view {
         ++e.examined;
         Position storage pos = _positions[e.marketId][account];
-        int256 uD = AdlRanking.uTimesD(pos.size, pos.openNotional, e.mark, e.d);
+        int256 uD = AdlRanking.uTimesD(pos.size, pos.openNotional, e.mark, e.d, e.index, pos.indexSnapshot);
         if (uD <= 0) return;
         if (e.nCands == e.cands.length) {
             AdlRanking.Candidate[] memory grown = new AdlRanking.Candidate[](2 * e.cands.length);
@@ -161,7 +171,7 @@ abstract contract AdlModule is InsuranceFundModule {
         bool now_ = c.tier == AdlQueue.OVERFLOW || !some;
         uint256 nb = 0;
         if (!now_) {
-            nb = AdlRanking.nodeBound(e.isLong, node.key, node.qDown, e.mark);
+            nb = AdlRanking.nodeBound(e.isLong, node.key, node.qDown, e.framePrice, e.refShift);
             now_ = nb >= e.cands[0].xDown;
         }
         if (now_) {
@@ -176,7 +186,7 @@ abstract contract AdlModule is InsuranceFundModule {
             _popTop(e);
         } else {
             c.key = _positions[e.marketId][nextNode].key;
-            c.bound = AdlRanking.bound(e.isLong, c.key, c.tier, e.mark);
+            c.bound = AdlRanking.bound(e.isLong, c.key, c.tier, e.framePrice, e.refShift);
             if (c.bound == 0) _popTop(e);
             else _siftDown(e, 0);
         }
@@ -323,15 +333,11 @@ abstract contract AdlModule is InsuranceFundModule {
         while (filled != required && fills < MAX_FILLS) {
             (AdlRanking.Candidate memory c, uint256 rank) = _next(e);
             if (rank == 0) break;
-            Position storage pos = _positions[marketId][c.account];
-            uint256 q = PerpMath.min(required - filled, _adlCapacity(pos, tradePrice, PerpMath.WAD * _scale));
+            (uint256 q, uint256 n) = _adlCut(marketId, c.account, cpIsLong, required - filled, tradePrice, e.d);
             if (q == 0) continue;
-            // Counterparties selling are paid rounded down; buying, they pay rounded up.
-            uint256 n = cpIsLong ? PerpMath.notionalDown(q, tradePrice, _scale) : PerpMath.notionalUp(q, tradePrice, _scale);
-            if (!_marginSurvives(pos, q, n)) continue;
             int256 delta = cpIsLong ? -int256(q) : int256(q);
             _fillTrader(marketId, c.account, delta, n, 0, price);
-            _fillFund(mkt, -delta, n);
+            _fillFund(marketId, mkt, -delta, n);
             filled += q;
             ++fills;
             _afterAdlFill(marketId, c, ADL_TYPE_FUND, delta, tradePrice, n, rank, e.d);
@@ -359,6 +365,7 @@ abstract contract AdlModule is InsuranceFundModule {
         uint256 price,
         bool atMark
     ) internal {
+        int256 cashBefore = mkt.fundCash;
         _fillTrader(marketId, account, -size, nb, 0, price);
         uint256 absSize = PerpMath.abs(size);
         // the take price per size unit, as a fraction: the bankruptcy notional over the size, or mark
@@ -370,7 +377,7 @@ abstract contract AdlModule is InsuranceFundModule {
             if (!atMark) rest = nb > pieces ? nb - pieces : 0;
             else rest = Math.mulDiv(num, restAbs, den, size > 0 ? Math.Rounding.Ceil : Math.Rounding.Floor);
             int256 restSize = size > 0 ? int256(restAbs) : -int256(restAbs);
-            _fillFund(mkt, restSize, rest);
+            _fillFund(marketId, mkt, restSize, rest);
             pieces += rest;
             if (outOfWork) emit AdlWorkLimitReached(marketId, account, restSize);
             emit AdlRemainderToFund(marketId, account, restSize);
@@ -378,6 +385,37 @@ abstract contract AdlModule is InsuranceFundModule {
         // A refused short paid nb, the takers received `pieces` <= nb; a refused long received nb, the takers paid
         // `pieces` >= nb. Either way the difference (remaining equity and rounding dust) is the fund's.
         mkt.fundCash += size < 0 ? int256(nb) - int256(pieces) : int256(pieces) - int256(nb);
+        _socializeLoss(marketId, mkt, account, size < 0, cashBefore);
+    }
+
+    /// @dev The waterfall's last layer. A Type 1 leaves the fund's cash below zero only when the rest of a bankrupt
+    ///      position, which the ranked counterparties could not take, nets against the fund's own opposite position at
+    ///      a realized loss beyond its cash. That loss (what this Type 1 took the cash below zero, or below where an
+    ///      older deficit had left it) is spread over the open positions of the side that gained from the bankruptcy
+    ///      (`longsPay`: the longs, opposite a bankrupt short), the fund's own position among them, per unit of size:
+    ///      their index rises by `loss / openInterest` (rounded up: the rounding stays in the index balance), each pays
+    ///      its share when next touched, and the fund's cash is back where it was (zero, or the older deficit). With no
+    ///      open interest left (the fund was the last counterparty) nobody is left to pay: the loss stays in the fund's
+    ///      cash (`LossUnsocialized`), which the market's fees and top-ups repay first (README, "The loss waterfall").
+    function _socializeLoss(uint256 marketId, Market storage mkt, address account, bool longsPay, int256 cashBefore)
+        private
+    {
+        int256 cash = mkt.fundCash;
+        if (cash >= 0 || cash >= cashBefore) return;
+        uint256 amount = uint256((cashBefore < 0 ? cashBefore : int256(0)) - cash);
+        uint256 oi = mkt.openInterest;
+        if (oi == 0) {
+            emit LossUnsocialized(marketId, account, amount);
+            return;
+        }
+        uint256 delta = Math.mulDiv(amount, PerpMath.WAD * _scale, oi, Math.Rounding.Ceil);
+        int256 index = (longsPay ? mkt.longIndex : mkt.shortIndex) + delta.toInt256();
+        if (index > MAX_INDEX) revert ValueOverflow(uint256(index));
+        if (longsPay) mkt.longIndex = int128(index);
+        else mkt.shortIndex = int128(index);
+        mkt.indexBalance -= int128(int256(amount));
+        mkt.fundCash = cash + int256(amount);
+        emit LossSocialized(marketId, account, longsPay, amount, delta, index);
     }
 
     /// @dev Type 1 fills of a refused position of `absSize` against the ranked counterparties (longs if
@@ -393,12 +431,8 @@ abstract contract AdlModule is InsuranceFundModule {
         while (filled != absSize && fills < MAX_FILLS) {
             (AdlRanking.Candidate memory c, uint256 rank) = _next(e);
             if (rank == 0) break;
-            Position storage pos = _positions[marketId][c.account];
-            uint256 q = PerpMath.min(absSize - filled, _adlCapacity(pos, num, den));
+            (uint256 q, uint256 n) = _adlCut(marketId, c.account, cpIsLong, absSize - filled, num, den);
             if (q == 0) continue;
-            // Counterparties selling are paid rounded down; buying, they pay rounded up.
-            uint256 n = Math.mulDiv(num, q, den, cpIsLong ? Math.Rounding.Floor : Math.Rounding.Ceil);
-            if (!_marginSurvives(pos, q, n)) continue;
             int256 delta = cpIsLong ? -int256(q) : int256(q);
             _fillTrader(marketId, c.account, delta, n, 0, price);
             filled += q;
@@ -427,27 +461,48 @@ abstract contract AdlModule is InsuranceFundModule {
 
     // ------------------------------------------------------------------ capacity and price
 
+    /// @dev How much of `left` the ranked position of `account` takes at `num / den` collateral units per size unit,
+    ///      and for what notional, rounded against it (selling, it is paid rounded down; buying, it pays rounded up);
+    ///      (0, 0) when it cannot be cut at that price. Its cost basis counts what it owes its side's index.
+    function _adlCut(uint256 marketId, address account, bool cpIsLong, uint256 left, uint256 num, uint256 den)
+        private
+        view
+        returns (uint256 q, uint256 n)
+    {
+        Position storage pos = _positions[marketId][account];
+        int256 on = _settledOpenNotional(_markets[marketId], pos);
+        q = PerpMath.min(left, _adlCapacity(pos, on, num, den));
+        if (q == 0) return (0, 0);
+        n = Math.mulDiv(num, q, den, cpIsLong ? Math.Rounding.Floor : Math.Rounding.Ceil);
+        if (!_marginSurvives(pos, on, q, n)) return (0, 0);
+    }
+
     /// @dev Most a position can be cut when it trades at `priceNum / priceDen` collateral units per size unit
     ///      (Type 1: the bankruptcy notional over the bankrupt size, exactly; Type 2: the price over WAD * scale):
     ///      all of it if closing there realizes no loss, otherwise the size whose realized loss its margin covers,
     ///      with two units kept back for the two roundings of a fill (the piece notional and the released cost).
-    function _adlCapacity(Position storage pos, uint256 priceNum, uint256 priceDen) internal view returns (uint256) {
+    ///      `on` is the position's cost basis with what it owes its side's index settled.
+    function _adlCapacity(Position storage pos, int256 on, uint256 priceNum, uint256 priceDen)
+        internal
+        view
+        returns (uint256)
+    {
         uint256 absSize = PerpMath.abs(pos.size);
-        uint256 cost = PerpMath.abs(pos.openNotional);
         // Loss per size unit, as a fraction over priceDen * absSize: a long sells (loses cost - price), a short
-        // buys back (loses price - proceeds).
-        uint256 atPrice = priceNum * absSize;
-        uint256 atCost = cost * priceDen;
-        if (pos.size > 0 ? atCost <= atPrice : atPrice <= atCost) return absSize;
-        uint256 lossNum = pos.size > 0 ? atCost - atPrice : atPrice - atCost;
+        // buys back (loses price - proceeds, its proceeds being -on). Signed: index payments can take a cost basis
+        // past zero.
+        int256 atPrice = (priceNum * absSize).toInt256();
+        int256 atCost = on * priceDen.toInt256();
+        int256 lossNum = pos.size > 0 ? atCost - atPrice : atPrice + atCost;
+        if (lossNum <= 0) return absSize;
         uint256 margin = pos.margin;
         if (margin <= 2) return 0;
-        return PerpMath.min(absSize, Math.mulDiv(margin - 2, priceDen * absSize, lossNum));
+        return PerpMath.min(absSize, Math.mulDiv(margin - 2, priceDen * absSize, uint256(lossNum)));
     }
 
     /// @dev Whether cutting `q` for notional `n` leaves the position's margin >= 0 (exact check before the fill).
-    function _marginSurvives(Position storage pos, uint256 q, uint256 n) internal view returns (bool) {
-        (,,, int256 pnl) = _reduction(pos.size, pos.openNotional, q, n);
+    function _marginSurvives(Position storage pos, int256 on, uint256 q, uint256 n) internal view returns (bool) {
+        (,,, int256 pnl) = _reduction(pos.size, on, q, n);
         return int256(uint256(pos.margin)) + pnl >= 0;
     }
 

@@ -22,7 +22,7 @@ abstract contract LiquidationModule is AdlModule {
         if (pos.size == 0) revert NoPosition(marketId, account);
         if (!_liquidate(marketId, mkt, account, price)) {
             uint256 mm = PerpMath.wadMulUp(_notionalUp(pos.size, price), mkt.params.mmr);
-            revert NotLiquidatable(marketId, account, _equity(pos, price), mm);
+            revert NotLiquidatable(marketId, account, _equity(mkt, pos, price), mm);
         }
     }
 
@@ -45,7 +45,7 @@ abstract contract LiquidationModule is AdlModule {
     function _liquidate(uint256 marketId, Market storage mkt, address account, uint256 price) private returns (bool) {
         Position storage pos = _positions[marketId][account];
         int256 size = pos.size;
-        int256 equity = _equity(pos, price);
+        int256 equity = _equity(mkt, pos, price); // what it owes its side's index counted (settled by the close)
         uint256 notional = _notionalUp(size, price);
         if (equity >= int256(PerpMath.wadMulUp(notional, mkt.params.mmr))) return false;
 
@@ -66,7 +66,7 @@ abstract contract LiquidationModule is AdlModule {
             mkt.fundCash = cash - int256(reward);
         }
         if (reward != 0) _credit(msg.sender, reward);
-        uint256 nb = _bankruptcyNotional(pos);
+        uint256 nb = _bankruptcyNotional(mkt, pos);
         emit Liquidated(
             marketId, account, msg.sender, size, price, PerpMath.priceOf(nb, PerpMath.abs(size), _scale), equity, reward
         );
@@ -75,7 +75,7 @@ abstract contract LiquidationModule is AdlModule {
         RefusalReason reason = _fundRefusal(marketId, mkt, size, nb, price);
         if (reason == RefusalReason.None) {
             _fillTrader(marketId, account, -size, nb, 0, price);
-            _fillFund(mkt, size, nb);
+            _fillFund(marketId, mkt, size, nb);
             emit FundAccepted(marketId, account, size, PerpMath.priceOf(nb, PerpMath.abs(size), _scale));
         } else {
             emit FundRefused(marketId, account, reason);

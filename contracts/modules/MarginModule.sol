@@ -81,11 +81,12 @@ abstract contract MarginModule is PerpBase, ReentrancyGuardTransient, IPerpetual
     }
 
     function _addMargin(uint256 marketId, uint256 amount, address hint) private {
-        _market(marketId);
+        Market storage mkt = _market(marketId);
         if (amount == 0) revert ZeroAmount();
         Position storage pos = _positions[marketId][msg.sender];
         if (pos.size == 0) revert NoPosition(marketId, msg.sender);
         _debit(msg.sender, amount);
+        _settleIndex(marketId, mkt, msg.sender, pos);
         pos.margin = (uint256(pos.margin) + amount).toUint128();
         _requeue(marketId, msg.sender, hint);
         _emitPosition(marketId, msg.sender);
@@ -98,6 +99,7 @@ abstract contract MarginModule is PerpBase, ReentrancyGuardTransient, IPerpetual
         if (pos.size == 0) revert NoPosition(marketId, msg.sender);
         uint256 price = _markPrice(marketId, mkt);
         if (pos.margin < amount) revert InsufficientPositionMargin(marketId, msg.sender, pos.margin, amount);
+        _settleIndex(marketId, mkt, msg.sender, pos);
         pos.margin -= uint128(amount);
         _credit(msg.sender, amount);
         // Health after the write, with unrealized profit left out (the usual exchange rule: profit can be taken out
@@ -106,7 +108,7 @@ abstract contract MarginModule is PerpBase, ReentrancyGuardTransient, IPerpetual
         // is in profit, and leverage over the smaller of the two stay within the maximum.
         _requireInitialMargin(marketId, msg.sender, mkt, price);
         uint256 notional = _notionalUp(pos.size, price);
-        uint256 backing = uint256(_equity(pos, price)); // >= initial margin > 0 after the check above
+        uint256 backing = uint256(_equity(mkt, pos, price)); // >= initial margin > 0 after the check above
         if (backing > pos.margin) {
             uint256 im = PerpMath.wadMulUp(notional, mkt.params.imr);
             if (pos.margin < im) revert ProfitNotWithdrawable(marketId, msg.sender, pos.margin, im);

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
+import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 import {AggregatorV3Interface} from "../../interfaces/AggregatorV3Interface.sol";
 import {MarketParams} from "../../interfaces/IPerpetualTypes.sol";
 import {PerpBase} from "../base/PerpBase.sol";
@@ -25,7 +26,12 @@ abstract contract MarketModule is PerpBase, IPerpetualAdmin {
         mkt.listed = true;
         mkt.params = params;
         mkt.name = name;
+        // The ADL queue's tiers measure margin per unit of size against a reference price: the mark at listing,
+        // rounded down to a power of two (a market needs a usable price to be listed).
+        uint256 refShift = Math.log2(_markPrice(marketId, mkt));
+        mkt.refShift = uint8(refShift);
         emit MarketCreated(marketId, name, address(oracle), params);
+        emit ReferencePriceSet(marketId, 1 << refShift);
     }
 
     /// @inheritdoc IPerpetualAdmin

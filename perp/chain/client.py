@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from eth_utils import to_checksum_address
 
-from ..core import Fund, Position, ProtocolState, queue
+from ..core import Fund, MarketIndex, Position, ProtocolState, queue
 from ..core.queue import ZERO
 from .abi import load_abi
 from .rpc import Contract, Rpc, RpcError
@@ -88,6 +88,11 @@ class PerpClient:
         f = self.call(self.perp, "fundAccount", market_id)
         return Fund(f.cash, f.size, f.open_notional, f.high_water_mark, f.high_water_mark_timestamp, f.distressed)
 
+    def market_index(self, market_id: int) -> MarketIndex:
+        """The market's index state (``marketIndex``): side indices, open interest, index balance, the fund's
+        snapshot, the reference price."""
+        return MarketIndex(*self.call(self.perp, "marketIndex", market_id))
+
     def fund_view(self, market_id: int):
         """The lens's ``FundView`` (cash, size, open_notional, equity, net_notional, high_water_mark, drawdown,
         distressed) at mark."""
@@ -147,7 +152,7 @@ class PerpClient:
         """The protocol state the invariants check: every position (from ``sidePositions``) and each side's ADL
         queue, every fund, the marks, the free collateral of ``accounts`` plus every position holder, and the vault's
         token balance."""
-        positions, funds, queues, marks = {}, {}, {}, {}
+        positions, funds, queues, marks, indices = {}, {}, {}, {}, {}
         for mid in self.market_ids():
             for is_long in (True, False):
                 for a, p in self.side(mid, is_long):
@@ -155,14 +160,15 @@ class PerpClient:
                 queues[(mid, is_long)] = self.queue_side(mid, is_long)
             funds[mid] = self.fund(mid)
             marks[mid] = self.mark_price(mid)
+            indices[mid] = self.market_index(mid)
         everyone = {a.lower() for a in accounts} | {a for (_, a) in positions}
         free = self.free_collaterals(sorted(everyone)) if everyone else {}
         balance = self.call(self.token, "balanceOf", self.perp.address)
         return ProtocolState(vault_balance=balance, free=free, positions=positions, funds=funds, queues=queues,
-                             marks=marks, scale=self.scale, queue_known=True)
+                             marks=marks, scale=self.scale, queue_known=True, indices=indices)
 
 
 def _position(p) -> Position:
     """A decoded ``Position`` struct as the core's Position (accounts in lower case)."""
     return Position(p.size, p.open_notional, p.margin, p.open_seq, p.tier, p.queued, p.next.lower(), p.key,
-                    p.q_down, p.prev.lower())
+                    p.q_down, p.prev.lower(), p.index_snapshot)

@@ -10,9 +10,11 @@ from .fixed import (BPS, UINT64_MAX, UINT128_MAX, UINT256_MAX, WAD, bankruptcy_n
                     drawdown_down, mul_div_down, mul_div_signed_up, mul_div_up, notional_down, notional_up,
                     position_value_down, price_of_down, unrealized_pnl_down, wad_div_down, wad_div_up, wad_mul_up)
 from . import queue
-from .ranking import Candidate, ahead, bound, candidate, lights, queue_indicator, ranked, score_down, u_times_d
-from .types import AdlType, DistressReason, Fund, Position, PositionState, ProtocolState, RefusalReason
+from .ranking import (Candidate, ahead, bound, candidate, frame_price, lights, queue_indicator, ranked, score_down,
+                      u_times_d)
+from .types import AdlType, DistressReason, Fund, MarketIndex, Position, PositionState, ProtocolState, RefusalReason
 from .valuation import (Valuation, book_value, equity, fill_notional, fund_drawdown, fund_equity, fund_trade_price,
-                        initial_margin_up, is_liquidatable, maintenance_margin_up, position_state, value_position)
+                        index_owed_up, initial_margin_up, is_liquidatable, maintenance_margin_up, position_state,
+                        settled_open_notional, value_position)
 
 __all__ = [n for n in dir() if not n.startswith("_")]

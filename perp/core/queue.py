@@ -1,7 +1,9 @@
 """The ADL queue, mirroring ``contracts/libraries/AdlQueue.sol`` operation for operation (docs/design/adl-queue.md):
-per market side, tiers of ``q = margin / |openNotional|`` (STEPS per octave between 2^-12 and 4, a bottom and a top
-tier), each a doubly linked list sorted by the entry key (longs ascending, shorts descending), an overflow list (index TIERS)
-for positions cut by ADL, and a bitmap of the lists in use. Pure Python: the model, the replay and the audit use it.
+per market side, tiers of ``q = (margin per unit of size) / R`` (R the market's reference price, ``2**ref_shift``;
+STEPS per octave between 2^-20 and 2^10, a bottom and a top tier), each a doubly linked list sorted by the key (the
+entry in the side's index frame: ``e - snapshot`` long, ``e + snapshot`` short, biased; longs ascending, shorts
+descending), an overflow list (index TIERS) for positions cut by ADL, and a bitmap of the lists in use. Pure Python:
+the model, the replay and the audit use it.
 
 The functions take ``get``, a callable from an account to its ``perp.core.Position`` (whose ``tier, queued, next,
 key, prev`` fields are the list's nodes), exactly as the library takes the positions mapping.
@@ -14,24 +16,23 @@ from .errors import fail
 
 STEP_BITS = 3  # AdlQueue.STEP_BITS: 2**STEP_BITS tiers per octave of q
 STEPS = 1 << STEP_BITS
-OCTAVES = 14
-Q_BITS = 12 + STEP_BITS
+OCTAVES = 30
+Q_BITS = 20 + STEP_BITS
 TOP_TIER = 1 + STEPS * OCTAVES
 TIERS = TOP_TIER + 1  # sorted tiers 0..TOP_TIER
 OVERFLOW = TIERS  # the overflow list (unsorted; positions cut by ADL)
 MAX_WALK = 128
-KEY_SHIFT = 30  # keys are entry prices in units of 2^30 wei
-Q_DOWN_BITS = 20  # a node's q_down is q in units of 2^-20, rounded down, capped at 2^32 - 1
+KEY_SHIFT = 33  # keys are frame entries plus KEY_BIAS in units of 2^33 wei
+KEY_BIAS = 2**96
+Q_DOWN_BITS = 22  # a node's q_down is q in units of 2^-22, rounded down, capped at 2^32 - 1
 UINT32_MAX = 2**32 - 1
 ZERO = "0x0000000000000000000000000000000000000000"
 UINT64_MAX = 2**64 - 1
 
 
-def tier_of(margin: int, abs_open_notional: int) -> int:
-    """The tier of a position: the largest t whose lower edge is at most q = margin / |openNotional|."""
-    if abs_open_notional == 0:
-        return TOP_TIER
-    r = margin * (1 << Q_BITS) // abs_open_notional
+def tier_of(margin: int, abs_size: int, ref_shift: int, scale: int) -> int:
+    """The tier of a position: the largest t whose lower edge is at most q = margin * D / (|size| * 2^ref_shift)."""
+    r = margin * ((10**18 * scale) << Q_BITS) // (abs_size << ref_shift)
     if r < STEPS:
         return 0
     octave = r.bit_length() - 1 - STEP_BITS
@@ -49,21 +50,37 @@ def edge_num(t: int) -> int:
     return (STEPS + (t - 1) % STEPS) << ((t - 1) // STEPS)
 
 
-def key_of(size: int, open_notional: int, scale: int) -> int:
-    """The entry price (WAD) in units of 2^KEY_SHIFT, rounded towards the less profitable side: long down, short up."""
-    num = abs(open_notional) * 10**18 * scale
-    a = abs(size) << KEY_SHIFT
-    key = num // a if size > 0 else -(-num // a)
+def key_of(size: int, open_notional: int, snapshot: int, scale: int) -> int:
+    """The frame entry (``e - snapshot`` long, ``e + snapshot`` short; the signed entry rounded long down, short up)
+    plus KEY_BIAS, in units of 2^KEY_SHIFT, rounded the same way (``AdlQueue.keyOf``)."""
+    is_long = size > 0
+    num = (open_notional if is_long else -open_notional) * 10**18 * scale
+    a = abs(size)
+    entry = num // a if is_long else -(-num // a)
+    biased = entry + (-snapshot if is_long else snapshot) + KEY_BIAS
+    if biased < 0:
+        fail("ValueOverflow", -biased)
+    key = biased >> KEY_SHIFT if is_long else -(-biased >> KEY_SHIFT)
     if key > UINT64_MAX:
         fail("ValueOverflow", key)
     return key
 
 
-def q_down_of(margin: int, abs_open_notional: int) -> int:
-    """q = margin / |openNotional| in units of 2^-Q_DOWN_BITS, rounded down, capped (AdlQueue.qDownOf)."""
-    if abs_open_notional == 0:
-        return UINT32_MAX
-    return min(margin * (1 << Q_DOWN_BITS) // abs_open_notional, UINT32_MAX)
+def key_price(key: int) -> int:
+    """The signed frame entry (WAD) a key stands for."""
+    return (key << KEY_SHIFT) - KEY_BIAS
+
+
+def q_down_of(margin: int, abs_size: int, ref_shift: int, scale: int) -> int:
+    """q (see ``tier_of``) in units of 2^-Q_DOWN_BITS, rounded down, capped (AdlQueue.qDownOf)."""
+    return min(margin * ((10**18 * scale) << Q_DOWN_BITS) // (abs_size << ref_shift), UINT32_MAX)
+
+
+def place(pos, ref_shift: int, scale: int) -> tuple:
+    """(tier, key, q_down) of a position as the queue would place it now."""
+    a = abs(pos.size)
+    return (tier_of(pos.margin, a, ref_shift, scale), key_of(pos.size, pos.open_notional, pos.index_snapshot, scale),
+            q_down_of(pos.margin, a, ref_shift, scale))
 
 
 def ahead(is_long: bool, a: int, b: int) -> bool:
@@ -142,10 +159,9 @@ def _unlink(side: Side, get, pos) -> None:
         get(n).prev = p
 
 
-def insert(side: Side, get, account: str, is_long: bool, hint: str, scale: int) -> None:
+def insert(side: Side, get, account: str, is_long: bool, hint: str, scale: int, ref_shift: int) -> None:
     pos = get(account)
-    t = tier_of(pos.margin, abs(pos.open_notional))
-    key = key_of(pos.size, pos.open_notional, scale)
+    t, key, q_down = place(pos, ref_shift, scale)
     p = _valid_hint(get, hint, account, t)
     steps = 0
     if p != ZERO and not ahead(is_long, get(p).key, key):  # the hint is not ahead of the key: towards the head
@@ -162,7 +178,7 @@ def insert(side: Side, get, account: str, is_long: bool, hint: str, scale: int) 
         if steps > MAX_WALK:
             fail("QueueHintTooFar", account, hint)
     pos.key = key
-    pos.q_down = q_down_of(pos.margin, abs(pos.open_notional))
+    pos.q_down = q_down
     _link(side, get, account, pos, t, p, n)
 
 
@@ -174,24 +190,23 @@ def remove(side: Side, get, account: str) -> None:
     pos.queued, pos.prev, pos.next = False, ZERO, ZERO
 
 
-def requeue(side: Side, get, account: str, is_long: bool, hint: str, scale: int) -> None:
+def requeue(side: Side, get, account: str, is_long: bool, hint: str, scale: int, ref_shift: int) -> None:
     pos = get(account)
     if pos.queued:
         if pos.tier != OVERFLOW:
-            t = tier_of(pos.margin, abs(pos.open_notional))
-            key = key_of(pos.size, pos.open_notional, scale)
+            t, key, q_down = place(pos, ref_shift, scale)
             p, n = pos.prev, pos.next
             if (t == pos.tier and (p == ZERO or not ahead(is_long, key, get(p).key))
                     and (n == ZERO or not ahead(is_long, get(n).key, key))):
                 pos.key = key
-                pos.q_down = q_down_of(pos.margin, abs(pos.open_notional))
+                pos.q_down = q_down
                 if p == ZERO:
                     side.heads[t][1] = key
                 return
             if hint == ZERO:
                 hint = p
         _unlink(side, get, pos)
-    insert(side, get, account, is_long, ZERO if hint == account else hint, scale)
+    insert(side, get, account, is_long, ZERO if hint == account else hint, scale, ref_shift)
 
 
 def to_overflow(side: Side, get, account: str) -> None:

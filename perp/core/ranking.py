@@ -11,14 +11,20 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from .fixed import WAD, div_up
-from .queue import KEY_SHIFT, OVERFLOW, Q_BITS, Q_DOWN_BITS, edge_num
+from .queue import OVERFLOW, Q_BITS, Q_DOWN_BITS, edge_num, key_price
 
 UINT256_MAX = 2**256 - 1
 
 
-def u_times_d(size: int, open_notional: int, price: int, d: int) -> int:
-    """The exact unrealized PnL at ``price`` times D (``size * P - openNotional * D``)."""
-    return size * price - open_notional * d
+def u_times_d(size: int, open_notional: int, price: int, d: int, index: int = 0, snapshot: int = 0) -> int:
+    """The exact unrealized PnL at ``price`` times D, counting what the position owes its side's ``index`` since its
+    ``snapshot`` (``size * P - openNotional * D - |size| * (index - snapshot)``)."""
+    return size * price - open_notional * d - abs(size) * (index - snapshot)
+
+
+def frame_price(is_long: bool, price: int, index: int) -> int:
+    """``AdlRanking.framePrice``: the mark less a long side's index, plus a short side's."""
+    return price - index if is_long else price + index
 
 
 @dataclass(slots=True)
@@ -63,31 +69,27 @@ def score_down(u_d: int, margin: int, d: int) -> int:
     return u_d * WAD // (margin * d + u_d)
 
 
-def bound(is_long: bool, key: int, tier: int, price: int) -> int:
-    """``AdlRanking.bound``: the WAD upper bound (rounded up) of x = u / m over a tier from a node with ``key``."""
+def bound(is_long: bool, key: int, tier: int, fp: int, ref_shift: int) -> int:
+    """``AdlRanking.bound``: the WAD upper bound (rounded up) of x = u / m over a tier from a node with ``key``, at
+    frame price ``fp``."""
     if tier == OVERFLOW:
         return UINT256_MAX
-    return _bound(is_long, key, edge_num(tier), Q_BITS, price)
+    return _bound(is_long, key, edge_num(tier), Q_BITS, fp, ref_shift)
 
 
-def node_bound(is_long: bool, key: int, q_down: int, price: int) -> int:
+def node_bound(is_long: bool, key: int, q_down: int, fp: int, ref_shift: int) -> int:
     """``AdlRanking.nodeBound``: the same bound for one node from its own (rounded-down) q."""
-    return _bound(is_long, key, q_down, Q_DOWN_BITS, price)
+    return _bound(is_long, key, q_down, Q_DOWN_BITS, fp, ref_shift)
 
 
-def _bound(is_long: bool, key: int, q_num: int, q_bits: int, price: int) -> int:
-    k = key << KEY_SHIFT
-    if is_long:
-        if price <= k:
-            return 0
-        gain = price - k
-    else:
-        if k <= price:
-            return 0
-        gain = k - price
-    if q_num == 0 or k == 0:
+def _bound(is_long: bool, key: int, q_num: int, q_bits: int, fp: int, ref_shift: int) -> int:
+    k = key_price(key)
+    gain = fp - k if is_long else k - fp
+    if gain <= 0:
+        return 0
+    if q_num == 0:
         return UINT256_MAX
-    return div_up(gain * (WAD << q_bits), k * q_num)
+    return div_up(gain * (WAD << q_bits), q_num << ref_shift)
 
 
 def lights(rank: int, count: int) -> int:
@@ -95,25 +97,27 @@ def lights(rank: int, count: int) -> int:
     return 5 - ((rank - 1) * 5) // count
 
 
-def ranked(positions, price: int, scale: int) -> list[Candidate]:
-    """The eligible positions of one side in queue order (the SPEC's order, a plain sort).
+def ranked(positions, price: int, scale: int, index: int = 0) -> list[Candidate]:
+    """The eligible positions of one side in queue order (the SPEC's order, a plain sort), the side's ``index``
+    counted.
 
-    ``positions``: iterable of objects with ``account, size, open_notional, margin, open_seq``."""
+    ``positions``: iterable of objects with ``account, size, open_notional, margin, open_seq`` (and
+    ``index_snapshot``, 0 if absent)."""
     d = WAD * scale
     out = []
     for p in positions:
-        ud = u_times_d(p.size, p.open_notional, price, d)
+        ud = u_times_d(p.size, p.open_notional, price, d, index, getattr(p, "index_snapshot", 0))
         if ud > 0:
             out.append(candidate(p.account, ud, p.margin, abs(p.size), p.open_seq, d))
     out.sort(key=Candidate.sort_key)
     return out
 
 
-def queue_indicator(positions, price: int, scale: int) -> dict:
+def queue_indicator(positions, price: int, scale: int, index: int = 0) -> dict:
     """Score, rank, eligible count and lights of every position of one side at ``price``, as ``PerpLens.adlQueue``:
     ``{account: (score, rank, eligible, lights)}``; a position that is not eligible gets ``(0, 0, eligible, 0)``."""
     positions = list(positions)
-    order = ranked(positions, price, scale)
+    order = ranked(positions, price, scale, index)
     n = len(order)
     d = WAD * scale
     out = {p.account: (0, 0, n, 0) for p in positions}

@@ -55,8 +55,9 @@ ZERO = "0x0000000000000000000000000000000000000000"
 class Position:
     """An isolated position (``Position`` struct, field for field): signed size (WAD), signed cost basis
     ``open_notional`` (collateral units; long paid > 0, short received < 0), margin, opening sequence number, and
-    its place in the ADL queue (``perp.core.queue``): its list (tier, or 58 the overflow list), whether it is
-    linked, its neighbours, its entry key and its margin per cost basis rounded down (``q_down``)."""
+    its place in the ADL queue (``perp.core.queue``): its list (tier, or 242 the overflow list), whether it is
+    linked, its neighbours, its key (frame entry) and its margin per unit of size over the market's reference price
+    rounded down (``q_down``), and its side's index when it was last settled (``index_snapshot``)."""
 
     size: int = 0
     open_notional: int = 0
@@ -68,17 +69,43 @@ class Position:
     key: int = 0
     q_down: int = 0
     prev: str = ZERO
+    index_snapshot: int = 0
 
     def copy(self) -> "Position":
         return Position(*self.as_tuple())
 
     def as_tuple(self) -> tuple:
         return (self.size, self.open_notional, self.margin, self.open_seq, self.tier, self.queued, self.next,
-                self.key, self.q_down, self.prev)
+                self.key, self.q_down, self.prev, self.index_snapshot)
 
     @property
     def is_long(self) -> bool:
         return self.size > 0
+
+
+@dataclass(slots=True)
+class MarketIndex:
+    """A market's index state (``marketIndex``): each side's cumulative index (WAD price units per unit of size
+    that its holders pay), the open interest (sum of long sizes, fund included), the index balance (collateral
+    units settled into cost bases minus losses socialized), the fund position's snapshot and the reference price."""
+
+    long_index: int = 0
+    short_index: int = 0
+    open_interest: int = 0
+    index_balance: int = 0
+    fund_snapshot: int = 0
+    reference_price: int = 1
+
+    def as_tuple(self) -> tuple:
+        return (self.long_index, self.short_index, self.open_interest, self.index_balance, self.fund_snapshot,
+                self.reference_price)
+
+    def side(self, is_long: bool) -> int:
+        return self.long_index if is_long else self.short_index
+
+    @property
+    def ref_shift(self) -> int:
+        return self.reference_price.bit_length() - 1
 
 
 @dataclass(slots=True)
@@ -114,6 +141,7 @@ class ProtocolState:
     marks: dict = field(default_factory=dict)  # market_id -> mark price or None
     scale: int = 1
     queue_known: bool = False
+    indices: dict = field(default_factory=dict)  # market_id -> MarketIndex (when read)
 
     @property
     def market_ids(self) -> list:

@@ -6,9 +6,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .fixed import (WAD, bankruptcy_notional, drawdown_down, mul_div_up, notional_down, notional_up,
-                    price_of_down, unrealized_pnl_down, wad_mul_up)
+from .fixed import (WAD, bankruptcy_notional, drawdown_down, mul_div_signed_up, mul_div_up, notional_down,
+                    notional_up, price_of_down, unrealized_pnl_down, wad_mul_up)
 from .types import PositionState
+
+
+def index_owed_up(size: int, index: int, snapshot: int, scale: int) -> int:
+    """What a position owes its side's index since its snapshot, in collateral units, rounded against the holder
+    (up; negative: it receives, rounded down) (``PerpBase._indexOwedUp``)."""
+    if index == snapshot or size == 0:
+        return 0
+    return mul_div_signed_up(index - snapshot, abs(size), WAD * scale)
+
+
+def settled_open_notional(size: int, open_notional: int, index: int, snapshot: int, scale: int) -> int:
+    """The cost basis once what the position owes its side's index is settled (``PerpBase._settledOpenNotional``)."""
+    return open_notional + index_owed_up(size, index, snapshot, scale)
 
 
 def equity(size: int, open_notional: int, margin: int, price: int, scale: int) -> int:
@@ -114,9 +127,10 @@ def fill_notional(abs_size: int, price: int, scale: int, seller: bool) -> int:
     return notional_down(abs_size, price, scale) if seller else notional_up(abs_size, price, scale)
 
 
-def book_value(free_total: int, positions, funds) -> int:
+def book_value(free_total: int, positions, funds, index_balances=()) -> int:
     """What the vault must hold (README, Conservation): free collateral + position margins + fund cash - every
-    signed cost basis (the cash model's form of PnL in transit). ``positions``/``funds``: iterables of objects
+    signed cost basis (the cash model's form of PnL in transit) + each market's index balance (what positions have
+    settled into their cost bases minus the losses socialized). ``positions``/``funds``: iterables of objects
     with ``margin, open_notional`` / ``cash, open_notional``."""
     return free_total + sum(p.margin - p.open_notional for p in positions) + sum(
-        f.cash - f.open_notional for f in funds)
+        f.cash - f.open_notional for f in funds) + sum(index_balances)

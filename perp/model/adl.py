@@ -4,8 +4,8 @@ Type 2. Mirrors the contract step for step, so that it examines the same positio
 hands out the same ranks; ``ranked`` gives the SPEC's order by a plain sort, which the engine must equal."""
 from __future__ import annotations
 
-from ..core import (WAD, Position, ahead, bound, candidate, fail, mul_div_up, notional_down, notional_up,
-                    price_of_down, queue, ranked, score_down, u_times_d)
+from ..core import (WAD, Position, ahead, bound, candidate, div_up, fail, frame_price, mul_div_up, notional_down,
+                    notional_up, price_of_down, queue, ranked, score_down, u_times_d)
 from ..core.ranking import node_bound
 from ..core import fund_trade_price as _fund_trade_price
 from .storage import ADL_TYPE_BANKRUPT, ADL_TYPE_FUND, DISTRESS_NONE, DISTRESS_RISK_LIMIT, Market, reduction
@@ -22,12 +22,16 @@ class _Engine:
     def __init__(self, model, mid, is_long, mark):
         self.model, self.mid, self.is_long, self.mark = model, mid, is_long, mark
         self.d = WAD * model.scale
+        m = model.markets[mid]
+        self.index = m.side_index(is_long)
+        self.fp = frame_price(is_long, mark, self.index)
+        self.ref_shift = m.ref_shift
         self.side = model.queues[(mid, is_long)]
         self.cursors, self.heap = [], []
         for t in range(queue.TIERS + 1):  # the sorted tiers and the overflow list (unbounded)
             if self.side.bitmap >> t & 1:
                 key = self.side.head(t)[1]
-                self._push([queue.ZERO, key, t, bound(is_long, key, t, mark)])
+                self._push([queue.ZERO, key, t, bound(is_long, key, t, self.fp, self.ref_shift)])
         self.cands = []
         self.examined = 0
         self.ranked = 0
@@ -71,7 +75,7 @@ class _Engine:
     def _examine(self, account):
         self.examined += 1
         pos = self.model.positions[(self.mid, account)]
-        ud = u_times_d(pos.size, pos.open_notional, self.mark, self.d)
+        ud = u_times_d(pos.size, pos.open_notional, self.mark, self.d, self.index, pos.index_snapshot)
         if ud <= 0:
             return
         c, i = self.cands, len(self.cands)
@@ -116,7 +120,7 @@ class _Engine:
         now = c[2] == queue.OVERFLOW or not some
         nb = 0
         if not now:
-            nb = node_bound(self.is_long, node.key, node.q_down, self.mark)
+            nb = node_bound(self.is_long, node.key, node.q_down, self.fp, self.ref_shift)
             now = nb >= self.cands[0].x_down
         if now:
             self._examine(c[0])
@@ -129,7 +133,7 @@ class _Engine:
             self._pop_top()
         else:
             c[1] = self.model.positions[(self.mid, nxt)].key
-            c[3] = bound(self.is_long, c[1], c[2], self.mark)
+            c[3] = bound(self.is_long, c[1], c[2], self.fp, self.ref_shift)
             if c[3] == 0:
                 self._pop_top()
             else:
@@ -155,7 +159,7 @@ class AdlModule:
     def ranked(self, mid, is_long, price) -> list:
         """The eligible positions of one side in the SPEC's order (a plain sort): [Candidate], best first."""
         side = [_Acct(a, p) for (m, a), p in self.positions.items() if m == mid and (p.size > 0) == is_long]
-        return ranked(side, price, self.scale)
+        return ranked(side, price, self.scale, self.markets[mid].side_index(is_long))
 
     def engine_order(self, mid, is_long, price) -> list:
         """The order the engine hands positions out in (no fills): [account]; equals ``ranked`` unless the work
@@ -168,23 +172,30 @@ class AdlModule:
                 return out
             out.append(c.account)
 
-    def _adl_capacity(self, pos: Position, price_num, price_den) -> int:
+    def _adl_capacity(self, pos: Position, on, price_num, price_den) -> int:
+        """AdlModule._adlCapacity (``on``: the cost basis with the index settled; signed)."""
         abs_size = abs(pos.size)
-        cost = abs(pos.open_notional)
         at_price = price_num * abs_size
-        at_cost = cost * price_den
-        if (at_cost <= at_price) if pos.size > 0 else (at_price <= at_cost):
+        at_cost = on * price_den
+        loss_num = at_cost - at_price if pos.size > 0 else at_price + at_cost
+        if loss_num <= 0:
             return abs_size
-        loss_num = at_cost - at_price if pos.size > 0 else at_price - at_cost
         margin = pos.margin
         if margin <= 2:
             return 0
         return min(abs_size, (margin - 2) * (price_den * abs_size) // loss_num)
 
-    @staticmethod
-    def _margin_survives(pos: Position, q, n) -> bool:
-        pnl = reduction(pos.size, pos.open_notional, q, n)[3]
-        return pos.margin + pnl >= 0
+    def _adl_cut(self, mid, account, cp_is_long, left, num, den):
+        """AdlModule._adlCut: (size, notional) the ranked position takes, (0, 0) when it cannot be cut."""
+        pos = self.positions[(mid, account)]
+        on = self._settled_on(self.markets[mid], pos)
+        q = min(left, self._adl_capacity(pos, on, num, den))
+        if q == 0:
+            return 0, 0
+        n = num * q // den if cp_is_long else mul_div_up(num, q, den)
+        if pos.margin + reduction(pos.size, on, q, n)[3] < 0:
+            return 0, 0
+        return q, n
 
     def _after_adl_fill(self, mid, c, adl_type, delta, price, notional, rank, d):
         self._to_overflow(mid, c.account)
@@ -196,6 +207,7 @@ class AdlModule:
     def _adl_type1(self, mid, m: Market, account, size, nb, price, at_mark=False):
         """AdlModule._adlType1: at the bankruptcy price for a bankrupt position, at mark (its remaining equity to
         the fund's cash) for one that still has equity."""
+        cash_before = m.fund_cash
         self._fill_trader(mid, account, -size, nb, 0, price)
         abs_size = abs(size)
         num, den = (price, WAD * self.scale) if at_mark else (nb, abs_size)
@@ -213,6 +225,32 @@ class AdlModule:
                 self.events.append(("AdlWorkLimitReached", {"marketId": mid, "account": account, "size": rest_size}))
             self.events.append(("AdlRemainderToFund", {"marketId": mid, "account": account, "size": rest_size}))
         m.fund_cash += nb - pieces if size < 0 else pieces - nb
+        self._socialize_loss(mid, m, account, size < 0, cash_before)
+
+    def _socialize_loss(self, mid, m: Market, account, longs_pay: bool, cash_before: int) -> None:
+        """AdlModule._socializeLoss: the loss a Type 1 took the fund's cash below zero by (or below an older deficit)
+        is spread over the open positions of the side that gained (fund included), per unit of size (rounded up);
+        with no open interest nobody is left to pay and it stays in the fund's cash (``LossUnsocialized``)."""
+        cash = m.fund_cash
+        if cash >= 0 or cash >= cash_before:
+            return
+        amount = min(cash_before, 0) - cash
+        oi = m.open_interest
+        if oi == 0:
+            self.events.append(("LossUnsocialized", {"marketId": mid, "account": account, "amount": amount}))
+            return
+        delta = div_up(amount * WAD * self.scale, oi)
+        index = m.side_index(longs_pay) + delta
+        if index > self.MAX_INDEX:
+            fail("ValueOverflow", index)
+        if longs_pay:
+            m.long_index = index
+        else:
+            m.short_index = index
+        m.index_balance -= amount
+        m.fund_cash = cash + amount
+        self.events.append(("LossSocialized", {"marketId": mid, "account": account, "longsPay": longs_pay,
+                                               "amount": amount, "indexDelta": delta, "index": index}))
 
     def _type1_fills(self, mid, cp_is_long, abs_size, num, den, price):
         event_price = num * WAD * self.scale // den
@@ -222,12 +260,8 @@ class AdlModule:
             c, rank = e.next()
             if rank == 0:
                 break
-            pos = self.positions[(mid, c.account)]
-            q = min(abs_size - filled, self._adl_capacity(pos, num, den))
+            q, n = self._adl_cut(mid, c.account, cp_is_long, abs_size - filled, num, den)
             if q == 0:
-                continue
-            n = num * q // den if cp_is_long else mul_div_up(num, q, den)
-            if not self._margin_survives(pos, q, n):
                 continue
             delta = -q if cp_is_long else q
             self._fill_trader(mid, c.account, delta, n, 0, price)
@@ -277,12 +311,8 @@ class AdlModule:
             c, rank = e.next()
             if rank == 0:
                 break
-            pos = self.positions[(mid, c.account)]
-            q = min(required - filled, self._adl_capacity(pos, trade_price, den))
+            q, n = self._adl_cut(mid, c.account, cp_is_long, required - filled, trade_price, den)
             if q == 0:
-                continue
-            n = notional_down(q, trade_price, self.scale) if cp_is_long else notional_up(q, trade_price, self.scale)
-            if not self._margin_survives(pos, q, n):
                 continue
             delta = -q if cp_is_long else q
             self._fill_trader(mid, c.account, delta, n, 0, price)
@@ -296,8 +326,8 @@ class AdlModule:
 class _Acct:
     """A position with its account, for the plain sort."""
 
-    __slots__ = ("account", "size", "open_notional", "margin", "open_seq")
+    __slots__ = ("account", "size", "open_notional", "margin", "open_seq", "index_snapshot")
 
     def __init__(self, account, p):
         self.account, self.size, self.open_notional = account, p.size, p.open_notional
-        self.margin, self.open_seq = p.margin, p.open_seq
+        self.margin, self.open_seq, self.index_snapshot = p.margin, p.open_seq, p.index_snapshot

@@ -4,7 +4,8 @@ position or the fund."""
 from __future__ import annotations
 
 from ..core.valuation import equity as equity_at
-from ..core import ModelError, Position, fail, fund_equity, notional_down, notional_up, queue, unrealized_pnl_down, wad_mul_up
+from ..core import (ModelError, Position, fail, fund_equity, index_owed_up, notional_down, notional_up, queue,
+                    unrealized_pnl_down, wad_mul_up)
 from ..core.fixed import wad_div_up as _wad_div_up
 from .storage import Market, _int128, _uint128, addr, default_hasher, reduction
 
@@ -127,7 +128,48 @@ class PerpBase:
 
     def position_equity(self, mid, account, price) -> int:
         p = self.position(mid, account)
-        return equity_at(p.size, p.open_notional, p.margin, price, self.scale)
+        return equity_at(p.size, self._settled_on(self.markets[mid], p), p.margin, price, self.scale)
+
+    def market_index(self, mid) -> tuple:
+        return self._market(mid).index_tuple()
+
+    # the side indices (PerpBase: _indexOwedUp, _settledOpenNotional, _settleIndex, _settleFundIndex)
+
+    MAX_INDEX = 2**94
+
+    def _settled_on(self, m: Market, pos: Position) -> int:
+        """The cost basis once what the position owes its side's index is settled."""
+        return pos.open_notional + index_owed_up(pos.size, m.side_index(pos.size > 0), pos.index_snapshot, self.scale)
+
+    def _settle_index(self, mid, m: Market, account, pos: Position) -> None:
+        if pos is None or pos.size == 0:
+            return
+        index = m.side_index(pos.size > 0)
+        if index == pos.index_snapshot:
+            return
+        paid = index_owed_up(pos.size, index, pos.index_snapshot, self.scale)
+        pos.index_snapshot = index
+        if paid != 0:
+            pos.open_notional = _int128(pos.open_notional + paid)
+            m.index_balance += paid
+        self.events.append(("IndexSettled", {"marketId": mid, "account": account, "amount": paid}))
+
+    def _settle_fund_index(self, mid, m: Market) -> None:
+        if m.fund_size == 0:
+            return
+        index = m.side_index(m.fund_size > 0)
+        if index == m.fund_index_snapshot:
+            return
+        paid = index_owed_up(m.fund_size, index, m.fund_index_snapshot, self.scale)
+        m.fund_index_snapshot = index
+        if paid != 0:
+            m.fund_open_notional += paid
+            m.index_balance += paid
+        self.events.append(("IndexSettled", {"marketId": mid, "account": self.address, "amount": paid}))
+
+    @staticmethod
+    def _after_size_change(m: Market, before: int, after: int) -> None:
+        m.open_interest = _uint128(m.open_interest + max(after, 0) - max(before, 0))
 
     def fund_equity(self, mid, price) -> int:
         return self._fund_equity(self.markets[mid], price)
@@ -165,12 +207,26 @@ class PerpBase:
         pos = self.positions.get((mid, account))
         if pos is None:
             return
-        equity = equity_at(pos.size, pos.open_notional, pos.margin, price, self.scale)
+        equity = equity_at(pos.size, self._settled_on(m, pos), pos.margin, price, self.scale)
         im = wad_mul_up(notional_up(abs(pos.size), price, self.scale), m.params.imr)
         if equity < im:
             fail("InsufficientMargin", mid, account, equity, im)
 
     def _fill_trader(self, mid, account, delta, notional, leverage, mark) -> bool:
+        """PerpBase._fillTrader: settles the index first; a new (or flipped) position starts at its side's index."""
+        m = self.markets[mid]
+        pos = self.positions.get((mid, account))
+        before = pos.size if pos is not None else 0
+        self._settle_index(mid, m, account, pos)
+        increased = self._apply_fill(mid, account, delta, notional, leverage, mark)
+        pos = self.positions.get((mid, account))
+        after = pos.size if pos is not None else 0
+        if after != 0 and (before == 0 or (before > 0) != (after > 0)):
+            pos.index_snapshot = m.side_index(after > 0)
+        self._after_size_change(m, before, after)
+        return increased
+
+    def _apply_fill(self, mid, account, delta, notional, leverage, mark) -> bool:
         pos = self.positions.get((mid, account))
         size = pos.size if pos is not None else 0
         abs_delta = abs(delta)
@@ -219,6 +275,16 @@ class PerpBase:
         return excess if excess > 0 else 0
 
     def _fill_fund(self, m: Market, delta, notional) -> None:
+        """PerpBase._fillFund: the fund's index settled first; open interest follows."""
+        before = m.fund_size
+        self._settle_fund_index(m.market_id, m)
+        self._apply_fund_fill(m, delta, notional)
+        after = m.fund_size
+        if after != 0 and (before == 0 or (before > 0) != (after > 0)):
+            m.fund_index_snapshot = m.side_index(after > 0)
+        self._after_size_change(m, before, after)
+
+    def _apply_fund_fill(self, m: Market, delta, notional) -> None:
         size = m.fund_size
         abs_delta = abs(delta)
         open_notional_part = notional
@@ -252,7 +318,8 @@ class PerpBase:
         pos = self.positions.get((mid, account))
         if pos is None:
             return
-        queue.requeue(self.queues[(mid, pos.size > 0)], self._book(mid), account, pos.size > 0, addr(hint), self.scale)
+        queue.requeue(self.queues[(mid, pos.size > 0)], self._book(mid), account, pos.size > 0, addr(hint), self.scale,
+                      self.markets[mid].ref_shift)
 
     def _to_overflow(self, mid, account) -> None:
         pos = self.positions.get((mid, account))

@@ -27,7 +27,8 @@ class InsuranceFundModule:
     def _update_watermark(self, mid, m: Market, price, now):
         """PerpBase._updateWatermark with libraries/FundWatermark.sol: the sample joins the monotonic queue (the
         samples it dominates leave, a larger one from the same second stands for it), the samples that left the
-        window leave, and the head is the high-water mark."""
+        window leave, and the head is the high-water mark. The fund's own position settles its index first."""
+        self._settle_fund_index(mid, m)
         equity = self._fund_equity(m, price)
         q = m.fund_samples
         while q and q[-1][1] <= equity:

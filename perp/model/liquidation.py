@@ -18,7 +18,7 @@ class LiquidationModule:
                 fail("NoPosition", mid, a)
             if not self._liquidate(mid, m, a, price, addr(sender), now):
                 mm = wad_mul_up(notional_up(abs(pos.size), price, self.scale), m.params.mmr)
-                fail("NotLiquidatable", mid, a, equity_at(pos.size, pos.open_notional, pos.margin, price, self.scale), mm)
+                fail("NotLiquidatable", mid, a, self.position_equity(mid, a, price), mm)
 
         self._tx(run)
 
@@ -39,13 +39,14 @@ class LiquidationModule:
         pos = self.positions.get((mid, addr(account)))
         if pos is None:
             return False
-        return _is_liquidatable(pos.size, pos.open_notional, pos.margin, price, self.scale,
+        return _is_liquidatable(pos.size, self._settled_on(self.markets[mid], pos), pos.margin, price, self.scale,
                                 self.markets[mid].params.mmr)
 
     def _liquidate(self, mid, m: Market, account, price, keeper, now) -> bool:
         pos = self.positions[(mid, account)]
         size = pos.size
-        equity = equity_at(size, pos.open_notional, pos.margin, price, self.scale)
+        on = self._settled_on(m, pos)  # what it owes its side's index counts (settled by the close)
+        equity = equity_at(size, on, pos.margin, price, self.scale)
         notional = notional_up(abs(size), price, self.scale)
         if equity >= wad_mul_up(notional, m.params.mmr):
             return False
@@ -60,7 +61,7 @@ class LiquidationModule:
             m.fund_cash -= reward
         if reward != 0:
             self._credit(keeper, reward)
-        nb = bankruptcy_notional(size, pos.open_notional, pos.margin)
+        nb = bankruptcy_notional(size, on, pos.margin)
         pb = price_of_down(nb, abs(size), self.scale)
         self.events.append(("Liquidated", {"marketId": mid, "account": account, "keeper": keeper, "size": size,
                                            "markPrice": price, "bankruptcyPrice": pb, "equity": equity,

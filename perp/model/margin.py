@@ -52,13 +52,14 @@ class MarginModule:
     def add_margin(self, sender, mid: int, amount: int, hint=ZERO) -> None:
         def run():
             a = addr(sender)
-            self._market(mid)
+            m = self._market(mid)
             if amount == 0:
                 fail("ZeroAmount")
             pos = self.positions.get((mid, a))
             if pos is None:
                 fail("NoPosition", mid, a)
             self._debit(a, amount)
+            self._settle_index(mid, m, a, pos)
             pos.margin = _uint128(pos.margin + amount)
             self._requeue(mid, a, hint)
 
@@ -76,6 +77,7 @@ class MarginModule:
             price = self._mark(mid, m, now)
             if pos.margin < amount:
                 fail("InsufficientPositionMargin", mid, a, pos.margin, amount)
+            self._settle_index(mid, m, a, pos)
             pos.margin -= amount
             self._credit(a, amount)
             self._require_im(mid, a, m, price)

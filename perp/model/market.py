@@ -13,7 +13,11 @@ class MarketModule:
             raise ValueError("; ".join(problems))
         self.market_count += 1
         mid = self.market_count
-        self.markets[mid] = Market(mid, params, oracle_decimals, answer, updated_at)
+        m = Market(mid, params, oracle_decimals, answer, updated_at)
+        self.markets[mid] = m
+        # the reference price of the ADL queue's tiers: the mark at listing rounded down to a power of two (the
+        # listing reads the oracle: a market needs a usable price; `now` is the answer's own time)
+        m.ref_shift = self._mark(mid, m, updated_at).bit_length() - 1
         self.queues[(mid, True)] = queue.Side()
         self.queues[(mid, False)] = queue.Side()
         return mid

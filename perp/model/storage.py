@@ -52,7 +52,8 @@ def addr(a) -> str:
 
 class Market:
     __slots__ = ("market_id", "params", "oracle_decimals", "answer", "updated_at", "paused", "fund_cash",
-                 "fund_size", "fund_open_notional", "fund_hwm", "fund_hwm_ts", "fund_distressed", "fund_samples")
+                 "fund_size", "fund_open_notional", "fund_hwm", "fund_hwm_ts", "fund_distressed", "fund_samples",
+                 "ref_shift", "fund_index_snapshot", "long_index", "short_index", "open_interest", "index_balance")
 
     def __init__(self, market_id, params, oracle_decimals, answer, updated_at):
         self.market_id = market_id
@@ -70,6 +71,22 @@ class Market:
         # the high-water mark's monotonic queue (libraries/FundWatermark.sol): (time, equity), times increasing,
         # equities strictly decreasing; its head is (fund_hwm_ts, fund_hwm)
         self.fund_samples = []
+        # the side indices (PerpStorage.Market): the reference price's log2, the fund's snapshot, each side's
+        # cumulative index, the open interest (long sizes, fund included) and the index balance
+        self.ref_shift = 0
+        self.fund_index_snapshot = 0
+        self.long_index = 0
+        self.short_index = 0
+        self.open_interest = 0
+        self.index_balance = 0
+
+    def side_index(self, is_long: bool) -> int:
+        return self.long_index if is_long else self.short_index
+
+    def index_tuple(self) -> tuple:
+        """As ``marketIndex``: (longIndex, shortIndex, openInterest, indexBalance, fundIndexSnapshot, referencePrice)."""
+        return (self.long_index, self.short_index, self.open_interest, self.index_balance, self.fund_index_snapshot,
+                1 << self.ref_shift)
 
     def copy(self) -> "Market":
         m = Market.__new__(Market)

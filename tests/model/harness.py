@@ -204,7 +204,8 @@ class Harness:
             return out
 
         for name in ("AdlFill", "Liquidated", "FundRefused", "FundAccepted", "AdlRemainderToFund",
-                     "FundWatermarkUpdated", "OrderEpochBumped"):
+                     "FundWatermarkUpdated", "OrderEpochBumped", "IndexSettled", "LossSocialized",
+                     "LossUnsocialized"):
             got = chain_events(name)
             want = [d for n, d in self.model.events if n == name]
             if got != want:
@@ -230,7 +231,9 @@ class Harness:
                         heads[t] = (head.lower(), key)
                 queues[(mid, is_long)] = (bitmap, heads)
         funds = {mid: tuple(self.P.call("fundAccount", mid)) for mid in self.markets}
+        indices = {mid: tuple(self.P.call("marketIndex", mid)) for mid in self.markets}
         return {
+            "indices": indices,
             "free": {a: f for a, f in zip(self.addrs, frees) if f},
             "epoch": {a: e for a, e in zip(self.addrs, epochs) if e},
             "positions": positions,
@@ -248,6 +251,7 @@ class Harness:
             "queues": {k: (q.bitmap, {t: tuple(h) for t, h in sorted(q.heads.items())})
                        for k, q in m.queues.items()},
             "funds": {mid: mk.fund_tuple() for mid, mk in m.markets.items()},
+            "indices": {mid: mk.index_tuple() for mid, mk in m.markets.items()},
             "vault": m.vault,
         }
 

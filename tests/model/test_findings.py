@@ -1,24 +1,19 @@
-"""Findings: behaviours where the contracts (and the model, which agrees with them step by step) break a property
-the README states. Each scenario runs through the differential harness, so every step is also checked against
-the model. ``test_finding_*`` pins the observed behaviour with exact numbers (it fails once the contract changes,
-so the finding gets revisited); ``test_property_*`` asserts the README's property and is ``xfail(strict=True,
-raises=PropertyViolated)``: only that assertion may fail, and it turns into an XPASS failure once fixed.
+"""Findings: behaviours where the contracts (and the model, which agrees with them step by step) break, or once
+broke, a property the README states. Each scenario runs through the differential harness, so every step is also
+checked against the model.
 
-Negative fund cash that Type 2 cannot repair. README: "only one path can push [fund cash] below zero, a Type 1
-remainder that nets against an opposite fund position at a realized loss beyond its cash; the fund is then in
-distress and Type 2 (capped at its bankruptcy price) brings it back to >= 0". When the remainder closes the fund's
-opposite position completely (or flips it), the whole loss is realized at once and the fund is left flat (or with
-only the new position), so Type 2 has nothing (or not that loss) to recover: ``deleverageFund`` reverts
-``FundFlat`` and the cash stays negative until someone tops it up. The vault then holds less than the accounts'
-claims: once everyone has closed, the last account to withdraw its free collateral cannot
-(``ERC20InsufficientBalance`` from the token). The pure model finds this path in about 2% of random 60-step
-scenarios (``python -m perp.model`` style runs with crashes, see the report).
+The loss waterfall (fixed). README: a Type 1 remainder that nets against an opposite fund position at a realized
+loss beyond its cash used to leave the fund's cash negative for good (``deleverageFund`` reverts ``FundFlat`` once
+the fund is flat) and the vault short of the accounts' claims: the last account to withdraw could not. The pure
+model found this path in about 2% of random 60-step scenarios. Now the waterfall's last layer spreads that loss over
+the open positions of the side that gained (``LossSocialized``), so the fund's cash is back at zero and everyone
+can withdraw. The one case left: no open interest to spread it over (the fund was the last counterparty): the loss
+stays in the fund's cash (``LossUnsocialized``), pinned below with exact numbers.
 
 Type 2 at price zero (fixed). ``_fundTradePrice`` capped a short fund's buy-back price at its bankruptcy price
 ``(cash - openNotional) / size``, floored at 0: when the fund's cash deficit exceeded what it received for its
-short (reachable after the first finding), Type 2 made the eligible longs sell to the fund for nothing. Now a
-fund whose cash is already negative trades at mark (no price can keep its cash >= 0 then); the tests below pin
-that.
+short, Type 2 made the eligible longs sell to the fund for nothing. Now a fund whose cash is already negative trades
+at mark (no price can keep its cash >= 0 then); the tests below pin that, after the unsocialized case.
 """
 import pytest
 
@@ -43,85 +38,136 @@ def ok(result):
     assert result[2] is None, result[2]
 
 
-def negative_cash_scenario(env0):
+def _trade(h, buyer, seller, price, lev_b, lev_s, size=WAD):
+    b = h.order(buyer, h.env.ETH, True, size, price * WAD, lev_b * WAD)
+    s = h.order(seller, h.env.ETH, False, size, price * WAD, lev_s * WAD)
+    ok(h.settle([(b, s, size, price * WAD, None, None)]))
+
+
+def waterfall_scenario(env0):
     """ETH-PERP, empty fund. Returns the harness after the second liquidation (every step checked)."""
     h = Harness(env0)
     alice, bob, carol, dave, erin, grace = (env0.signers[i] for i in (1, 2, 3, 4, 5, 7))
     ETH = env0.ETH
     for a in (alice, bob, carol, dave, erin, grace):
         ok(h.deposit(a, 5000 * U))
-
-    def trade(buyer, seller, price, lev_b, lev_s):
-        b = h.order(buyer, ETH, True, WAD, price * WAD, lev_b * WAD)
-        s = h.order(seller, ETH, False, WAD, price * WAD, lev_s * WAD)
-        ok(h.settle([(b, s, WAD, price * WAD, None, None)]))
-
-    trade(alice, bob, 2000, 5, 20)  # bob short 1 @ 2,000, margin 100: bankrupt at 2,100
+    _trade(h, alice, bob, 2000, 5, 20)  # bob short 1 @ 2,000, margin 100: bankrupt at 2,100
     h.set_price(ETH, 2100 * 10**8)
-    trade(carol, alice, 2200, 2, 5)  # alice closes; carol long 1 @ 2,200 (underwater at 2,110: not eligible)
+    _trade(h, carol, alice, 2200, 2, 5)  # alice closes; carol long 1 @ 2,200 (underwater at 2,110: not eligible)
     h.set_price(ETH, 2110 * 10**8)
     ok(h.liquidate(ETH, bob))  # fund refuses (NegativeEquity), no eligible long: the fund takes short 1 @ 2,100
     assert h.model.fund(ETH)[1:3] == (-WAD, -2100 * U)
     h.set_price(ETH, 2300 * 10**8)
-    trade(dave, erin, 2300, 20, 5)  # dave long 1 @ 2,300, margin 115: bankrupt at 2,185
+    _trade(h, dave, erin, 2300, 20, 5)  # dave long 1 @ 2,300, margin 115: bankrupt at 2,185
     h.set_price(ETH, 2200 * 10**8)
-    trade(erin, grace, 2180, 5, 5)  # erin closes; grace short 1 @ 2,180 (u = 0 at 2,180: not eligible)
+    _trade(h, erin, grace, 2180, 5, 5)  # erin closes; grace short 1 @ 2,180 (u = 0 at 2,180: not eligible)
     h.set_price(ETH, 2180 * 10**8)
-    ok(h.liquidate(ETH, dave))  # refused (Drawdown), no eligible short: the fund buys 1 back at 2,185
+    # refused (Drawdown), no eligible short: the fund buys 1 back at 2,185, 85 beyond its cash: spread over the shorts
+    h.last_tx, _, err = h.liquidate(ETH, dave)
+    assert err is None
     return h
 
 
-def test_finding_type1_remainder_leaves_a_flat_fund_with_negative_cash(env0):
-    h = negative_cash_scenario(env0)
+def test_the_waterfall_spreads_a_fund_loss_below_zero_over_the_opposite_side(env0):
+    """Dave's remainder nets against the fund's short at 2,185: 85 below its (empty) cash. The shorts (grace, 1 ETH:
+    the open interest) gained from his bankruptcy side and carry it: their index rises by 85 per unit, the fund's
+    cash is back at zero, grace's lens view counts the 85 at once, and she pays it when she closes. Everyone then
+    withdraws everything; the vault keeps exactly the fund's cash (the closing trade's fees)."""
+    h = waterfall_scenario(env0)
     ETH = env0.ETH
     alice, bob, carol, dave, erin, grace = (env0.signers[i] for i in (1, 2, 3, 4, 5, 7))
-    # The fees (maker 2 bps + taker 5 bps: 2.94 of the trades at 2,000 and 2,200 before bob's liquidation, 1.61 +
-    # 1.526 of those at 2,300 and 2,180 before dave's) all went to the keepers of the two bankrupt positions (each
-    # reward is 0.5% of the notional, bounded by the fund's cash), so the 85 loss is all below zero.
-    cash, size, on, _, _, distressed = env0.perp.fundAccount(ETH)
-    assert (cash, size, on, distressed) == (-85 * U, 0, 0, True)
-    assert h.model.free_collateral(h.keeper) == 2_940_000 + 1_610_000 + 1_526_000
-    _, _, err = h.deleverage_fund(ETH)
-    assert err == f"FundFlat: {ETH}"  # Type 2 cannot repair it
-    findings = [str(f) for f in env0.audit.findings()]
-    assert findings == [f"[fund_cash] market {ETH} fund: cash -85000000 < 0"]
-    # carol and grace close against each other, then everyone withdraws everything: the vault is short
+    ev = h.last_tx.events
+    assert [dict(e) for e in ev["LossSocialized"]] == [{"marketId": ETH, "account": dave.address, "longsPay": False,
+                                                        "amount": 85 * U, "indexDelta": 85 * WAD, "index": 85 * WAD}]
+    assert "LossUnsocialized" not in ev
+    assert tuple(env0.perp.fundAccount(ETH))[:3] == (0, 0, 0)
+    # (long index, short index, open interest: carol's 1 ETH, index balance: -85 owed by the shorts, fund snapshot,
+    # the reference price 2^70 = 1,180.59 ETH-USD: the mark at listing, 2,000, rounded down to a power of two)
+    assert tuple(env0.perp.marketIndex(ETH)) == (0, 85 * WAD, WAD, -85 * U, 0, 2**70)
+    g = env0.lens.positionInfo(ETH, grace)
+    assert (g["openNotional"], g["unrealizedPnl"], g["equity"]) == (-2095 * U, -85 * U, 351 * U)
+    assert tuple(env0.perp.getPosition(ETH, grace))[:3] == (-WAD, -2180 * U, 436 * U)  # settled on her next touch
     b = h.order(grace, ETH, True, WAD, 2180 * WAD, WAD, reduce_only=True)
     s = h.order(carol, ETH, False, WAD, 2180 * WAD, WAD, reduce_only=True)
-    ok(h.settle([(b, s, WAD, 2180 * WAD, None, None)]))
-    failed = []
-    for a in (h.keeper, alice, bob, carol, dave, erin, grace):  # the keeper (paid by the fund) first
+    tx, _, err = h.settle([(b, s, WAD, 2180 * WAD, None, None)])
+    assert err is None
+    assert [dict(e) for e in tx.events["IndexSettled"]] == [{"marketId": ETH, "account": grace.address,
+                                                             "amount": 85 * U}]
+    # grace: 5,000 deposited, taker fee 1.09 on opening, maker fee 0.436 on closing, and the 85 she paid
+    assert env0.free(grace) == 5000 * U - 1_090_000 - 436_000 - 85 * U
+    for a in (h.keeper, alice, bob, carol, dave, erin, grace):
         free = h.model.free_collateral(a)
         if free:
-            _, _, err = h.withdraw(a, free)
-            if err:
-                failed.append((a.address, free, err))
-    vault = env0.token.balanceOf(env0.perp)
-    assert len(failed) == 1 and failed[0][0] == grace.address
-    assert failed[0][2] == f"ERC20InsufficientBalance: {env0.perp.address.lower()}, {vault}, {failed[0][1]}"
-    # the shortfall is exactly the fund's negative cash (-85 + 1.526 of fees from the closing trade)
-    assert failed[0][1] - vault == -env0.perp.fundAccount(ETH)[0] == 83_474_000
+            ok(h.withdraw(a, free))
+    assert env0.token.balanceOf(env0.perp) == env0.perp.fundAccount(ETH)[0] == 1_526_000
+    assert tuple(env0.perp.marketIndex(ETH))[2:4] == (0, 0)
 
 
-@pytest.mark.xfail(strict=True, raises=PropertyViolated,
-                   reason="contract: a Type 1 remainder that flattens the fund leaves its cash negative for good")
 def test_property_fund_cash_is_never_negative_after_type2(env0):
-    h = negative_cash_scenario(env0)
+    h = waterfall_scenario(env0)
     h.deleverage_fund(env0.ETH)
     cash = env0.perp.fundAccount(env0.ETH)[0]
     if cash < 0:
         raise PropertyViolated(f"fund cash {cash} < 0 and Type 2 cannot bring it back")
 
 
-def price_zero_type2_scenario(env0):
-    """Continues the first scenario: the flat fund with negative cash inherits a small short (a Type 1 remainder),
-    then Type 2 closes it against bob's profitable 1x long."""
-    h = negative_cash_scenario(env0)
+def flat_deficit_scenario(env0):
+    """ETH-PERP, empty fund, and the fund ends up the last counterparty: dave's bankrupt long nets against the
+    fund's short with nobody else left in the market. Returns the harness after dave's liquidation."""
+    h = Harness(env0)
+    alice, bob, carol, dave = (env0.signers[i] for i in (1, 2, 3, 4))
     ETH = env0.ETH
-    alice, bob, carol, frank, grace = (env0.signers[i] for i in (1, 2, 3, 6, 7))
-    b = h.order(grace, ETH, True, WAD, 2180 * WAD, WAD, reduce_only=True)
-    s = h.order(carol, ETH, False, WAD, 2180 * WAD, WAD, reduce_only=True)
-    ok(h.settle([(b, s, WAD, 2180 * WAD, None, None)]))
+    for a in (alice, bob, carol, dave):
+        ok(h.deposit(a, 5000 * U))
+    _trade(h, alice, bob, 2000, 5, 20)  # bob short 1 @ 2,000, margin 100: bankrupt at 2,100
+    h.set_price(ETH, 2100 * 10**8)
+    _trade(h, carol, alice, 2200, 2, 5)  # alice closes; carol long 1 @ 2,200
+    h.set_price(ETH, 2110 * 10**8)
+    ok(h.liquidate(ETH, bob))  # the fund takes short 1 @ 2,100
+    h.set_price(ETH, 2300 * 10**8)
+    _trade(h, dave, carol, 2300, 20, 2)  # carol closes; dave long 1 @ 2,300, margin 115: bankrupt at 2,185
+    h.set_price(ETH, 2180 * 10**8)
+    h.last_tx, _, err = h.liquidate(ETH, dave)  # nobody but the fund is short: it buys 1 back at 2,185
+    assert err is None
+    return h
+
+
+def test_a_loss_with_no_open_interest_left_stays_in_the_fund_cash(env0):
+    """The one case the waterfall cannot close: the fund was dave's last counterparty, so with the market flat
+    nobody is left to spread the 85 over. It stays in the fund's cash (announced), the audit reports it, Type 2
+    cannot repair it, and once everyone withdraws the vault is short by exactly that: the last to withdraw cannot."""
+    h = flat_deficit_scenario(env0)
+    ETH = env0.ETH
+    alice, bob, carol, dave = (env0.signers[i] for i in (1, 2, 3, 4))
+    ev = h.last_tx.events
+    assert [dict(e) for e in ev["LossUnsocialized"]] == [{"marketId": ETH, "account": dave.address,
+                                                          "amount": 85 * U}]
+    assert "LossSocialized" not in ev
+    cash, size, on, _, _, distressed = env0.perp.fundAccount(ETH)
+    assert (cash, size, on, distressed) == (-85 * U, 0, 0, True)
+    assert tuple(env0.perp.marketIndex(ETH))[:4] == (0, 0, 0, 0)
+    _, _, err = h.deleverage_fund(ETH)
+    assert err == f"FundFlat: {ETH}"
+    assert [str(f) for f in env0.audit.findings()] == [f"[fund_cash] market {ETH} fund: cash -85000000 < 0"]
+    failed = []
+    for a in (h.keeper, alice, bob, carol, dave):  # the keeper (paid by the fund) first
+        free = h.model.free_collateral(a)
+        if free:
+            _, _, err = h.withdraw(a, free)
+            if err:
+                failed.append((a.address, free, err))
+    vault = env0.token.balanceOf(env0.perp)
+    assert len(failed) == 1 and failed[0][0] == dave.address
+    assert failed[0][2] == f"ERC20InsufficientBalance: {env0.perp.address.lower()}, {vault}, {failed[0][1]}"
+    assert failed[0][1] - vault == 85 * U
+
+
+def price_zero_type2_scenario(env0):
+    """Continues the flat deficit: the flat fund with negative cash inherits a small short (a Type 1 remainder),
+    then Type 2 closes it against bob's profitable 1x long."""
+    h = flat_deficit_scenario(env0)
+    ETH = env0.ETH
+    alice, bob, frank = (env0.signers[i] for i in (1, 2, 6))
     ok(h.deposit(frank, 5000 * U))
     q = WAD // 100
 
@@ -149,7 +195,8 @@ def test_type2_of_a_fund_with_negative_cash_trades_at_mark(env0):
     h, bob = price_zero_type2_scenario(env0)
     ETH = env0.ETH
     cash, size, on = (int(x) for x in env0.perp.fundAccount(ETH)[:3])
-    assert (cash, size, on) == (-83_442_640 + 277_500, -WAD // 100, -22_500_000)  # cash - openNotional < 0
+    # the deficit, plus the fees of the two trades (15,260 and 16,100) and frank's remaining equity (277,500)
+    assert (cash, size, on) == (-85 * U + 15_260 + 16_100 + 277_500, -WAD // 100, -22_500_000)
     assert tuple(int(x) for x in env0.perp.getPosition(ETH, bob)[:3]) == (WAD // 100, 23 * U, 33 * U)  # 24 at mark
     free = env0.free(bob)
     tx, _, err = h.deleverage_fund(ETH)
@@ -160,7 +207,7 @@ def test_type2_of_a_fund_with_negative_cash_trades_at_mark(env0):
     )
     assert env0.free(bob) - free == 34 * U  # margin 33 + (24 - 23) realized
     # the fund buys back its short 0.01 @ 2,250 for 24: realizes -1.5
-    assert tuple(int(x) for x in env0.perp.fundAccount(ETH))[:3] == (-83_165_140 - 1_500_000, 0, 0)
+    assert tuple(int(x) for x in env0.perp.fundAccount(ETH))[:3] == (-84_691_140 - 1_500_000, 0, 0)
 
 
 def test_property_type2_never_trades_at_price_zero(env0):

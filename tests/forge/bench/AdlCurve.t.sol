@@ -62,8 +62,10 @@ contract AdlCurveBench is EthMarketTest {
     ///      1,800 upwards (sorted, so each insertion is at its tier's head: O(1), as a hint would make it).
     function _book(uint256 n) internal {
         rng = n;
-        uint256 first = AdlQueue.tierOf(1, 20); // 20x: q = 0.05
-        uint256 tiers = AdlQueue.tierOf(1, 1) - first; // up to 1x: q = 1
+        uint256 ref = bench.refShift(1);
+        // 1 ETH at about 2,000: margin per unit of size 100 (20x) to 2,000 (1x), over the reference price
+        uint256 first = AdlQueue.tierOf(100 * WAD / SCALE, WAD, ref, SCALE);
+        uint256 tiers = AdlQueue.tierOf(2_000 * WAD / SCALE, WAD, ref, SCALE) - first;
         uint256[] memory entry = new uint256[](tiers);
         for (uint256 t; t < tiers; ++t) {
             entry[t] = 1_800 * WAD;
@@ -84,7 +86,8 @@ contract AdlCurveBench is EthMarketTest {
                 // q within tier first + t: [edge, next edge)
                 uint256 lo = AdlQueue.edgeNum(first + t);
                 uint256 hi = AdlQueue.edgeNum(first + t + 1);
-                uint256 margin = on * (lo + _rand(hi - lo)) / (1 << AdlQueue.Q_BITS) + 1;
+                // q = margin * D / (size * R) with size 1 ETH: margin = q * R / scale, q = num / 2^Q_BITS
+                uint256 margin = ((lo + _rand(hi - lo)) << ref) / (SCALE << AdlQueue.Q_BITS) + 1;
                 accounts[j] = _account(start + j);
                 sizes[j] = -int128(int256(WAD));
                 ons[j] = -int128(int256(on));

@@ -31,8 +31,14 @@ contract BenchPerpetual is Perpetual {
             p.openNotional = openNotionals[i];
             p.margin = margins[i];
             p.openSeq = ++_openSeq;
+            _afterSizeChange(_markets[marketId], 0, sizes[i]);
             _requeue(marketId, accounts[i], hints[i]);
         }
+    }
+
+    /// @notice log2 of the market's reference price (the ADL queue's tiers are measured against it).
+    function refShift(uint256 marketId) external view returns (uint256) {
+        return _markets[marketId].refShift;
     }
 
     /// @notice Sets a market's insurance fund (cash, position, high-water mark, drawdown latch).
@@ -40,6 +46,7 @@ contract BenchPerpetual is Perpetual {
         external
     {
         Market storage mkt = _markets[marketId];
+        _afterSizeChange(mkt, mkt.fundSize, size);
         mkt.fundCash = cash;
         mkt.fundSize = size;
         mkt.fundOpenNotional = openNotional;
@@ -68,9 +75,8 @@ contract BenchPerpetual is Perpetual {
         view
         returns (address prev)
     {
-        uint256 absOn = openNotional >= 0 ? uint256(openNotional) : uint256(-openNotional);
-        uint8 t = AdlQueue.tierOf(margin, absOn);
-        uint64 key = AdlQueue.keyOf(size, openNotional, _scale);
+        uint8 t = AdlQueue.tierOf(margin, size >= 0 ? uint256(size) : uint256(-size), _markets[marketId].refShift, _scale);
+        uint64 key = AdlQueue.keyOf(size, openNotional, isLong ? _markets[marketId].longIndex : _markets[marketId].shortIndex, _scale);
         address n = _queues[marketId][isLong].heads[t];
         while (n != address(0) && AdlQueue.ahead(isLong, _positions[marketId][n].key, key)) {
             prev = n;

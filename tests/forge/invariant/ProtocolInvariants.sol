@@ -9,6 +9,7 @@ import {TraderHandler} from "./handlers/TraderHandler.sol";
 import {KeeperHandler} from "./handlers/KeeperHandler.sol";
 import {OracleHandler, FundHandler, AdminHandler} from "./handlers/MarketHandlers.sol";
 import {IPerpetual} from "../../../interfaces/IPerpetual.sol";
+import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 import {AdlQueue} from "../../../contracts/libraries/AdlQueue.sol";
 import {Position} from "../../../interfaces/IPerpetualTypes.sol";
 
@@ -120,7 +121,8 @@ abstract contract ProtocolInvariants is TestBase {
     }
 
     /// @notice Conservation, to the unit: the vault's token balance equals free collateral + position margins +
-    ///         fund cash - the sum of all cost bases (README "Accounting"), and equals what came in minus what left.
+    ///         fund cash - the sum of all cost bases + the index balances (README "Accounting"), and equals what came
+    ///         in minus what left.
     function check_conservation(Snap memory s) internal view {
         int256 claims;
         for (uint256 i; i < s.accounts.length; ++i) {
@@ -131,7 +133,8 @@ abstract contract ProtocolInvariants is TestBase {
             }
         }
         for (uint256 m; m < 2; ++m) {
-            claims += s.fundCash[m] - s.fundOpenNotional[m];
+            (,,, int256 indexBalance,,) = perp.marketIndex(m + 1);
+            claims += s.fundCash[m] - s.fundOpenNotional[m] + indexBalance;
         }
         uint256 balance = world.token().balanceOf(address(perp));
         assertEq(int256(balance), claims, "vault balance vs claims");
@@ -139,13 +142,18 @@ abstract contract ProtocolInvariants is TestBase {
     }
 
     /// @notice Balanced book: in every market the long sizes equal the short sizes, the fund included.
-    function check_balancedBook(Snap memory s) internal pure {
+    function check_balancedBook(Snap memory s) internal view {
         for (uint256 m; m < 2; ++m) {
             int256 net = s.fundSize[m];
+            int256 longs = s.fundSize[m] > 0 ? s.fundSize[m] : int256(0);
             for (uint256 i; i < s.accounts.length; ++i) {
-                net += s.positions[m][i].size;
+                int256 size = s.positions[m][i].size;
+                net += size;
+                if (size > 0) longs += size;
             }
             assertEq(net, int256(0), "net open interest");
+            (,, uint256 oi,,,) = perp.marketIndex(m + 1);
+            assertEq(oi, uint256(longs), "open interest kept by the market");
         }
     }
 
@@ -166,7 +174,9 @@ abstract contract ProtocolInvariants is TestBase {
             for (uint256 i; i < 6; ++i) {
                 Position memory p = s.positions[m][i];
                 if (p.size == 0) continue;
-                int256 equityD = int256(uint256(p.margin) * 1e18 * scale) + SpecBook.uTimesD(p.size, p.openNotional, mark, scale);
+                (int256 li, int256 si,,,,) = perp.marketIndex(m + 1);
+                int256 equityD = int256(uint256(p.margin) * 1e18 * scale)
+                    + SpecBook.uTimesD(p.size, p.openNotional, mark, scale, p.size > 0 ? li : si, p.indexSnapshot);
                 assertGe(equityD, 0, "equity * D after a keeper pass");
             }
         }
@@ -185,10 +195,12 @@ abstract contract ProtocolInvariants is TestBase {
                 }
                 assertTrue(p.queued, "an open position is in its side's queue");
                 if (p.tier == AdlQueue.OVERFLOW) continue;
-                uint256 absOn = p.openNotional >= 0 ? uint256(int256(p.openNotional)) : uint256(-int256(p.openNotional));
-                assertEq(p.tier, AdlQueue.tierOf(p.margin, absOn), "sorted position's tier");
-                assertEq(p.key, AdlQueue.keyOf(p.size, p.openNotional, scale), "sorted position's key");
-                assertEq(p.qDown, AdlQueue.qDownOf(p.margin, absOn), "sorted position's q");
+                uint256 absSize = p.size >= 0 ? uint256(int256(p.size)) : uint256(-int256(p.size));
+                (,,,,, uint256 ref) = perp.marketIndex(m + 1);
+                uint256 refShift = Math.log2(ref);
+                assertEq(p.tier, AdlQueue.tierOf(p.margin, absSize, refShift, scale), "sorted position's tier");
+                assertEq(p.key, AdlQueue.keyOf(p.size, p.openNotional, p.indexSnapshot, scale), "sorted position's key");
+                assertEq(p.qDown, AdlQueue.qDownOf(p.margin, absSize, refShift, scale), "sorted position's q");
             }
         }
     }

@@ -20,9 +20,15 @@ library SpecBook {
         int256 uD;
     }
 
-    /// @notice u * D of a position at `price` (WAD), exactly: the PnL in collateral units times D = 1e18 * scale.
-    function uTimesD(int256 size, int256 openNotional, uint256 price, uint256 scale) internal pure returns (int256) {
-        return size * int256(price) - openNotional * int256(1e18 * scale);
+    /// @notice u * D of a position at `price` (WAD), exactly: the PnL in collateral units times D = 1e18 * scale,
+    ///         what it owes its side's index since its snapshot (per unit of size: `index - snapshot`) included.
+    function uTimesD(int256 size, int256 openNotional, uint256 price, uint256 scale, int256 index, int256 snapshot)
+        internal
+        pure
+        returns (int256)
+    {
+        int256 absSize = size >= 0 ? size : -size;
+        return size * int256(price) - openNotional * int256(1e18 * scale) - absSize * (index - snapshot);
     }
 
     /// @notice Whether `a` ranks strictly before `b` (both eligible): exact score, then size, then age.
@@ -65,7 +71,7 @@ library SpecBook {
     ///         contracts keep them back, README "ADL"). Zero when the margin is two units or less.
     function capacityAt(Entry memory e, uint256 price, uint256 scale) internal pure returns (uint256) {
         uint256 size = e.size >= 0 ? uint256(e.size) : uint256(-e.size);
-        int256 lossD = -uTimesD(e.size, e.openNotional, price, scale);
+        int256 lossD = -uTimesD(e.size, e.openNotional, price, scale, 0, 0);
         if (lossD <= 0) return size;
         if (e.margin <= 2) return 0;
         return Math.min(size, Math.mulDiv((e.margin - 2) * 1e18 * scale, size, uint256(lossD)));

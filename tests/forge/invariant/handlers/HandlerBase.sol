@@ -52,12 +52,15 @@ abstract contract HandlerBase {
     function _book(uint256 index, bool isLong, uint256 price) internal view returns (SpecBook.Entry[] memory book) {
         uint256 n;
         SpecBook.Entry[] memory all = new SpecBook.Entry[](6);
+        int256 idx = _sideIndex(index + 1, isLong);
         for (uint256 i; i < 6; ++i) {
             address a = world.traders(i);
             Position memory p = perp.getPosition(index + 1, a);
             if (p.size == 0 || (p.size > 0) != isLong) continue;
+            // the cost basis as the protocol values it: what the position owes its side's index settled
             all[n++] = SpecBook.Entry(
-                a, p.size, p.openNotional, p.margin, p.openSeq, SpecBook.uTimesD(p.size, p.openNotional, price, scale)
+                a, p.size, _settledOn(p, idx), p.margin, p.openSeq,
+                SpecBook.uTimesD(p.size, p.openNotional, price, scale, idx, p.indexSnapshot)
             );
         }
         book = new SpecBook.Entry[](n);
@@ -175,13 +178,32 @@ abstract contract HandlerBase {
         }
     }
 
+    /// @notice A side's cumulative index (funding and socialized losses per unit of size).
+    function _sideIndex(uint256 marketId, bool isLong) internal view returns (int256) {
+        (int256 longIndex, int256 shortIndex,,,,) = perp.marketIndex(marketId);
+        return isLong ? longIndex : shortIndex;
+    }
+
+    /// @notice A position's cost basis with what it owes its side's index settled, rounded against the holder (up).
+    function _settledOn(Position memory p, int256 idx) internal view returns (int256) {
+        int256 owedD = (p.size >= 0 ? int256(p.size) : -int256(p.size)) * (idx - p.indexSnapshot);
+        int256 d = int256(1e18 * scale);
+        return p.openNotional + (owedD >= 0 ? (owedD + d - 1) / d : -((-owedD) / d));
+    }
+
+    /// @notice A position's exact equity times D at `mark`, its index payments included.
+    function _equityD(uint256 marketId, Position memory p, uint256 mark) internal view returns (int256) {
+        return int256(uint256(p.margin) * 1e18 * scale)
+            + SpecBook.uTimesD(p.size, p.openNotional, mark, scale, _sideIndex(marketId, p.size > 0), p.indexSnapshot);
+    }
+
     /// @notice After ADL: no filled counterparty is left with negative equity at mark.
     function _checkCounterpartiesSolvent(Fill[] memory fills, uint256 index, string memory what) internal {
         uint256 mark = _mark(index);
         for (uint256 f; f < fills.length; ++f) {
             Position memory p = perp.getPosition(index + 1, fills[f].account);
             if (p.size == 0) continue;
-            int256 equityD = int256(uint256(p.margin) * 1e18 * scale) + SpecBook.uTimesD(p.size, p.openNotional, mark, scale);
+            int256 equityD = _equityD(index + 1, p, mark);
             if (equityD < 0) world.violate(string.concat(what, ": counterparty left with negative equity ", vm.toString(fills[f].account)));
         }
     }

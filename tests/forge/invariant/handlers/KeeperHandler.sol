@@ -155,31 +155,25 @@ contract KeeperHandler is HandlerBase {
         if (netAfter > params.maxFundNotional && netAfter > netBefore) world.violate("fund accepted a position past its risk limit");
     }
 
-    /// @dev The fund's cash may go below zero only through the documented path: a Type 1 remainder netted against
-    ///      an opposite fund position at a loss (README, "Where this design differs from SPEC.md"). The fund's
-    ///      position at each remainder is followed through the call's events (a batch can give the fund a position
-    ///      with one liquidation's remainder and net the next one against it).
+    /// @dev The fund's cash may go below zero only through the one documented case: a Type 1 whose loss could not be
+    ///      spread because the market was left with no open interest (`LossUnsocialized`; README, "The loss
+    ///      waterfall"). A loss spread over a side (`LossSocialized`) is counted as reached.
     function _checkFundCash(FundSnap memory before, Vm.Log[] memory logs, uint256 index) internal {
+        bool unsocialized;
+        for (uint256 i; i < logs.length; ++i) {
+            Vm.Log memory l = logs[i];
+            if (l.topics.length < 2 || uint256(l.topics[1]) != index + 1) continue;
+            if (l.topics[0] == IPerpetualEvents.LossUnsocialized.selector) unsocialized = true;
+            else if (l.topics[0] == IPerpetualEvents.LossSocialized.selector) world.hit("loss_socialized");
+        }
         int256 cash = _fund(index + 1).cash;
         if (cash >= 0) {
             world.setDocumentedNegativeCash(index, false);
             return;
         }
         if (cash >= before.cash) return; // no new loss below zero
-        bool netted;
-        int256 fundSize = before.size;
-        for (uint256 i; i < logs.length; ++i) {
-            Vm.Log memory l = logs[i];
-            if (l.topics.length < 2 || uint256(l.topics[1]) != index + 1) continue;
-            if (l.topics[0] == IPerpetualEvents.FundUpdated.selector) {
-                (, fundSize,) = abi.decode(l.data, (int256, int256, int256));
-            } else if (l.topics[0] == IPerpetualEvents.AdlRemainderToFund.selector) {
-                int256 rest = abi.decode(l.data, (int256));
-                if (fundSize != 0 && (fundSize > 0) != (rest > 0)) netted = true;
-            }
-        }
-        if (netted) world.setDocumentedNegativeCash(index, true);
-        else world.violate(string.concat("fund cash went below zero without a Type 1 remainder netted against the fund: ", vm.toString(cash)));
+        if (unsocialized) world.setDocumentedNegativeCash(index, true);
+        else world.violate(string.concat("fund cash went below zero without LossUnsocialized: ", vm.toString(cash)));
     }
 
     // ------------------------------------------------------------------ Type 2
@@ -251,9 +245,9 @@ contract KeeperHandler is HandlerBase {
         }
     }
 
-    /// @dev The fund's unrealized PnL at `mark`, rounded against the fund, in collateral units.
+    /// @dev The fund's unrealized PnL at `mark`, rounded against the fund, in collateral units (`f` as settled).
     function _uPnl(FundSnap memory f, uint256 mark) internal view returns (int256) {
-        int256 uD = SpecBook.uTimesD(f.size, f.openNotional, mark, scale);
+        int256 uD = SpecBook.uTimesD(f.size, f.openNotional, mark, scale, 0, 0);
         int256 d = int256(1e18 * scale);
         return uD >= 0 ? uD / d : -((-uD + d - 1) / d);
     }

@@ -60,7 +60,7 @@ contract TraderHandler is HandlerBase {
             // unrealized profit never backs a removal: a position in profit keeps at least its initial margin
             Position memory p = perp.getPosition(m, a);
             uint256 mark = _mark(m - 1);
-            int256 uD = SpecBook.uTimesD(p.size, p.openNotional, mark, scale);
+            int256 uD = SpecBook.uTimesD(p.size, p.openNotional, mark, scale, _sideIndex(m, p.size > 0), p.indexSnapshot);
             if (uD > 0) {
                 (,, MarketParams memory params,) = perp.marketInfo(m);
                 uint256 absSize = p.size >= 0 ? uint256(int256(p.size)) : uint256(-int256(p.size));
