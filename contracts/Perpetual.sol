@@ -70,7 +70,14 @@ contract Perpetual is MarginModule, TradingModule, QueueModule {
     function marketIndex(uint256 marketId)
         external
         view
-        returns (int256, int256, uint256, int256, int256, uint256)
+        returns (
+            int256 longIndex,
+            int256 shortIndex,
+            uint256 openInterest,
+            int256 indexBalance,
+            int256 fundIndexSnapshot,
+            uint256 referencePrice
+        )
     {
         Market storage mkt = _market(marketId);
         return (

@@ -76,7 +76,8 @@ class ModelCrash:
 
 
 def _entries(model, mid, is_long) -> list:
-    return [BookEntry(a, p.size, p.open_notional, p.margin, p.open_seq)
+    index = model.markets[mid].side_index(is_long)
+    return [BookEntry(a, p.size, p.open_notional, p.margin, p.open_seq, abs(p.size) * (index - p.index_snapshot))
             for (m, a), p in model.positions.items() if m == mid and (p.size > 0) == is_long]
 
 

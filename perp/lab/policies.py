@@ -35,6 +35,7 @@ from typing import Callable
 
 from ..core import WAD, notional_down, notional_up, ranked, u_times_d
 from ..model.adl import MAX_FILLS, AdlModule
+from ..model.storage import reduction
 
 # ------------------------------------------------------------------------------------------------------ the book
 
@@ -48,6 +49,15 @@ class BookEntry:
     open_notional: int  # signed cost basis, collateral units (a long paid > 0, a short received < 0)
     margin: int  # collateral units
     open_seq: int  # opening sequence number (smaller = older)
+    index_d: int = 0  # what it owes its side's index since its snapshot, times D = WAD * scale, exact
+
+    def settled(self, d: int) -> "BookEntry":
+        """The entry with that owed amount settled into its cost basis, rounded against the holder (up), as the
+        contract settles it before an ADL fill; what the capacity and margin checks read."""
+        if self.index_d == 0:
+            return self
+        return BookEntry(self.account, self.size, self.open_notional + -(-self.index_d // d), self.margin,
+                         self.open_seq)
 
 
 @dataclass(frozen=True)
@@ -82,8 +92,8 @@ class Book:
         return WAD * self.scale
 
     def u_d(self, e: BookEntry) -> int:
-        """Unrealized PnL at mark times ``D = WAD * scale``, exact."""
-        return u_times_d(e.size, e.open_notional, self.mark, self.d)
+        """Unrealized PnL at mark times ``D = WAD * scale``, exact, what it owes its side's index included."""
+        return u_times_d(e.size, e.open_notional, self.mark, self.d) - e.index_d
 
     def eligible(self) -> list:
         """The entries with ``u > 0`` at mark, in book order."""
@@ -91,7 +101,8 @@ class Book:
 
     def capacity(self, e: BookEntry) -> int:
         """At most this much of ``e`` can be deleveraged at the fill price (``AdlModule._adlCapacity``)."""
-        return AdlModule._adl_capacity(None, e, self.price_num, self.price_den)
+        s = e.settled(self.d)
+        return AdlModule._adl_capacity(None, s, s.open_notional, self.price_num, self.price_den)
 
     def piece(self, q: int) -> int:
         """The notional of a fill of ``q``, against the counterparty: a seller floor, a buyer ceil."""
@@ -101,7 +112,8 @@ class Book:
 
     def survives(self, e: BookEntry, q: int) -> bool:
         """Whether a fill of ``q`` at the fill price leaves ``e``'s margin >= 0 (``AdlModule._marginSurvives``)."""
-        return AdlModule._margin_survives(e, q, self.piece(q))
+        s = e.settled(self.d)
+        return s.margin + reduction(s.size, s.open_notional, q, self.piece(q))[3] >= 0
 
     def haircut(self, q: int, n: int) -> int:
         """PnL at mark minus PnL realized at the fill (positive: lost to ADL)."""

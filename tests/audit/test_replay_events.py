@@ -22,7 +22,8 @@ def tx(r, *events, n=[0]):
 
 
 def market(r):
-    tx(r, ("MarketCreated", {"marketId": M, "name": "ETH-PERP", "oracle": C, "params": (1,) * 16}))
+    tx(r, ("MarketCreated", {"marketId": M, "name": "ETH-PERP", "oracle": C, "params": (1,) * 16}),
+       ("ReferencePriceSet", {"marketId": M, "referencePrice": 2**70}))
 
 
 def deposit(r, who, amount, after):
@@ -54,8 +55,9 @@ def test_a_consistent_history_has_no_finding():
     get = lambda a: r.state.positions.get((M, a))  # noqa: E731
     assert [r.state.queues[(M, True)].walk(get), r.state.queues[(M, False)].walk(get)] == [[A], [B]]
     a = r.state.positions[(M, A)]
-    # margin 0.2 of cost, entry 2,000 (in units of 2^30 wei, rounded down for a long)
-    assert (a.tier, a.key, a.queued) == (queue.tier_of(400, 2000), 2000 * WAD // 2**30, True)
+    # margin 400 per unit of size over the reference price 2^70; frame entry 2,000 plus the key bias 2^96, in units
+    # of 2^33 wei (rounded down for a long)
+    assert (a.tier, a.key, a.queued) == (queue.tier_of(400, WAD, 70, r.scale), (2000 * WAD + 2**96) // 2**33, True)
     assert r.state.positions[(M, A)].open_seq == 1 and r.state.positions[(M, B)].open_seq == 2
     assert r.state.value() == r.state.inflow == 2000
 
@@ -152,7 +154,8 @@ def test_type2_below_the_funds_bankruptcy_price_and_a_wrong_notional():
     r.state.positions[(M, C)] = Pos(-WAD, -2000, 400, 2)
     shorts = r.state.queues.setdefault((M, False), queue.Side())
     for who in (B, C):
-        queue.insert(shorts, lambda a: r.state.positions.get((M, a)), who, False, queue.ZERO, r.scale)
+        queue.insert(shorts, lambda a: r.state.positions.get((M, a)), who, False, queue.ZERO, r.scale,
+                     r.state.indices[M].ref_shift)
     tx(r, adl(B, 2, WAD // 2, 1850 * WAD, 1, 5, notional=925), pos(B, -WAD // 2, -1000, 200, 1000),
        adl(C, 2, WAD // 2, 1850 * WAD, 2, 4, notional=924), pos(C, -WAD // 2, -1000, 200, 1000),
        ("FundUpdated", {"marketId": M, "cash": -50, "size": 0, "openNotional": 0}))

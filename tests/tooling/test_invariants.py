@@ -1,12 +1,13 @@
 """Every invariant of perp/invariants.py fires on a planted state, naming the invariant, the subject and the exact
 numbers, and stays silent on a consistent state (no chain: typed states built by hand)."""
-from perp.core import Fund, Position, ProtocolState, WAD, queue
+from perp.core import Fund, MarketIndex, Position, ProtocolState, WAD, queue
 from perp.invariants import (InvariantViolation, adl_fill, assert_ok, bystanders, check_state, counterparty_equity,
                              position_shape)
 
 A, B, C = ("0x" + c * 40 for c in "abc")
 SCALE = 10**12  # 6-decimal collateral
 MARK = 2_000 * WAD
+REF = 70  # the market's reference price 2^70 (1,180.59: a listing mark of 2,000 rounded down to a power of two)
 
 
 def consistent() -> ProtocolState:
@@ -15,7 +16,7 @@ def consistent() -> ProtocolState:
     positions = {(1, A): Position(WAD, 2_000 * u, 400 * u, 1), (1, B): Position(-WAD, -2_000 * u, 400 * u, 2)}
     queues = {(1, True): queue.Side(), (1, False): queue.Side()}
     for acct, is_long in ((A, True), (B, False)):
-        queue.insert(queues[(1, is_long)], lambda a: positions.get((1, a)), acct, is_long, queue.ZERO, SCALE)
+        queue.insert(queues[(1, is_long)], lambda a: positions.get((1, a)), acct, is_long, queue.ZERO, SCALE, REF)
     return ProtocolState(
         vault_balance=1_000 * u,
         free={A: 100 * u, B: 100 * u},
@@ -25,6 +26,7 @@ def consistent() -> ProtocolState:
         marks={1: MARK},
         scale=SCALE,
         queue_known=True,
+        indices={1: MarketIndex(open_interest=WAD, reference_price=2**REF)},
     )
 
 
@@ -37,14 +39,30 @@ def test_conservation_fires_with_the_difference():
     s.vault_balance -= 7
     assert [str(f) for f in check_state(s)] == [
         "[conservation] vault: token balance 999999993 != free 200000000 + margins 800000000 + fund cash 0 - cost "
-        "basis 0 = 1000000000 (off by -7)"]
+        "basis 0 + index balances 0 = 1000000000 (off by -7)"]
 
 
 def test_balanced_book_fires_with_both_sides():
     s = consistent()
     s.positions[(1, A)].size = 2 * WAD
     found = [f for f in check_state(s) if f.invariant == "balanced_book"]
-    assert [str(f) for f in found] == [f"[balanced_book] market 1: longs {2 * WAD} != shorts {WAD}"]
+    assert [str(f) for f in found] == [f"[balanced_book] market 1: longs {2 * WAD} != shorts {WAD}",
+                                       f"[balanced_book] market 1: open interest {WAD} != longs {2 * WAD}"]
+
+
+def test_index_cover_fires_when_the_balance_cannot_pay_what_positions_are_owed():
+    """The short side's index fell by 3 per unit of size since B's snapshot: B (1 ETH) is owed 3 tokens; an index
+    balance of 2 units cannot pay it. With 3 tokens it can, and conservation counts the balance."""
+    s = consistent()
+    s.indices[1].short_index = -3 * WAD
+    s.indices[1].index_balance = 2
+    s.vault_balance += 2
+    assert [str(f) for f in check_state(s)] == [
+        f"[index_cover] market 1: index balance 2 does not cover what positions are owed ({3 * WAD * WAD} / D): "
+        f"short by {3 * WAD * WAD - 2 * WAD * SCALE} / D"]
+    s.indices[1].index_balance = 3 * 10**6
+    s.vault_balance += 3 * 10**6 - 2
+    assert check_state(s) == []
 
 
 def test_fund_cash_fires_below_zero():
@@ -54,12 +72,14 @@ def test_fund_cash_fires_below_zero():
     assert [str(f) for f in check_state(s)] == ["[fund_cash] market 1 fund: cash -5 < 0"]
 
 
-TIER = 77  # q = 0.2: octave 9, step 4: the tier's edge (8 + 4) * 2^9 / 2^15 = 0.1875 <= q < 0.203125
+# q = 400 per unit of size / 2^70 = 0.3388: r = floor(q * 2^23) = 2,842,170, octave 18, step 2: the tier's edge
+# (8 + 2) * 2^18 / 2^23 = 0.3125 <= q < 0.34375
+TIER = 1 + 8 * 18 + 2
 
 
 def test_adl_queue_fires_on_a_missing_a_stale_and_a_misordered_position():
     s = consistent()
-    assert s.positions[(1, A)].tier == queue.tier_of(400 * 10**6, 2_000 * 10**6) == TIER
+    assert s.positions[(1, A)].tier == queue.tier_of(400 * 10**6, WAD, REF, SCALE) == TIER
     s.queues[(1, True)] = queue.Side()  # A's position, but no queue entry
     assert [str(f) for f in check_state(s)] == [f"[adl_queue] market 1 long: queue holds [], positions ['{A}']"]
     s = consistent()
@@ -71,12 +91,13 @@ def test_adl_queue_fires_on_a_missing_a_stale_and_a_misordered_position():
     assert [str(f) for f in check_state(s)] == [f"[adl_queue] market 1 short: tier {TIER}: {B} sits at a stale tier or key"]
     s = consistent()
     c = (1, C)
-    s.positions[c] = Position(WAD, 1_000 * 10**6, 200 * 10**6, 3)  # a second long at a lower entry, same tier
+    s.positions[c] = Position(WAD, 1_000 * 10**6, 400 * 10**6, 3)  # a second long at a lower entry, same tier
     s.positions[(1, B)].size, s.positions[(1, B)].open_notional = -2 * WAD, -3_000 * 10**6
     s.free[C] = 0
-    s.vault_balance += 200 * 10**6 + 2_000 * 10**6 - 1_000 * 10**6 - 1_000 * 10**6
+    s.vault_balance += 400 * 10**6 + 2_000 * 10**6 - 1_000 * 10**6 - 1_000 * 10**6
     side, get = s.queues[(1, True)], (lambda a: s.positions.get((1, a)))
-    queue.insert(side, get, C, True, A, SCALE)  # placed by the rules: ahead of A (lower entry)
+    s.indices[1].open_interest = 2 * WAD
+    queue.insert(side, get, C, True, A, SCALE, REF)  # placed by the rules: ahead of A (lower entry)
     assert side.tier_list(TIER, get) == [C, A]
     found = [str(f) for f in check_state(s) if f.invariant == "adl_queue"]
     assert found == [f"[adl_queue] market 1 short: tier {TIER}: {B} sits at a stale tier or key"]  # B changed, not moved
@@ -141,7 +162,7 @@ def test_assert_ok_raises_an_assertion_error_with_every_finding():
         assert isinstance(exc, AssertionError)
         assert [str(f) for f in exc.findings] == [
             "[conservation] vault: token balance 1000000001 != free 200000000 + margins 800000000 + fund cash -1 - "
-            "cost basis 0 = 999999999 (off by 2)", "[fund_cash] market 1 fund: cash -1 < 0"]
+            "cost basis 0 + index balances 0 = 999999999 (off by 2)", "[fund_cash] market 1 fund: cash -1 < 0"]
     else:
         raise AssertionError("assert_ok did not raise")
 
