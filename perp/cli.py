@@ -1,6 +1,7 @@
 """The ``perp`` command: simulate, deploy, audit, keep and inspect the ADL perpetuals protocol without Brownie.
 
     perp simulate scenarios/flash_crash.yaml          # a fresh Anvil of its own, stopped at the end
+    perp simulate scenarios/flash_crash.yaml --backend model   # the same engine on the reference model, no chain
     perp deploy --rpc http://127.0.0.1:8545           # devnet mocks; --config plan.yaml for a live network
     perp audit deployments/devnet-31337.json          # state audit + event replay; exit 1 on findings
     perp keeper deployments/devnet-31337.json         # follows blocks, liquidates, Type 2, pokes
@@ -115,14 +116,17 @@ def main() -> None:
 @click.option("--no-html", is_flag=True, help="skip the HTML report (report.html)")
 @click.option("--quiet", is_flag=True, help="no progress bar or summary")
 @click.option("--rpc", help="run on this node instead of a fresh Anvil (a devnet whose accounts are unlocked)")
-def simulate(scenario, traders, out_dir, no_plots, no_html, quiet, rpc):
+@click.option("--backend", type=click.Choice(["chain", "model"]), default="chain", show_default=True,
+              help="chain: a devnet (Anvil); model: the reference model (perp.model), no chain, same report")
+def simulate(scenario, traders, out_dir, no_plots, no_html, quiet, rpc, backend):
     """Run a crash SCENARIO (YAML): deploy, build the traders, drive the price path, keep, audit every step.
 
     Starts a fresh Anvil on a free port and stops it at the end (even on error); it never attaches to a node it did
-    not start unless --rpc names one."""
+    not start unless --rpc names one. With --backend model the same engine runs on the reference model instead (no
+    node, no deployment; the same report to the unit but gas)."""
     from .chain.tx import Sender
     from .devnet import Devnet, DevnetError
-    from .runner import run_scenario
+    from .runner import run_scenario, run_scenario_on_model
     from .scenario import ScenarioError, load
     from .sim import SimulationHalted
 
@@ -130,6 +134,17 @@ def simulate(scenario, traders, out_dir, no_plots, no_html, quiet, rpc):
         load(scenario)
     except ScenarioError as exc:
         raise Fail(f"bad scenario: {exc}") from None
+    if backend == "model":
+        if rpc:
+            raise Fail("--rpc names a node, --backend model runs without one: pass one of them")
+        try:
+            run_scenario_on_model(scenario, out_dir=out_dir, plots=not no_plots, quiet=quiet, traders=traders,
+                                  html=not no_html)
+        except ScenarioError as exc:
+            raise Fail(f"bad scenario: {exc}") from None
+        except SimulationHalted:
+            sys.exit(EXIT_FINDINGS)
+        return
     _artifacts()
     node = None
     try:
