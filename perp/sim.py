@@ -240,7 +240,7 @@ class Engine:
         pending = set()
         for m in self.scn.markets:
             pending |= self.keep(step, m, record)
-        self.check(step, first_event, pending)
+        self._check_step(step, first_event, pending)
         for m in self.scn.markets:
             mid = self.market_ids[m.name]
             record.funds[m.name] = self._fund_view(mid)
@@ -281,6 +281,9 @@ class Engine:
         found = self._findings(pending)
         if found:
             raise SimulationHalted(f"step {step}: invariant violated:\n  " + "\n  ".join(map(str, found)))
+
+    def _check_step(self, step: int, first_event: int, pending: set) -> None:
+        self.check(step, first_event, pending)
 
     # ------------------------------------------------------------------ queue indicator and the run record
 
@@ -742,13 +745,18 @@ class ModelSimulation(Engine):
                 for rule, detail in counterparty_equity(p.size, p.open_notional, p.margin, mark, self.scale):
                     self._rule_findings.append(Finding(rule, who, f"{detail} (tx {self.tx_count})"))
 
+    def _check_step(self, step: int, first_event: int, pending: set) -> None:
+        """The step's audit: the whole state only when a transaction ran since the last audit (only a transaction
+        changes the model's state, so the findings of an unchanged state are those of the last audit, none)."""
+        if self._dirty or self._rule_findings:
+            self.check(step, first_event, pending)
+
     def _findings(self, pending: set) -> list:
-        found, self._rule_findings = self._rule_findings, []
-        if self._dirty:
-            state = self.model.state()
-            found = check_state(state, after_keeper=True, exempt=pending) + bystanders(self.bystander_start, state) \
-                + found
-            self._dirty = False
+        state = self.model.state()
+        found = check_state(state, after_keeper=True, exempt=pending) + bystanders(self.bystander_start, state)
+        found += self._rule_findings
+        self._rule_findings = []
+        self._dirty = False
         return found
 
 
