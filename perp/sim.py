@@ -278,9 +278,7 @@ class Engine:
 
     def check(self, step: int, first_event: int, pending: set) -> None:
         """Every invariant after the keeper has processed this step; raises SimulationHalted."""
-        found = self._findings(pending)
-        if found:
-            raise SimulationHalted(f"step {step}: invariant violated:\n  " + "\n  ".join(map(str, found)))
+        _halt_on(step, self._findings(pending))
 
     def _check_step(self, step: int, first_event: int, pending: set) -> None:
         self.check(step, first_event, pending)
@@ -318,6 +316,11 @@ class Engine:
         return RunRecord(self.scn, dict(self.market_ids), self.scale, list(self.steps), list(self.events),
                          accounts, funds, self.tx_count, self.gas_used, self.oracle_decimals,
                          extra={"backend": self.backend, "clock_start": self.clock_start})
+
+
+def _halt_on(step: int, found: list) -> None:
+    if found:
+        raise SimulationHalted(f"step {step}: invariant violated:\n  " + "\n  ".join(map(str, found)))
 
 
 def _position_fields(size: int, open_notional: int, margin: int, equity: int, state: int) -> dict:
@@ -542,13 +545,17 @@ class ModelSimulation(Engine):
                 self.model.top_up_fund(self.operator_address, mid, seed)
         self._version = dict.fromkeys(self.market_ids.values(), 0)  # bumped by every action that moves positions
         self._scans: dict = {}  # market -> (price, version, liquidatable accounts)
+        self._interest: dict = {}  # market -> (version, open interest)
         self._dirty = True  # a transaction ran since the last audit
+        # since the last audit: the markets whose positions or fund a transaction moved, and those repriced
+        self._moved: set = set(self.market_ids.values())
+        self._repriced: set = set()
         self._rule_findings: list = []
         self.type2_calls = 0
 
     # ------------------------------------------------------------------ transactions
 
-    def _send(self, label: str, step, action, *args, markets=()):
+    def _send(self, label: str, step, action, *args, markets=(), repriced=()):
         """One model action as one transaction: a revert halts the run (as ``Simulation.send``); its events are
         recorded as the chain's logs are, with the transaction's index."""
         from .core import ModelError
@@ -558,12 +565,16 @@ class ModelSimulation(Engine):
             out = action(*args)
         except ModelError as exc:
             raise SimulationHalted(f"{label} reverted in step {step}: {_chain_style(exc)}") from None
-        self._record_tx(label, step, markets)
+        self._record_tx(label, step, markets, repriced)
         return out
 
-    def _record_tx(self, label: str, step, markets=()) -> None:
+    def _record_tx(self, label: str, step, markets=(), repriced=()) -> None:
+        """``markets``: those whose positions or fund the transaction may have moved; ``repriced``: those whose
+        oracle it moved."""
         self.tx_count += 1
         self._dirty = True
+        self._moved.update(markets)
+        self._repriced.update(repriced)
         for mid in markets:
             self._version[mid] += 1
         for name, args in self.model.events:
@@ -602,7 +613,8 @@ class ModelSimulation(Engine):
         self._send("settleBatch", None, self.model.settle_batch, matches, self.now, markets=mids)
 
     def _set_answer(self, market: str, answer: int, step) -> None:
-        self._send(f"setPrice {market}", step, self.model.set_price, self.market_ids[market], answer, self.now)
+        mid = self.market_ids[market]
+        self._send(f"setPrice {market}", step, self.model.set_price, mid, answer, self.now, repriced=(mid,))
 
     def _mark(self, mid: int):
         from .core import ModelError
@@ -639,6 +651,7 @@ class ModelSimulation(Engine):
             self._rules(self.model.events, mid, None)
 
     def _poke(self, mid: int) -> None:
+        # the fund's high-water mark and latch only: no state invariant reads them
         self._send(f"pokeFund {self._name(mid)}", self._step, self.model.poke_fund, self.keeper_address, mid, self.now)
 
     def _fund_size(self, mid: int) -> int:
@@ -676,7 +689,12 @@ class ModelSimulation(Engine):
                 "drawdown": fund_drawdown(mk.fund_hwm, equity), "distressed": mk.fund_distressed}
 
     def _open_interest(self, mid: int) -> tuple:
-        return self.model.state().open_interest(mid)
+        """(long, short) open interest, fund included (``ProtocolState.open_interest``), summed again only after a
+        transaction moved the market's positions."""
+        cached = self._interest.get(mid)
+        if cached is None or cached[0] != self._version[mid]:
+            cached = self._interest[mid] = (self._version[mid], self.model.state().open_interest(mid))
+        return cached[1]
 
     def _side(self, mid: int, is_long: bool) -> list:
         return [(a, self.model.positions[(mid, a)]) for a in self.model.side_accounts(mid, is_long)]
@@ -749,14 +767,39 @@ class ModelSimulation(Engine):
         """The step's audit: the whole state only when a transaction ran since the last audit (only a transaction
         changes the model's state, so the findings of an unchanged state are those of the last audit, none)."""
         if self._dirty or self._rule_findings:
-            self.check(step, first_event, pending)
+            _halt_on(step, self._findings(pending, everywhere=False))
 
-    def _findings(self, pending: set) -> list:
+    def _findings(self, pending: set, everywhere: bool = True) -> list:
+        """Every state invariant: conservation and the bystander rule over the whole state, the others over every
+        market; with ``everywhere`` False, only where a transaction since the last audit can have changed them: the
+        per-market ones (balanced book, fund cash, ADL queue, position shape, no bad debt) in the markets whose
+        positions or fund moved, no bad debt also in those only repriced (the others' positions, fund, queue and
+        mark are as they were at the last audit). Then the ADL event rules' findings of the transactions since."""
+        from .core import ProtocolState
+        from .invariants import conservation, no_bad_debt
+
         state = self.model.state()
-        found = check_state(state, after_keeper=True, exempt=pending) + bystanders(self.bystander_start, state)
-        found += self._rule_findings
+
+        def part(markets):
+            return ProtocolState(state.vault_balance, state.free,
+                                 {k: p for k, p in state.positions.items() if k[0] in markets},
+                                 {m: f for m, f in state.funds.items() if m in markets},
+                                 {k: q for k, q in state.queues.items() if k[0] in markets},
+                                 {m: x for m, x in state.marks.items() if m in markets}, state.scale,
+                                 state.queue_known)
+
+        every = set(self.market_ids.values())
+        moved = every if everywhere else self._moved
+        found = conservation(state)
+        found += check_state(state if moved == every else part(moved), after_keeper=True, exempt=pending,
+                             skip=("conservation",))
+        repriced = set() if everywhere else self._repriced - moved
+        if repriced:
+            found += no_bad_debt(part(repriced), pending)
+        found += bystanders(self.bystander_start, state) + self._rule_findings
         self._rule_findings = []
         self._dirty = False
+        self._moved, self._repriced = set(), set()
         return found
 
 
