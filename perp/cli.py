@@ -389,22 +389,31 @@ def lab_compare(scenario, traders, policies, seed):
 @click.option("--out", "out_dir", type=click.Path(file_okay=False),
               help="output folder (default reports/sweeps/<name>); its points.csv is resumed")
 @click.option("--limit", type=click.IntRange(1), help="run at most this many unfinished points")
+@click.option("--chain-points", help="run these points (1-based numbers in expansion order, e.g. 1,5) on the chain, "
+                                     "each on a fresh Anvil, checked against the model (default: the file's)")
 @click.option("--quiet", is_flag=True, help="no progress bar or summary")
-def sweep(sweep_file, address, workers, out_dir, limit, quiet):
+def sweep(sweep_file, address, workers, out_dir, limit, chain_points, quiet):
     """Run every point of SWEEP_FILE (scenarios x seeds x a parameter grid, YAML) on the reference model, on Ray;
     points already in the output table are not rerun. Writes points.csv, summary.json and summary.html."""
+    from dataclasses import replace
+
     from .chain.abi import PACKAGE_ROOT
-    from .lab.sweep import SweepError, load as load_sweep, run_sweep
+    from .lab.sweep import SweepError, expand, load as load_sweep, parse_point_numbers, run_sweep
     from .scenario import ScenarioError
 
     try:
         sw = load_sweep(sweep_file)
+        if chain_points:
+            sw = replace(sw, chain_points=parse_point_numbers(chain_points))
+        expand(sw)  # point numbers within range
     except (SweepError, ScenarioError) as exc:
         raise Fail(f"bad sweep: {exc}") from None
+    if sw.chain_points:
+        _artifacts()
     out = Path(out_dir) if out_dir else PACKAGE_ROOT / "reports" / "sweeps" / sw.name
     try:
         res = run_sweep(sw, out, workers=workers, address=address, progress=not quiet, limit=limit)
-    except ScenarioError as exc:
+    except (ScenarioError, SweepError) as exc:
         raise Fail(f"bad sweep: {exc}") from None
     except ConnectionError as exc:
         raise Fail(f"--address {address}: {exc}") from None
@@ -419,13 +428,17 @@ def sweep(sweep_file, address, workers, out_dir, limit, quiet):
                    f"{o['bad_debt']['q90']:,.2f} / {o['bad_debt']['q100']:,.2f}; fund drawdown p50/p90/max "
                    f"{o['fund_drawdown']['q50']:.1%} / {o['fund_drawdown']['q90']:.1%} / "
                    f"{o['fund_drawdown']['q100']:.1%}; reconciled: {'yes' if o['reconciled'] else 'NO'}")
+    if o.get("chain_points"):
+        click.echo(f"{o['chain_points']} point(s) on the chain, the same figures as on the model: "
+                   f"{'yes' if o['same_as_model'] else 'NO'}")
     for name, p in res.summary["policies"].items():
         share = "-" if p["max_equity_share"] is None else f"{p['max_equity_share']:.1%}"
         click.echo(f"  {name:<12} runs {p['points']:>4}  hit {p['accounts_hit']:>7.1f}  max h/E {share:>6}  "
                    f"Gini event {p['gini_event'] if p['gini_event'] is None else round(p['gini_event'], 3)}")
     for f in res.files:
         click.echo(f"wrote {f}")
-    if not o.get("reconciled", True) or any(p["queue_matches"] is False for p in res.summary["policies"].values()):
+    if not o.get("reconciled", True) or not o.get("same_as_model", True) or \
+            any(p["queue_matches"] is False for p in res.summary["policies"].values()):
         sys.exit(EXIT_FINDINGS)
 
 
