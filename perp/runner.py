@@ -75,8 +75,12 @@ def _run(scn, scenario_path: str, make_sim, out_dir, plots: bool, quiet: bool, h
     json_path = rpt.write_json(report, out / "report.json")
     files = rpt.plot(report, out, scn.decimals) if plots else []
     if html:
-        files.append(write_html_report(report, scn, out / "report.html", getattr(sim.model, "cases", None)
-                                       if sim.backend == "model" else None))
+        cases = None
+        if sim.backend == "model":
+            from .lab.compare import crash_of
+
+            cases = crash_of(sim).cases
+        files.append(write_html_report(report, scn, out / "report.html", cases))
     elapsed = time.time() - started
     rpt.print_summary(report, scn.decimals, console)
     console.print(f"report: {_shown(json_path)}")
@@ -99,7 +103,7 @@ def write_html_report(report: dict, scn, path: Path, cases: list | None = None) 
 
     rows, note = None, ""
     if cases is not None or scn.population.count <= POLICY_TABLE_MAX_TRADERS:
-        which = "this run's ADL events (reference model)" if cases is not None else \
+        which = "ADL events of this run (reference model)" if cases is not None else \
             "ADL events of the same scenario run on the reference model (the same engine as this chain run)"
         comp = compare(cases if cases is not None else crash_on_model(scn).cases)
         rows = policy_rows(comp, scn.decimals)

@@ -96,3 +96,16 @@ def test_cli_unknown_backend_is_a_usage_error():
     res = CliRunner().invoke(main, ["simulate", str(ROOT / "scenarios" / "calm.yaml"), "--backend", "anvil"])
     assert res.exit_code == 2
     assert "'anvil' is not one of 'chain', 'model'" in res.output
+
+
+def test_model_run_html_takes_the_policy_table_from_its_own_books(tmp_path):
+    from perp.lab.compare import compare, crash_on_model
+    from perp.runner import run_scenario_on_model
+
+    path = ROOT / "scenarios" / "flash_crash.yaml"
+    report, sim = run_scenario_on_model(str(path), out_dir=str(tmp_path), plots=False, quiet=True, traders=60)
+    html = (tmp_path / "report.html").read_text()
+    own = compare(crash_on_model(load(path), traders=60).cases)  # the same engine run again: the same books
+    assert own.cases > 0
+    assert f"Every policy of perp.lab on the {own.cases} ADL events of this run (reference model)" in html
+    assert report["summary"]["gas_used"] == 0 and sim.backend == "model"
