@@ -19,16 +19,18 @@ SETUP_STAMP := $(ROOT)/.setup-done
 	build-fresh no-stale-node
 
 SCENARIO ?= scenarios/flash_crash.yaml
+BACKEND ?= chain
 NETWORK ?= development
 RPC ?= http://127.0.0.1:8545
 
-## The main job: a crash simulation on a fresh Anvil that `perp` starts on a free port and stops (SCENARIO=...).
+## The main job: a crash simulation on a fresh Anvil that `perp` starts on a free port and stops (SCENARIO=...);
+## BACKEND=model runs the same engine on the reference model instead (no chain, the same report).
 simulate: $(SETUP_STAMP) build-fresh
-	$(PERP) simulate $(SCENARIO)
+	$(PERP) simulate $(SCENARIO) --backend $(BACKEND)
 
-## Every shipped scenario, one after the other (each on its own fresh chain).
+## Every shipped scenario, one after the other (each on its own fresh chain; BACKEND=model: on the model).
 simulate-all: $(SETUP_STAMP) build-fresh
-	@for s in scenarios/*.yaml; do $(PERP) simulate $$s || exit 1; done
+	@for s in scenarios/*.yaml; do $(PERP) simulate $$s --backend $(BACKEND) || exit 1; done
 
 SWEEP ?= scenarios/sweeps/small.yaml
 WORKERS ?= 2
@@ -91,8 +93,10 @@ build-fresh:
 	  $(BROWNIE) compile >/dev/null && echo "$$h" > build/.sources && echo "contracts compiled"; fi
 
 ## Benchmarks: the ADL cost curve (N = 10 .. 100,000, forge), the gas table, then the simulation's throughput beside
-## a naive loop and Anvil's ceiling, and the sweep throughput (runs per minute on 1 and 2 Ray workers, no chain).
+## a naive loop and Anvil's ceiling, the sweep throughput (runs per minute on 1 and 2 Ray workers, no chain), and
+## flash_crash on the chain and on the reference model (seconds, the ratio beside its 20x target, same report).
 bench: $(SETUP_STAMP) build-fresh no-stale-node
+	$(VENV)/bin/python scripts/bench_backends.py
 	$(VENV)/bin/python scripts/bench_sweep.py
 	$(VENV)/bin/python scripts/bench_adl.py
 	$(BROWNIE) run scripts/bench_gas.py --network $(NETWORK)

@@ -1,6 +1,7 @@
 """The ``perp`` command: simulate, deploy, audit, keep and inspect the ADL perpetuals protocol without Brownie.
 
     perp simulate scenarios/flash_crash.yaml          # a fresh Anvil of its own, stopped at the end
+    perp simulate scenarios/flash_crash.yaml --backend model   # the same engine on the reference model, no chain
     perp deploy --rpc http://127.0.0.1:8545           # devnet mocks; --config plan.yaml for a live network
     perp audit deployments/devnet-31337.json          # state audit + event replay; exit 1 on findings
     perp keeper deployments/devnet-31337.json         # follows blocks, liquidates, Type 2, pokes
@@ -115,14 +116,17 @@ def main() -> None:
 @click.option("--no-html", is_flag=True, help="skip the HTML report (report.html)")
 @click.option("--quiet", is_flag=True, help="no progress bar or summary")
 @click.option("--rpc", help="run on this node instead of a fresh Anvil (a devnet whose accounts are unlocked)")
-def simulate(scenario, traders, out_dir, no_plots, no_html, quiet, rpc):
+@click.option("--backend", type=click.Choice(["chain", "model"]), default="chain", show_default=True,
+              help="chain: a devnet (Anvil); model: the reference model (perp.model), no chain, same report")
+def simulate(scenario, traders, out_dir, no_plots, no_html, quiet, rpc, backend):
     """Run a crash SCENARIO (YAML): deploy, build the traders, drive the price path, keep, audit every step.
 
     Starts a fresh Anvil on a free port and stops it at the end (even on error); it never attaches to a node it did
-    not start unless --rpc names one."""
+    not start unless --rpc names one. With --backend model the same engine runs on the reference model instead (no
+    node, no deployment; the same report to the unit but gas)."""
     from .chain.tx import Sender
     from .devnet import Devnet, DevnetError
-    from .runner import run_scenario
+    from .runner import run_scenario, run_scenario_on_model
     from .scenario import ScenarioError, load
     from .sim import SimulationHalted
 
@@ -130,6 +134,17 @@ def simulate(scenario, traders, out_dir, no_plots, no_html, quiet, rpc):
         load(scenario)
     except ScenarioError as exc:
         raise Fail(f"bad scenario: {exc}") from None
+    if backend == "model":
+        if rpc:
+            raise Fail("--rpc names a node, --backend model runs without one: pass one of them")
+        try:
+            run_scenario_on_model(scenario, out_dir=out_dir, plots=not no_plots, quiet=quiet, traders=traders,
+                                  html=not no_html)
+        except ScenarioError as exc:
+            raise Fail(f"bad scenario: {exc}") from None
+        except SimulationHalted:
+            sys.exit(EXIT_FINDINGS)
+        return
     _artifacts()
     node = None
     try:
@@ -374,22 +389,31 @@ def lab_compare(scenario, traders, policies, seed):
 @click.option("--out", "out_dir", type=click.Path(file_okay=False),
               help="output folder (default reports/sweeps/<name>); its points.csv is resumed")
 @click.option("--limit", type=click.IntRange(1), help="run at most this many unfinished points")
+@click.option("--chain-points", help="run these points (1-based numbers in expansion order, e.g. 1,5) on the chain, "
+                                     "each on a fresh Anvil, checked against the model (default: the file's)")
 @click.option("--quiet", is_flag=True, help="no progress bar or summary")
-def sweep(sweep_file, address, workers, out_dir, limit, quiet):
+def sweep(sweep_file, address, workers, out_dir, limit, chain_points, quiet):
     """Run every point of SWEEP_FILE (scenarios x seeds x a parameter grid, YAML) on the reference model, on Ray;
     points already in the output table are not rerun. Writes points.csv, summary.json and summary.html."""
+    from dataclasses import replace
+
     from .chain.abi import PACKAGE_ROOT
-    from .lab.sweep import SweepError, load as load_sweep, run_sweep
+    from .lab.sweep import SweepError, expand, load as load_sweep, parse_point_numbers, run_sweep
     from .scenario import ScenarioError
 
     try:
         sw = load_sweep(sweep_file)
+        if chain_points:
+            sw = replace(sw, chain_points=parse_point_numbers(chain_points))
+        expand(sw)  # point numbers within range
     except (SweepError, ScenarioError) as exc:
         raise Fail(f"bad sweep: {exc}") from None
+    if sw.chain_points:
+        _artifacts()
     out = Path(out_dir) if out_dir else PACKAGE_ROOT / "reports" / "sweeps" / sw.name
     try:
         res = run_sweep(sw, out, workers=workers, address=address, progress=not quiet, limit=limit)
-    except ScenarioError as exc:
+    except (ScenarioError, SweepError) as exc:
         raise Fail(f"bad sweep: {exc}") from None
     except ConnectionError as exc:
         raise Fail(f"--address {address}: {exc}") from None
@@ -404,13 +428,17 @@ def sweep(sweep_file, address, workers, out_dir, limit, quiet):
                    f"{o['bad_debt']['q90']:,.2f} / {o['bad_debt']['q100']:,.2f}; fund drawdown p50/p90/max "
                    f"{o['fund_drawdown']['q50']:.1%} / {o['fund_drawdown']['q90']:.1%} / "
                    f"{o['fund_drawdown']['q100']:.1%}; reconciled: {'yes' if o['reconciled'] else 'NO'}")
+    if o.get("chain_points"):
+        click.echo(f"{o['chain_points']} point(s) on the chain, the same figures as on the model: "
+                   f"{'yes' if o['same_as_model'] else 'NO'}")
     for name, p in res.summary["policies"].items():
         share = "-" if p["max_equity_share"] is None else f"{p['max_equity_share']:.1%}"
         click.echo(f"  {name:<12} runs {p['points']:>4}  hit {p['accounts_hit']:>7.1f}  max h/E {share:>6}  "
                    f"Gini event {p['gini_event'] if p['gini_event'] is None else round(p['gini_event'], 3)}")
     for f in res.files:
         click.echo(f"wrote {f}")
-    if not o.get("reconciled", True) or any(p["queue_matches"] is False for p in res.summary["policies"].values()):
+    if not o.get("reconciled", True) or not o.get("same_as_model", True) or \
+            any(p["queue_matches"] is False for p in res.summary["policies"].values()):
         sys.exit(EXIT_FINDINGS)
 
 

@@ -7,7 +7,7 @@ import random
 from dataclasses import dataclass
 from decimal import Decimal
 
-from eth_account import Account
+from eth_keys import keys
 from eth_utils import keccak
 
 from .core import WAD, div_up
@@ -43,6 +43,12 @@ def trader_key(seed: int, index: int, tag: bytes = b"trader") -> bytes:
     return keccak(b"adl-sim/" + tag + seed.to_bytes(8, "big") + index.to_bytes(8, "big"))
 
 
+def address_of(key: bytes) -> str:
+    """The checksummed address of a private key (what ``eth_account.address_of(key)`` gives, without
+    building the signing account: the reference-model simulation needs only the addresses)."""
+    return keys.PrivateKey(key).public_key.to_checksum_address()
+
+
 def build(scn) -> Population:
     """The population of scenario ``scn`` (see scenarios/README.md, ``traders``)."""
     pop = scn.population
@@ -62,16 +68,16 @@ def build(scn) -> Population:
         margin = div_up(notional * WAD, leverage)
         deposit = margin + notional // 100 + one  # margin + 1% for fees and rounding
         key = trader_key(pop.seed, i)
-        traders.append(Trader(i, key, Account.from_key(key).address, market.name, is_long, leverage, notional, deposit,
+        traders.append(Trader(i, key, address_of(key), market.name, is_long, leverage, notional, deposit,
                               rng.randrange(pop.entry_rounds)))
     bystanders = []
     for j in range(pop.bystanders):
         key = trader_key(pop.seed, j, b"bystander")
         amount = (1_000 + 100 * j) * one
-        bystanders.append(Trader(j, key, Account.from_key(key).address, "", False, 0, 0, amount, 0, "bystander"))
+        bystanders.append(Trader(j, key, address_of(key), "", False, 0, 0, amount, 0, "bystander"))
     key = trader_key(pop.seed, 0, b"maker")
     gross = sum(t.notional for t in traders)
-    maker = Trader(0, key, Account.from_key(key).address, "", False, 2 * WAD, gross, gross, 0, "market-maker")
+    maker = Trader(0, key, address_of(key), "", False, 2 * WAD, gross, gross, 0, "market-maker")
     return Population(traders, bystanders, maker)
 
 

@@ -42,10 +42,10 @@ AXES = ("fund_seed_scale", "drawdown_trigger", "drawdown_stop", "mmr", "max_leve
 RATIO_AXES = {"drawdown_trigger", "drawdown_stop", "mmr", "max_leverage"}  # MarketParams fields, WAD
 TABLE = "points.csv"
 
-POINT_COLUMNS = ("point_id", "scenario", "seed", "traders") + AXES
+POINT_COLUMNS = ("point_id", "scenario", "seed", "traders") + AXES + ("backend",)
 RUN_COLUMNS = ("decimals", "liquidations", "accepted", "refused", "adl_events", "type1_events", "type2_events",
                "adl_fired", "bad_debt", "bad_debt_fund_accepted", "bad_debt_covered_by_adl", "bad_debt_left_to_fund",
-               "fund_equity_start", "fund_equity_min", "fund_drawdown_max", "reconciled", "seconds")
+               "fund_equity_start", "fund_equity_min", "fund_drawdown_max", "reconciled", "same_as_model", "seconds")
 POLICY_COLUMNS = ("policy", "queue_matches", "accounts_hit", "haircuts", "windfalls", "overshoot", "gini",
                   "gini_event", "top1_share", "top10_share", "max_equity_share", "leverage_after_max")
 COLUMNS = POINT_COLUMNS + RUN_COLUMNS + POLICY_COLUMNS
@@ -64,6 +64,7 @@ class Sweep:
     policies: tuple
     traders: int | None = None
     source: str = ""
+    chain_points: tuple = ()  # numbers (1-based, in expansion order) of the points run on the chain
 
 
 @dataclass(frozen=True)
@@ -72,12 +73,17 @@ class Point:
     seed: int | None
     traders: int | None
     params: tuple  # ((axis, value), ...) in AXES order, only the axes of the grid
+    backend: str = "model"  # or "chain": run on a fresh Anvil (and checked against the model's run)
 
     @property
     def id(self) -> str:
-        """A stable id of the point: the hash of its canonical JSON (the scenario by its file name)."""
-        key = json.dumps({"scenario": Path(self.scenario).name, "seed": self.seed, "traders": self.traders,
-                          "params": [[k, str(v)] for k, v in self.params]}, sort_keys=True)
+        """A stable id of the point: the hash of its canonical JSON (the scenario by its file name; the backend only
+        when it is the chain, so that a model point keeps its id)."""
+        raw = {"scenario": Path(self.scenario).name, "seed": self.seed, "traders": self.traders,
+               "params": [[k, str(v)] for k, v in self.params]}
+        if self.backend != "model":
+            raw["backend"] = self.backend
+        key = json.dumps(raw, sort_keys=True)
         return hashlib.sha256(key.encode()).hexdigest()[:16]
 
     def value(self, axis):
@@ -87,7 +93,7 @@ class Point:
 def parse(raw, base_dir: Path = Path("."), source: str = "<sweep>") -> Sweep:
     if not isinstance(raw, dict):
         raise SweepError(f"{source}: must be a mapping at the top level")
-    known = {"name", "scenarios", "traders", "seeds", "grid", "policies"}
+    known = {"name", "scenarios", "traders", "seeds", "grid", "policies", "chain_points"}
     for k in raw:
         if k not in known:
             raise SweepError(f"{source}: {k}: not a sweep field (known: {', '.join(sorted(known))})")
@@ -137,8 +143,12 @@ def parse(raw, base_dir: Path = Path("."), source: str = "<sweep>") -> Sweep:
     traders = raw.get("traders")
     if traders is not None and (not isinstance(traders, int) or not 2 <= traders <= 100_000):
         raise SweepError(f"{source}: traders: an integer within 2..100,000")
+    chain = raw.get("chain_points") or []
+    if not isinstance(chain, list) or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 1
+                                               for n in chain):
+        raise SweepError(f"{source}: chain_points: a list of point numbers (1-based, in expansion order)")
     return Sweep(str(raw.get("name") or Path(source).stem), tuple(paths), tuple(seeds), grid, tuple(pols), traders,
-                 source)
+                 source, tuple(chain))
 
 
 def load(path) -> Sweep:
@@ -148,9 +158,12 @@ def load(path) -> Sweep:
     return parse(read_yaml(path, SweepError, "sweep"), path.parent, str(path))
 
 
-def expand(sweep: Sweep) -> tuple[list, list]:
+def expand(sweep: Sweep, chain_points=None) -> tuple[list, list]:
     """Every point of the sweep, in a fixed order (scenarios, then seeds, then the grid's axes in ``AXES`` order,
-    the last varying fastest), and the points left out with the reason: ``(points, [(point, reason)])``."""
+    the last varying fastest), and the points left out with the reason: ``(points, [(point, reason)])``.
+    ``chain_points`` (default the sweep's): numbers (1-based, in this order, among the points that run) of the points
+    to run on the chain instead of the model."""
+    chain_points = sweep.chain_points if chain_points is None else chain_points
     axes = [a for a in AXES if a in sweep.grid]
     points, skipped = [], []
     for scn in sweep.scenarios:
@@ -159,7 +172,23 @@ def expand(sweep: Sweep) -> tuple[list, list]:
                 pt = Point(scn, seed, sweep.traders, tuple(zip(axes, combo)))
                 why = problems(pt)
                 (skipped.append((pt, why)) if why else points.append(pt))
+    for n in chain_points:
+        if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= len(points):
+            raise SweepError(f"--chain-points: {n!r} is not a point number (1..{len(points)})")
+    for n in set(chain_points):
+        points[n - 1] = replace(points[n - 1], backend="chain")
     return points, skipped
+
+
+def parse_point_numbers(text: str) -> tuple:
+    """``"1,5,7"`` -> (1, 5, 7): the ``--chain-points`` option."""
+    out = []
+    for part in text.split(","):
+        part = part.strip()
+        if not part.isdigit():
+            raise SweepError(f"--chain-points: {part!r} is not a point number (a comma-separated list: 1,5,7)")
+        out.append(int(part))
+    return tuple(out)
 
 
 def finished(rows, policies) -> set:
@@ -239,27 +268,40 @@ def fund_path(steps, markets) -> tuple[int, int, float]:
 
 
 def run_point(point: Point, policies) -> list[dict]:
-    """Runs one point on the reference model and returns its rows (one per policy)."""
+    """Runs one point on its backend and returns its rows (one per policy). On the chain (a fresh Anvil, started
+    and stopped here): the run figures are the chain's; the policies are run on the ADL books of the same point run
+    on the model, with the chain run's keeper and clock, whose report must equal the chain's (``same_as_model``)."""
     from .. import report as rpt
     from ..scenario import load as load_scenario
     from .compare import compare, crash_on_model
 
     t0 = time.perf_counter()
     scn = apply(point, load_scenario(point.scenario))
-    crash = crash_on_model(scn)
-    summary = rpt.summarize(crash.record())
+    same = ""
+    if point.backend == "chain":
+        chain_record, crash = _on_chain(scn)
+        summary = rpt.summarize(chain_record)
+        same = int(_same(chain_record, crash.record()))
+        steps = chain_record.steps
+    else:
+        crash = crash_on_model(scn)
+        summary = rpt.summarize(crash.record())
+        steps = crash.steps
     comp = compare(crash.cases, list(policies))
     names = [m.name for m in scn.markets]
-    start, low, dd = fund_path(crash.steps, names)
+    start, low, dd = fund_path(steps, names)
     n1 = sum(1 for c in crash.cases if c.adl_type == 1)
     base = {"point_id": point.id, "scenario": Path(point.scenario).stem, "seed": scn.population.seed,
             "traders": scn.population.count}
     for a in AXES:
         v = point.value(a)
         base[a] = "" if v is None else str(v)
+    counts = {n: sum(1 for e in (chain_record if point.backend == "chain" else crash.record()).events
+                     if e["event"] == n) for n in ("Liquidated", "FundAccepted", "FundRefused")}
     base.update({
-        "decimals": scn.decimals, "liquidations": crash.liquidations, "accepted": crash.accepted,
-        "refused": crash.refused, "adl_events": len(crash.cases), "type1_events": n1,
+        "backend": point.backend, "same_as_model": same,
+        "decimals": scn.decimals, "liquidations": counts["Liquidated"], "accepted": counts["FundAccepted"],
+        "refused": counts["FundRefused"], "adl_events": len(crash.cases), "type1_events": n1,
         "type2_events": len(crash.cases) - n1, "adl_fired": int(bool(crash.cases)), "bad_debt": summary["bad_debt"],
         "bad_debt_fund_accepted": summary["bad_debt_fund_accepted"],
         "bad_debt_covered_by_adl": summary["bad_debt_covered_by_adl"],
@@ -281,6 +323,40 @@ def run_point(point: Point, policies) -> list[dict]:
                          leverage_after_max=f(None if r.leverage_after_max is None
                                               else Fraction(r.leverage_after_max, WAD))))
     return rows
+
+
+def _on_chain(scn):
+    """``scn`` on a fresh Anvil (``perp.devnet.Devnet``, a free port of ``PERP_DEVNET_PORTS``), then on the model
+    with that run's keeper and clock: (chain RunRecord, ModelCrash)."""
+    from ..chain.tx import Sender
+    from ..deploy import connect
+    from ..devnet import Devnet
+    from ..sim import ModelSimulation, Simulation, deploy_for
+    from .compare import BookModel, crash_of
+
+    node = Devnet().start()
+    try:
+        rpc = connect(node.url)
+        accounts = rpc.request("eth_accounts", [])
+        sim = Simulation(rpc.w3, deploy_for(Sender(rpc, address=accounts[0]), scn, accounts[1]), scn)
+        sim.run()
+        chain_record = sim.record()
+    finally:
+        node.stop()
+    model = ModelSimulation(scn, model=BookModel(scn.decimals), keeper=sim.dep.keeper, clock_start=sim.clock_start)
+    model.run()
+    return chain_record, crash_of(model)
+
+
+def _same(chain_record, model_record) -> bool:
+    """The two runs' reports are the same to the unit (``perp.sim.comparable``)."""
+    from .. import report as rpt
+    from ..sim import comparable
+
+    def plain(r):
+        return json.dumps(comparable(rpt.build(r)), sort_keys=True, default=str)
+
+    return plain(chain_record) == plain(model_record)
 
 
 # ------------------------------------------------------------------------------------------------ the table
@@ -339,6 +415,12 @@ def run_sweep(sweep: Sweep, out_dir, workers: int = 2, address: str | None = Non
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     table = out / TABLE
+    if table.exists() and table.stat().st_size:
+        with table.open() as fh:
+            header = fh.readline().strip().split(",")
+        if tuple(header) != COLUMNS:
+            raise SweepError(f"{table}: its columns are not this version's (a table of an older version?): pass "
+                             f"another --out, or move it away")
     points, skipped = expand(sweep)
     done = finished(read_table(table), sweep.policies)
     todo = pending(points, done)
@@ -422,7 +504,9 @@ def summarize(rows: list[dict], sweep: Sweep | None = None, skipped=()) -> dict:
         return {"points": len(rs), "p_adl": sum(int(r["adl_fired"]) for r in rs) / len(rs),
                 "bad_debt": {f"q{int(q * 100)}": quantile(bad, q) / one for q in QUANTILES},
                 "fund_drawdown": {f"q{int(q * 100)}": quantile(dd, q) for q in QUANTILES},
-                "reconciled": all(int(r["reconciled"]) for r in rs)}
+                "reconciled": all(int(r["reconciled"]) for r in rs),
+                "chain_points": sum(1 for r in rs if r.get("backend") == "chain"),
+                "same_as_model": all(str(r.get("same_as_model")) == "1" for r in rs if r.get("backend") == "chain")}
 
     by_scn: dict = {}
     for r in runs.values():

@@ -166,3 +166,38 @@ def test_tiny_sweep_on_local_ray_resumes(tmp_path):
     assert not re.search(r"<script[^>]+src\s*=\s*['\"]?(https?:)?//", html, re.I)
     for title in ("Probability that ADL fires", "Bad debt per run", "Largest fund drawdown", "Policies side by side"):
         assert title in html
+
+
+def test_chain_points_replace_those_points_with_a_chain_backend():
+    model_points, _ = expand(sweep())
+    points, _ = expand(sweep(chain_points=[2, 12]))
+    assert [p.backend for p in points] == ["model", "chain"] + ["model"] * 9 + ["chain"]
+    assert [(p.scenario, p.seed, p.params) for p in points] == [(p.scenario, p.seed, p.params) for p in model_points]
+    # a chain point is its own point (its rows never stand for the model's), a model point keeps its id
+    assert points[1].id != model_points[1].id and points[0].id == model_points[0].id
+    assert len({p.id for p in points + model_points}) == 14
+
+
+@pytest.mark.parametrize("raw, message", [
+    ([13], "--chain-points: 13 is not a point number (1..12)"),
+    ([0], "t.yaml: chain_points: a list of point numbers (1-based, in expansion order)"),
+    ("2", "t.yaml: chain_points: a list of point numbers (1-based, in expansion order)"),
+])
+def test_chain_points_out_of_range_are_readable_errors(raw, message):
+    with pytest.raises(SweepError) as exc:
+        expand(sweep(chain_points=raw))
+    assert str(exc.value) == message
+
+
+def test_chain_points_option_parses_numbers_only():
+    from perp.lab.sweep import parse_point_numbers
+
+    assert parse_point_numbers("1, 5,7") == (1, 5, 7)
+    with pytest.raises(SweepError, match=r"--chain-points: 'x' is not a point number \(a comma-separated list"):
+        parse_point_numbers("1,x")
+
+
+def test_a_table_of_other_columns_is_not_resumed(tmp_path):
+    (tmp_path / "points.csv").write_text("point_id,scenario,policy\nabc,x,queue\n")
+    with pytest.raises(SweepError, match="its columns are not this version's"):
+        run_sweep(sweep(), tmp_path, workers=1, progress=False)
