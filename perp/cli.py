@@ -371,6 +371,7 @@ def lab_compare(scenario, traders, policies, seed, per_wave, markdown_path):
         rows = waves.per_wave(run.cases, comp, scn.waves)
         console.print(waves.table(rows, scn.decimals))
         if markdown_path:
+            Path(markdown_path).parent.mkdir(parents=True, exist_ok=True)
             Path(markdown_path).write_text(waves.markdown(rows, scn.decimals))
             console.print(f"wrote {markdown_path}")
     else:
