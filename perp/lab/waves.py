@@ -64,8 +64,8 @@ def _row(name, steps, idx, cases, comp, k) -> WaveRow:
                    sum(c.shortfall for c in sub), sum(f[2] for c in sub for f in c.model_fills), per)
 
 
-COLUMNS = ("wave", "policy", "events (T1/T2)", "ADL notional", "shortfall", "haircuts", "overshoot (units)", "hit", "Gini",
-           "Gini event", "top-1", "top-10", "max h/E", "max lev. after")
+COLUMNS = ("wave", "policy", "events (T1/T2)", "ADL notional", "shortfall", "haircuts", "overshoot (units)", "hit",
+           "Gini", "Gini event", "top-1", "top-10", "max h/E", "max lev. after")
 
 
 def cells(row: WaveRow, policy: str, r: RunMetrics, decimals: int, first: bool) -> list[str]:
@@ -104,7 +104,7 @@ def table(rows: list[WaveRow], decimals: int, title: str = ""):
     t = Table(title=title or "ADL policies per wave (counterfactual per event)")
     for c in COLUMNS:
         t.add_column(c, justify="left" if c in ("wave", "policy") else "right")
-    for i, row in enumerate(rows):
+    for row in rows:
         for j, (name, r) in enumerate(row.per_policy.items()):
             t.add_row(*cells(row, name, r, decimals, j == 0), end_section=j == len(row.per_policy) - 1)
     return t

@@ -1,7 +1,7 @@
 """Headless Chromium for the report tests, found or installed as docs/TOOLCHAIN.md says (Debian's `chromium`:
 `apt-get install -y chromium`, root on every machine of the project; tools/setup.sh installs it too), and the one
-check every HTML report gets (`render_in_chromium`): a screenshot, the console's error lines, and what the page itself threw,
-caught by a probe script in a copy of the page and read back from the DOM."""
+check every HTML report gets (`render_in_chromium`): a screenshot, the console's error lines, and what the page
+itself threw, caught by a probe script in a copy of the page and read back from the DOM."""
 from __future__ import annotations
 
 import os

@@ -1,8 +1,9 @@
 """The HTML summary of a sweep (``perp.lab.sweep_html.write_summary_html``) rendered in headless Chromium, as the run
 report is (``test_report_html``): a screenshot per report, no console error, nothing thrown by the page, and every
 plotly figure drawn. Two reports: a sweep where ADL fires, with an axis varied and a point left out for its bounds,
-and a calm sweep where nothing fires (its policy table says so; its policy panel has no runs to draw). The points run in-process (the rows are
-those Ray would return, ``test_sweep``) and go through the table's CSV as ``perp sweep`` writes and reads it."""
+and a calm sweep where nothing fires (its policy table says so; its policy panel has no runs to draw). The points
+run in-process (the rows are those Ray would return, ``test_sweep``) and go through the table's CSV as ``perp sweep``
+writes and reads it."""
 import re
 from pathlib import Path
 

@@ -16,7 +16,7 @@ from perp.lab.compare import AdlCase, compare, crash_on_model
 from perp.lab.waves import ALL, OUTSIDE, markdown, per_wave
 from perp.scenario import ScenarioError, Wave, load, parse
 
-from test_policies_hand import A, AMOUNT, B, BOOK, C, C_CAP, D, MARK, SCALE, SHORTFALL, U
+from test_policies_hand import A, AMOUNT, B, BOOK, C, D, MARK, SCALE, SHORTFALL, U
 
 ROOT = Path(__file__).resolve().parents[2]
 OCT10 = ROOT / "scenarios" / "oct10_2025.yaml"
@@ -72,12 +72,14 @@ def _case(step, adl_type, book, amount, shortfall):
     return AdlCase(step, "ETH-PERP", adl_type, book, amount, shortfall, 0, fills)
 
 
-# Wave "w1" (steps 0-5, the event at its last step): the hand book's Type 1 (3 ETH at Pb 1,850, mark 2,000: shortfall 450 U).
-# Wave "w2" (steps 6-10, the event at its first step): a Type 2 of 1 ETH from the same longs at mark: c (first, score 0.75) sells 1 ETH for
-#   2,000 U, worth 2,000 U at mark: no haircut.
+# Wave "w1" (steps 0-5, the event at its last step): the hand book's Type 1 (3 ETH at Pb 1,850, mark 2,000:
+#   shortfall 450 U).
+# Wave "w2" (steps 6-10, the event at its first step): a Type 2 of 1 ETH from the same longs at mark: c (first,
+#   score 0.75) sells 1 ETH for 2,000 U, worth 2,000 U at mark: no haircut.
 # Step 12 (no wave): the Type 1 again.
 TYPE2_AT_MARK = Book.type2([A, B, C, D], True, MARK, SCALE, MARK)
-CASES = [_case(5, 1, BOOK, AMOUNT, SHORTFALL), _case(6, 2, TYPE2_AT_MARK, WAD, 0), _case(12, 1, BOOK, AMOUNT, SHORTFALL)]
+CASES = [_case(5, 1, BOOK, AMOUNT, SHORTFALL), _case(6, 2, TYPE2_AT_MARK, WAD, 0),
+         _case(12, 1, BOOK, AMOUNT, SHORTFALL)]
 WAVES = (Wave("w1", 0, 5), Wave("w2", 6, 10))
 # The queue's haircuts in the Type 1 (test_policies_hand): c 299,999,994, a 150,000,006 (sum 450 U); c's leverage
 # after: 2,000.00008 U kept on 100.000006 U of equity.

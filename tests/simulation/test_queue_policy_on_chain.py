@@ -19,7 +19,7 @@ Then ADL runs on the chain. For each event the book is read from the chain just 
 - Type 1 (``liquidate``, the fund refusing by its risk limit lowered to 1 unit): a bankrupt victim (at its
   bankruptcy price; round-C positions capacity-bound; in one seed a remainder to the fund), a second bankrupt victim
   on the book the first left (partially cut positions wait in the overflow list), and a refused victim that still has
-  equity (closed at mark); one seed of 70 small positions stops at ``MAX_FILLS`` = 64 fills;
+  equity (closed at mark); one seed of 76 positions in profit (70 of them small) stops at ``MAX_FILLS`` = 64 fills;
 - Type 2 (``deleverageFund``): the fund accepts a solvent victim, the price moves on, and the distressed fund
   deleverages at mark (its drawdown past the trigger line, equity still positive) or at its bankruptcy-price cap
   above mark (negative equity: round-C positions capacity-bound).
