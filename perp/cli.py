@@ -349,7 +349,10 @@ def lab() -> None:
 @click.option("--traders", type=click.IntRange(2, 100_000), help="override the scenario's number of traders")
 @click.option("--policy", "policies", multiple=True, help="a policy to run (repeatable; default: all)")
 @click.option("--seed", type=int, default=0, show_default=True, help="seed of the dYdX sweep's start")
-def lab_compare(scenario, traders, policies, seed):
+@click.option("--per-wave", is_flag=True, help="one table per wave of the scenario (its `waves:`) instead of the run")
+@click.option("--markdown", "markdown_path", type=click.Path(dir_okay=False),
+              help="with --per-wave: also write the table as Markdown to this file")
+def lab_compare(scenario, traders, policies, seed, per_wave, markdown_path):
     """Run SCENARIO on the reference model (no chain), record every ADL event's book, and compare every policy on
     those books (counterfactual per event). Exit 1 if the protocol's queue policy does not reproduce the model."""
     from rich.console import Console
@@ -365,6 +368,11 @@ def lab_compare(scenario, traders, policies, seed):
     unknown = [p for p in policies if p not in POLICIES]
     if unknown:
         raise Fail(f"unknown policy {unknown[0]!r} (one of {', '.join(POLICIES)})")
+    if per_wave and not scn.waves:
+        raise Fail(f"{scenario} names no waves: --per-wave needs a `waves:` list of {{name, from, to}} "
+                   "(scenarios/README.md)")
+    if markdown_path and not per_wave:
+        raise Fail("--markdown writes the per-wave table: add --per-wave")
     run = crash_on_model(scn, traders)
     comp = compare(run.cases, policies or None, seed)
     console = Console(width=160)
@@ -372,7 +380,17 @@ def lab_compare(scenario, traders, policies, seed):
     console.print(f"{scn.name}: {traders or scn.population.count} traders, {scn.steps} steps on the reference model: "
                   f"{run.liquidations} liquidations ({run.accepted} accepted, {run.refused} refused), "
                   f"{n1} Type 1 and {len(run.cases) - n1} Type 2 events")
-    console.print(table(comp, scn.decimals))
+    if per_wave:
+        from .lab import waves
+
+        rows = waves.per_wave(run.cases, comp, scn.waves)
+        console.print(waves.table(rows, scn.decimals))
+        if markdown_path:
+            Path(markdown_path).parent.mkdir(parents=True, exist_ok=True)
+            Path(markdown_path).write_text(waves.markdown(rows, scn.decimals))
+            console.print(f"wrote {markdown_path}")
+    else:
+        console.print(table(comp, scn.decimals))
     if not comp.queue_matches:
         click.echo(f"error: the queue policy differs from the model on events {comp.mismatches[:10]}", err=True)
         sys.exit(EXIT_FINDINGS)

@@ -74,6 +74,19 @@ class Keeper:
 
 
 @dataclass(frozen=True)
+class Wave:
+    """A named span of price steps (``start`` to ``end``, both included) that the policy comparison reports apart
+    (``perp lab compare --per-wave``); waves do not change the run."""
+
+    name: str
+    start: int
+    end: int
+
+    def holds(self, step: int) -> bool:
+        return self.start <= step <= self.end
+
+
+@dataclass(frozen=True)
 class Scenario:
     name: str
     description: str
@@ -84,6 +97,7 @@ class Scenario:
     keeper: Keeper
     expect: dict = field(default_factory=dict)
     source: str = ""
+    waves: tuple = ()  # Wave, in step order, not overlapping
 
     def market(self, name: str) -> MarketSpec:
         for m in self.markets:
@@ -250,6 +264,32 @@ def _path(d, where: str, start: Decimal, steps: int, base_dir: Path) -> PricePat
 # ----------------------------------------------------------------------------- scenario
 
 
+def _waves(raw, steps: int) -> tuple:
+    """``waves: [{name, from, to}, ...]``: named spans of steps within 0..steps, in order and not overlapping."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, list) or not raw:
+        _fail("scenario.waves", f"must list at least one wave ({{name, from, to}}), got {raw!r}")
+    out = []
+    for i, w in enumerate(raw):
+        where = f"waves[{i}]"
+        name = _get(w, "name", where, kind=str)
+        if not name.strip():
+            _fail(f"{where}.name", "must not be empty")
+        start = _int(_get(w, "from", where), f"{where}.from", 0, steps)
+        end = _int(_get(w, "to", where), f"{where}.to", start, steps)
+        if out and start <= out[-1].end:
+            _fail(f"{where}.from", f"must come after the previous wave's last step ({out[-1].end}), got {start}")
+        if any(o.name == name for o in out):
+            _fail(f"{where}.name", f"{name!r} names two waves")
+        extra = set(w) - {"name", "from", "to"}
+        if extra:
+            _fail(f"{where}.{sorted(extra)[0]}", "is not a wave field (known: from, name, to)")
+        out.append(Wave(name, start, end))
+    return tuple(out)
+
+
+
 def _params(d: dict, where: str, decimals: int) -> dict:
     """Overrides of MarketParams: ratios and money given in human units, returned as contract integers."""
     from .params import MarketParams
@@ -291,7 +331,7 @@ def parse(raw, base_dir: Path = Path("."), source: str = "<scenario>") -> Scenar
     where = "scenario"
     if not isinstance(raw, dict):
         _fail(where, "must be a mapping at the top level")
-    known = {"name", "description", "steps", "collateral_decimals", "markets", "traders", "keeper", "expect"}
+    known = {"name", "description", "steps", "collateral_decimals", "markets", "traders", "keeper", "expect", "waves"}
     for key in raw:
         if key not in known:
             _fail(f"{where}.{key}", f"is not a scenario field (known: {', '.join(sorted(known))})")
@@ -346,6 +386,7 @@ def parse(raw, base_dir: Path = Path("."), source: str = "<scenario>") -> Scenar
         keeper=keeper,
         expect=dict(_get(raw, "expect", where, {}, kind=dict)),
         source=source,
+        waves=_waves(raw.get("waves"), steps),
     )
 
 

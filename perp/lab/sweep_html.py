@@ -97,7 +97,10 @@ def write_summary_html(rows: list[dict], summary: dict, path: Path) -> Path:
                      f"<td>{'yes' if b['reconciled'] else 'NO'}</td></tr>")
     parts.append("</table>")
     parts.append("<h2>Policies side by side</h2><p>Means over the runs where ADL fired; each policy on the same "
-                 "recorded books, counterfactually per event (the path is the protocol's).</p><table><tr>"
+                 "recorded books, counterfactually per event (the path is the protocol's).</p>")
+    if not summary["policies"]:
+        parts.append("<p id='no-adl'>ADL fired in none of the runs: there are no policy figures to compare.</p>")
+    parts.append("<table><tr>"
                  "<th>policy</th><th>runs</th><th>accounts hit</th><th>haircuts (tokens)</th><th>overshoot (units)</th>"
                  "<th>Gini run</th><th>Gini event</th><th>top-1</th><th>top-10</th><th>max h/E</th>"
                  "<th>max lev. after</th></tr>")

@@ -13,15 +13,9 @@ from perp.lab.compare import compare, crash_on_model
 from perp.report_html import TITLES, WINDFALL_NOTE, policy_rows, render, write_html
 from perp.scenario import load
 
-from headless import find_or_install, run
+from headless import find_or_install, render_in_chromium
 
 ROOT = Path(__file__).resolve().parents[2]
-CAPTURE = """<script>window.__errors=[];window.addEventListener('error',function(e){window.__errors.push('error: '+
-e.message)});var __ce=console.error;console.error=function(){window.__errors.push('console.error: '+
-Array.prototype.join.call(arguments,' '));__ce.apply(console,arguments)};window.addEventListener('load',function(){
-setTimeout(function(){var p=document.createElement('pre');p.id='captured-errors';p.textContent=
-window.__errors.join('\\n');document.body.appendChild(p);var n=document.createElement('pre');n.id='plots-drawn';
-n.textContent=String(document.querySelectorAll('.main-svg').length);document.body.appendChild(n)},500)});</script>"""
 
 
 @pytest.fixture(scope="module")
@@ -68,19 +62,11 @@ def test_renders_in_headless_chromium_without_console_errors(recorded, tmp_path)
     binary = find_or_install()
     rows = policy_rows(compare(crash.cases), scn.decimals)
     path = write_html(report, tmp_path / "report.html", scn.decimals, rows, "policies on the model")
-    shot = tmp_path / "report.png"
-    res = run(binary, f"--screenshot={shot}", "--window-size=1200,3000", path.as_uri())
-    assert shot.exists() and shot.stat().st_size > 10_000, res.stderr[-2000:]
-    console = [ln for ln in res.stderr.splitlines() if "CONSOLE" in ln]
-    assert not [ln for ln in console if re.search(r"error|uncaught", ln, re.I)], console
-    probe = tmp_path / "probe.html"  # the same file with a script that writes what the page threw into the DOM
-    probe.write_text(path.read_text().replace("<head>", "<head>" + CAPTURE, 1))
-    dom = run(binary, "--virtual-time-budget=10000", "--dump-dom", probe.as_uri())
-    captured = re.search(r"<pre id=\"captured-errors\">(.*?)</pre>", dom.stdout, re.S)
-    assert captured is not None, dom.stderr[-2000:]
-    assert captured.group(1).strip() == ""
-    drawn = re.search(r"<pre id=\"plots-drawn\">(\d+)</pre>", dom.stdout)
-    assert drawn and int(drawn.group(1)) >= 6  # plotly drew its SVG layers for the six figures
+    page = render_in_chromium(binary, path, tmp_path, "report")
+    assert page.screenshot_bytes > 10_000, page.stderr
+    assert page.console_errors == []
+    assert page.page_errors == ""  # the probe reported, and caught nothing
+    assert page.svg_layers >= 6  # plotly drew its SVG layers for the six figures
 
 
 def test_the_simulation_command_s_writer_adds_the_policy_table(recorded, tmp_path):
