@@ -786,7 +786,7 @@ class ModelSimulation(Engine):
                                  {m: f for m, f in state.funds.items() if m in markets},
                                  {k: q for k, q in state.queues.items() if k[0] in markets},
                                  {m: x for m, x in state.marks.items() if m in markets}, state.scale,
-                                 state.queue_known)
+                                 state.queue_known, {m: x for m, x in state.indices.items() if m in markets})
 
         every = set(self.market_ids.values())
         moved = every if everywhere else self._moved

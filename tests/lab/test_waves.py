@@ -184,15 +184,19 @@ def test_the_queue_s_wave_figures_are_the_model_s_own_fills(oct10):
     accounts hit."""
     scn, run, comp, rows = oct10
     names = {mid: name for name, mid in run.market_ids.items()}
-    per_tx = {}
+    per_tx = {}  # one ADL event: (transaction, the liquidated account or 0 for a Type 2)
+    liquidated = {}
     for e in run.events:
+        if e["event"] == "Liquidated":
+            liquidated[e["tx_index"]] = e["args"]["account"]
         if e["event"] != "AdlFill":
             continue
         a = e["args"]
         q, n = abs(a["sizeDelta"]), a["notional"]
         mark = _mark(scn, names[a["marketId"]], e["step"])
         h = notional_down(q, mark, run.scale) - n if a["sizeDelta"] < 0 else n - notional_up(q, mark, run.scale)
-        tx = per_tx.setdefault(e["tx_index"], {"step": e["step"], "cuts": {}, "notional": 0})
+        case = (e["tx_index"], liquidated.get(e["tx_index"], 0) if a["adlType"] == 1 else 0)
+        tx = per_tx.setdefault(case, {"step": e["step"], "cuts": {}, "notional": 0})
         tx["cuts"][a["account"]] = tx["cuts"].get(a["account"], 0) + h
         tx["notional"] += n
     assert len(per_tx) == sum(1 for c in run.cases if c.model_fills)
