@@ -44,11 +44,15 @@ class ScenarioStats:
     liquidations: int = 0
 
 
-def random_scenario(seed: int, steps: int = 40, decimals: int = 6, n_accounts: int = 8, stats=None):
-    """Runs ``steps`` random actions on a fresh reference model and checks ``Model.check()`` after each."""
+def random_scenario(seed: int, steps: int = 40, decimals: int = 6, n_accounts: int = 8, stats=None, fund_seed=None,
+                    observe=None):
+    """Runs ``steps`` random actions on a fresh reference model and checks ``Model.check()`` after each.
+    ``fund_seed``: each fund's starting cash (default: drawn from 0, 500 and 100,000 tokens); ``observe(model)``,
+    if given, runs after every step (the step's events are in ``model.events``)."""
     rng = random.Random(seed)
     now = 1_700_000_000
-    model = reference_model(decimals, fund_seed=rng.choice([0, 500 * 10**decimals, 100_000 * 10**decimals]), now=now)
+    drawn = rng.choice([0, 500 * 10**decimals, 100_000 * 10**decimals])
+    model = reference_model(decimals, fund_seed=drawn if fund_seed is None else fund_seed, now=now)
     one = 10**decimals
     accts = [f"0x{i:040x}" for i in range(1, n_accounts + 1)]
     keeper = "0x" + "ff" * 20
@@ -102,6 +106,8 @@ def random_scenario(seed: int, steps: int = 40, decimals: int = 6, n_accounts: i
         stats.adl_fills += sum(1 for e in model.events if e[0] == "AdlFill")
         stats.steps += 1
         model.check()
+        if observe is not None:
+            observe(model)
     return model, stats
 
 
