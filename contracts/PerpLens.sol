@@ -147,8 +147,9 @@ contract PerpLens {
     function fundState(uint256 marketId) external view returns (FundView memory f) {
         uint256 price = perp.markPrice(marketId);
         (f.cash, f.size, f.openNotional, f.highWaterMark,, f.distressed) = perp.fundAccount(marketId);
-        (int256 longIndex, int256 shortIndex,,, int256 snapshot,) = perp.marketIndex(marketId);
-        f.openNotional = _settled(f.size, f.openNotional, f.size > 0 ? longIndex : shortIndex, snapshot);
+        (,,,, int256 snapshot,) = perp.marketIndex(marketId);
+        int256[2] memory idx = _indices(marketId);
+        f.openNotional = _settled(f.size, f.openNotional, idx[f.size > 0 ? 0 : 1], snapshot);
         f.equity = f.cash + PerpMath.unrealizedPnl(f.size, f.openNotional, price, _scale);
         f.netNotional = PerpMath.notionalUp(PerpMath.abs(f.size), price, _scale);
         f.drawdown = PerpMath.drawdown(f.highWaterMark, f.equity);
@@ -215,9 +216,9 @@ contract PerpLens {
         return (true, AdlRanking.candidate(account, uint256(uD), pos.margin, PerpMath.abs(pos.size), pos.openSeq, d));
     }
 
-    /// @dev Each side's cumulative index: [long, short].
+    /// @dev Each side's cumulative index as a touch now would leave it (funding accrued to this second): [long, short].
     function _indices(uint256 marketId) private view returns (int256[2] memory idx) {
-        (idx[0], idx[1],,,,) = perp.marketIndex(marketId);
+        (,,,,, idx[0], idx[1]) = perp.fundingState(marketId);
     }
 
     /// @dev A cost basis with what it owes its side's index since `snapshot` settled (as the protocol settles it on

@@ -3,8 +3,6 @@ pragma solidity ^0.8.24;
 
 import {IERC20Metadata} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Metadata.sol";
 import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
-import {MarketParams, Position} from "../interfaces/IPerpetualTypes.sol";
-import {IPerpetualCore} from "../interfaces/IPerpetual.sol";
 import {PerpStorage} from "./base/PerpStorage.sol";
 import {MarginModule} from "./modules/MarginModule.sol";
 import {TradingModule} from "./modules/TradingModule.sol";
@@ -42,46 +40,5 @@ contract Perpetual is MarginModule, TradingModule, QueueModule {
             if iszero(ok) { revert(0, returndatasize()) }
             return(0, returndatasize())
         }
-    }
-
-    // ------------------------------------------------------------------ views
-
-    /// @inheritdoc IPerpetualCore
-    function markPrice(uint256 marketId) external view returns (uint256) {
-        return _markPrice(marketId, _market(marketId));
-    }
-
-    /// @inheritdoc IPerpetualCore
-    function marketInfo(uint256 marketId)
-        external
-        view
-        returns (string memory name, address oracle, MarketParams memory params, bool paused)
-    {
-        Market storage mkt = _market(marketId);
-        return (mkt.name, address(mkt.oracle), mkt.params, mkt.paused);
-    }
-
-    /// @inheritdoc IPerpetualCore
-    function getPosition(uint256 marketId, address account) external view returns (Position memory) {
-        return _positions[marketId][account];
-    }
-
-    /// @inheritdoc IPerpetualCore
-    function marketIndex(uint256 marketId)
-        external
-        view
-        returns (
-            int256 longIndex,
-            int256 shortIndex,
-            uint256 openInterest,
-            int256 indexBalance,
-            int256 fundIndexSnapshot,
-            uint256 referencePrice
-        )
-    {
-        Market storage mkt = _market(marketId);
-        return (
-            mkt.longIndex, mkt.shortIndex, mkt.openInterest, mkt.indexBalance, mkt.fundIndexSnapshot, 1 << mkt.refShift
-        );
     }
 }

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
-import {MarketParams, Position, Order, Match, PositionState, RefusalReason, DistressReason} from "./IPerpetualTypes.sol";
+import {FundingParams, MarketParams, Position, Order, Match, PositionState, RefusalReason, DistressReason} from "./IPerpetualTypes.sol";
 import {AggregatorV3Interface} from "./AggregatorV3Interface.sol";
 
 /// @title IPerpetualErrors
@@ -118,6 +118,15 @@ interface IPerpetualEvents {
     event MarketCreated(uint256 indexed marketId, string name, address oracle, MarketParams params);
     /// @notice Emitted when the owner changes a market's parameters.
     event MarketParamsUpdated(uint256 indexed marketId, MarketParams params);
+    /// @notice Emitted when the owner sets a market's funding parameters (the funding until then accrued first).
+    event FundingParamsUpdated(uint256 indexed marketId, FundingParams params);
+    /// @notice Emitted when funding accrues (on the first touch of a market in a new second): the rate that applied
+    ///         to the elapsed time (WAD fraction of notional per period, > 0: longs pay), the price it applied to, the
+    ///         side indices after it (a long index rising by what a short index falls: zero-sum per unit of size), and
+    ///         the rate from now on (moved towards its target by at most the allowed change).
+    event FundingAccrued(
+        uint256 indexed marketId, int256 rate, uint256 price, int256 longIndex, int256 shortIndex, int256 nextRate
+    );
     /// @notice Emitted when the owner changes a market's oracle.
     event OracleUpdated(uint256 indexed marketId, address oracle);
     /// @notice Emitted when the owner pauses or unpauses a market.
@@ -282,34 +291,6 @@ interface IPerpetualCore is IPerpetualErrors, IPerpetualEvents {
 
     /// @notice The order epoch of `account`: its orders are valid only while signed for this value.
     function orderEpoch(address account) external view returns (uint256);
-
-    /// @notice Mark price (WAD) of a market; reverts if the oracle is stale or non-positive.
-    function markPrice(uint256 marketId) external view returns (uint256);
-
-    /// @notice A market's name, oracle, parameters and pause flag.
-    function marketInfo(uint256 marketId)
-        external
-        view
-        returns (string memory name, address oracle, MarketParams memory params, bool paused);
-
-    /// @notice The stored position (size, cost basis, margin, opening sequence, place in the ADL queue).
-    function getPosition(uint256 marketId, address account) external view returns (Position memory);
-
-    /// @notice A market's index state: each side's cumulative index (WAD price units per unit of size that its
-    ///         holders pay: funding and socialized losses), the open interest (sum of long sizes, fund included),
-    ///         the index balance (collateral units settled into cost bases minus losses socialized), the fund
-    ///         position's index snapshot and the reference price of the ADL queue's tiers (WAD, a power of two).
-    function marketIndex(uint256 marketId)
-        external
-        view
-        returns (
-            int256 longIndex,
-            int256 shortIndex,
-            uint256 openInterest,
-            int256 indexBalance,
-            int256 fundIndexSnapshot,
-            uint256 referencePrice
-        );
 }
 
 /// @title IPerpetualRisk
@@ -340,27 +321,6 @@ interface IPerpetualRisk is IPerpetualErrors, IPerpetualEvents {
     ///         succeed now, at what price and for how much, without a dry run of the real call.
     function previewDeleverageFund(uint256 marketId, uint256 maxSize) external;
 
-    /// @notice Adds `amount` collateral (paid by the caller) to the market's insurance fund cash.
-    function topUpFund(uint256 marketId, uint256 amount) external;
-
-    /// @notice Samples the fund's equity at the current mark price into its high-water mark and moves the distress
-    ///         latch (trades, liquidations and Type 2 calls take the same sample; a poke only adds one more).
-    function pokeFund(uint256 marketId) external;
-
-    /// @notice The fund's stored state: cash, net position (size and signed cost basis), high-water mark (the
-    ///         largest equity sample of the window that ended at the last sample), when that sample was taken, and
-    ///         the drawdown distress latch. `PerpLens.fundState` values it at mark.
-    function fundAccount(uint256 marketId)
-        external
-        view
-        returns (
-            int256 cash,
-            int256 size,
-            int256 openNotional,
-            int256 highWaterMark,
-            uint64 highWaterMarkTimestamp,
-            bool distressed
-        );
 }
 
 /// @title IPerpetualAdmin
@@ -374,6 +334,25 @@ interface IPerpetualAdmin is IPerpetualErrors, IPerpetualEvents {
 
     /// @notice Replaces a market's parameters (within the hard bounds).
     function setMarketParams(uint256 marketId, MarketParams calldata params) external;
+
+    /// @notice Sets a market's funding (within the hard bounds; the funding accrued until now applies the old rate).
+    function setFundingParams(uint256 marketId, FundingParams calldata params) external;
+
+    /// @notice A market's funding: its parameters, the rate and its target (WAD fraction of notional per period,
+    ///         > 0: longs pay), the price the rate applies to, the time of the last accrual, and each side's index as
+    ///         it would be if the market were touched now (what a position's lens view counts).
+    function fundingState(uint256 marketId)
+        external
+        view
+        returns (
+            FundingParams memory params,
+            int256 rate,
+            int256 target,
+            uint256 price,
+            uint256 lastAccrual,
+            int256 longIndexNow,
+            int256 shortIndexNow
+        );
 
     /// @notice Replaces a market's oracle.
     function setOracle(uint256 marketId, AggregatorV3Interface oracle) external;
@@ -396,6 +375,60 @@ interface IPerpetualAdmin is IPerpetualErrors, IPerpetualEvents {
         external
         view
         returns (address[] memory accounts, Position[] memory positions, address next);
+
+    // ------------------------------------------------------------------ market and position reads
+
+    /// @notice Mark price (WAD) of a market; reverts if the oracle is stale or non-positive.
+    function markPrice(uint256 marketId) external view returns (uint256);
+
+    /// @notice A market's name, oracle, parameters and pause flag.
+    function marketInfo(uint256 marketId)
+        external
+        view
+        returns (string memory name, address oracle, MarketParams memory params, bool paused);
+
+    /// @notice The stored position (size, cost basis, margin, opening sequence, place in the ADL queue).
+    function getPosition(uint256 marketId, address account) external view returns (Position memory);
+
+    /// @notice A market's index state: each side's cumulative index (WAD price units per unit of size that its
+    ///         holders pay: funding and socialized losses), the open interest (sum of long sizes, fund included),
+    ///         the index balance (collateral units settled into cost bases minus losses socialized), the fund
+    ///         position's index snapshot and the reference price of the ADL queue's tiers (WAD, a power of two).
+    function marketIndex(uint256 marketId)
+        external
+        view
+        returns (
+            int256 longIndex,
+            int256 shortIndex,
+            uint256 openInterest,
+            int256 indexBalance,
+            int256 fundIndexSnapshot,
+            uint256 referencePrice
+        );
+
+    // ------------------------------------------------------------------ the insurance fund's cash and samples
+
+    /// @notice Adds `amount` collateral (paid by the caller) to the market's insurance fund cash.
+    function topUpFund(uint256 marketId, uint256 amount) external;
+
+    /// @notice Samples the fund's equity at the current mark price into its high-water mark and moves the distress
+    ///         latch (trades, liquidations and Type 2 calls take the same sample; a poke only adds one more).
+    function pokeFund(uint256 marketId) external;
+
+    /// @notice The fund's stored state: cash, net position (size and signed cost basis), high-water mark (the
+    ///         largest equity sample of the window that ended at the last sample), when that sample was taken, and
+    ///         the drawdown distress latch. `PerpLens.fundState` values it at mark.
+    function fundAccount(uint256 marketId)
+        external
+        view
+        returns (
+            int256 cash,
+            int256 size,
+            int256 openNotional,
+            int256 highWaterMark,
+            uint64 highWaterMarkTimestamp,
+            bool distressed
+        );
 }
 
 /// @title IPerpetual

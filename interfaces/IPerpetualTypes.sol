@@ -44,6 +44,20 @@ struct MarketParams {
     uint128 minPositionNotional;
 }
 
+/// @notice Funding of one market (owner-set, within hard bounds; `period` 0: no funding). The driver is the premium of
+///         trade prices over the oracle (Hyperliquid's, BitMEX's): every trade sets the rate's target to its price's
+///         premium over the mark, `(fillPrice - mark) / mark`, clamped to +-`maxRate`; the rate moves towards its
+///         target by at most `maxRateChange` per period of elapsed time (dYdX P1FundingOracle's bound on the change).
+///         A rate `r` (> 0: longs pay) costs a position `r` of its notional per `period`, through its side's index.
+struct FundingParams {
+    /// @notice Seconds in one funding period (0: no funding; else 60 s .. 30 days).
+    uint32 period;
+    /// @notice Largest |rate| (WAD fraction of notional per period; at most 10%).
+    uint64 maxRate;
+    /// @notice Largest change of the rate per period of elapsed time (WAD fraction per period; at most 100%).
+    uint64 maxRateChange;
+}
+
 /// @notice An isolated-margin position. `openNotional` is the signed cost basis in collateral units
 ///         (long: paid, positive; short: received, negative), so the entry price is `|openNotional| / |size|`.
 ///         Funding and socialized losses reach it through its side's cumulative index: `indexSnapshot` is that

@@ -99,3 +99,43 @@ def default_params(symbol: str, decimals: int) -> MarketParams:
     if symbol.upper().startswith("BTC"):
         return base.with_(imr=WAD // 25, mmr=2 * WAD // 100, mcr=3 * WAD // 100, max_leverage=25 * WAD)
     return base
+
+
+MIN_FUNDING_PERIOD = 60  # MarketParamsLib.MIN_FUNDING_PERIOD (1 minute)
+MAX_FUNDING_PERIOD = 30 * 86_400  # MarketParamsLib.MAX_FUNDING_PERIOD
+MAX_FUNDING_RATE = 10**17  # MarketParamsLib.MAX_FUNDING_RATE: 10% of notional per period
+MAX_FUNDING_RATE_CHANGE = WAD  # MarketParamsLib.MAX_FUNDING_RATE_CHANGE: 100% per period, per period
+
+
+@dataclass(frozen=True)
+class FundingParams:
+    """A market's funding (``FundingParams``, ``setFundingParams``): the period in seconds (0: no funding), the
+    largest |rate| and the largest change of the rate per period of elapsed time (both WAD fractions of notional
+    per period). The driver: every trade sets the rate's target to its price's premium over the mark, clamped."""
+
+    period: int = 0
+    max_rate: int = 0
+    max_rate_change: int = 0
+
+    def as_tuple(self) -> tuple:
+        return astuple(self)
+
+    @property
+    def enabled(self) -> bool:
+        return self.period != 0
+
+    def problems(self) -> list[str]:
+        """Every bound this set breaks, as readable sentences (``MarketParamsLib.validateFunding``'s order)."""
+        if self.period == 0:
+            if self.max_rate or self.max_rate_change:
+                return [f"funding is off (period 0): max_rate and max_rate_change must be 0, got {self.max_rate} "
+                        f"and {self.max_rate_change}"]
+            return []
+        out = []
+        if not (MIN_FUNDING_PERIOD <= self.period <= MAX_FUNDING_PERIOD):
+            out.append(f"funding period must be within [60 s, 30 days], got {self.period} s")
+        if not (0 < self.max_rate <= MAX_FUNDING_RATE):
+            out.append(f"max_rate must be within (0, 0.1] of notional per period (WAD), got {self.max_rate}")
+        if not (0 < self.max_rate_change <= MAX_FUNDING_RATE_CHANGE):
+            out.append(f"max_rate_change must be within (0, 1] per period (WAD), got {self.max_rate_change}")
+        return out

@@ -299,6 +299,17 @@ class Replay:
         pos.open_notional += amount
         pos.index_snapshot = x.side(pos.size > 0)
 
+    def _on_FundingAccrued(self, a, ctx):
+        """Funding moves both side indices by the same step per unit of size (zero-sum): the event carries both."""
+        m = a["marketId"]
+        x = self._index(m)
+        step = a["longIndex"] - x.long_index
+        if x.short_index - a["shortIndex"] != step:
+            self._report("events.funding", f"market {m}", f"long index moved by {step}, short index by "
+                                                          f"{a['shortIndex'] - x.short_index}: not zero-sum",
+                         ctx["tx"])
+        x.long_index, x.short_index = a["longIndex"], a["shortIndex"]
+
     def _on_LossSocialized(self, a, ctx):
         """The waterfall's last layer: the paying side's index rises, the loss leaves the index balance for the
         fund's cash (whose FundUpdated follows)."""

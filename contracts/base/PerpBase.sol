@@ -164,6 +164,49 @@ abstract contract PerpBase is IPerpetualErrors, IPerpetualEvents, PerpStorage {
         emit IndexSettled(marketId, address(this), paid);
     }
 
+    // ------------------------------------------------------------------ funding (moves the side indices)
+
+    /// @dev The funding from the last accrual to now: the index step per unit of size that longs pay and shorts
+    ///      receive (`rate * price * elapsed / period`, rounded towards zero: both sides move by the same step, so
+    ///      funding is zero-sum per unit of size exactly), and the rate from now on: moved towards its target by at
+    ///      most `maxRateChange * elapsed / period`. The rate that applies to the elapsed time is the one set at its
+    ///      start (a step function), so that the accrual is exact whatever the times of the touches.
+    function _fundingStep(Market storage mkt) internal view returns (int256 step, int256 nextRate) {
+        uint256 period = mkt.fundingPeriod;
+        int256 rate = mkt.fundingRate;
+        if (period == 0) return (0, rate);
+        uint256 elapsed = block.timestamp - mkt.fundingLastAccrual;
+        uint256 mag = Math.mulDiv(PerpMath.abs(rate), uint256(mkt.fundingPrice) * elapsed, period * PerpMath.WAD);
+        step = rate >= 0 ? int256(mag) : -int256(mag);
+        int256 target = mkt.fundingTarget;
+        int256 move = int256(Math.mulDiv(mkt.fundingMaxRateChange, elapsed, period));
+        if (target > rate) nextRate = target - rate > move ? rate + move : target;
+        else nextRate = rate - target > move ? rate - move : target;
+    }
+
+    /// @dev Accrues funding into the side indices (every touch of the market calls it before it values anything);
+    ///      `price` (0: not read by this call) becomes the price the rate applies to from now on.
+    function _accrueFunding(uint256 marketId, Market storage mkt, uint256 price) internal {
+        if (mkt.fundingPeriod == 0) return;
+        if (block.timestamp != mkt.fundingLastAccrual) {
+            (int256 step, int256 nextRate) = _fundingStep(mkt);
+            int256 rate = mkt.fundingRate;
+            int256 longIndex = mkt.longIndex + step;
+            int256 shortIndex = mkt.shortIndex - step;
+            if (longIndex > MAX_INDEX || longIndex < -MAX_INDEX || shortIndex > MAX_INDEX || shortIndex < -MAX_INDEX) {
+                revert ValueOverflow(PerpMath.abs(step));
+            }
+            mkt.fundingLastAccrual = uint32(block.timestamp);
+            if (step != 0 || nextRate != rate) {
+                mkt.longIndex = int128(longIndex);
+                mkt.shortIndex = int128(shortIndex);
+                mkt.fundingRate = int64(nextRate);
+                emit FundingAccrued(marketId, rate, mkt.fundingPrice, longIndex, shortIndex, nextRate);
+            }
+        }
+        if (price != 0) mkt.fundingPrice = uint96(price);
+    }
+
     /// @dev Open interest follows every change of a long size (a new or flipped position starts at its side's index).
     function _afterSizeChange(Market storage mkt, int256 before, int256 after_) internal {
         int256 longBefore = before > 0 ? before : int256(0);
@@ -371,6 +414,7 @@ abstract contract PerpBase is IPerpetualErrors, IPerpetualEvents, PerpStorage {
         internal
         returns (int256 equity, uint256 drawdown)
     {
+        _accrueFunding(marketId, mkt, price); // every touch accrues funding first
         _settleFundIndex(marketId, mkt); // the fund's own position pays and receives its side's index too
         equity = _fundEquity(mkt, price);
         mapping(uint256 => uint256) storage ring = _fundSamples[marketId];

@@ -44,6 +44,16 @@ abstract contract PerpStorage is Ownable2Step {
         int128 shortIndex;
         uint128 openInterest;
         int128 indexBalance;
+        // Funding (`FundingParams`, PerpBase._accrueFunding): the period (0: none), the time of the last accrual,
+        // the rate and its target (WAD fraction of notional per period, > 0: longs pay), the bounds on the rate
+        // and on its change per period, and the price the rate applies to (the mark at the last touch that read it)
+        uint32 fundingPeriod;
+        uint32 fundingLastAccrual;
+        int64 fundingRate;
+        int64 fundingTarget;
+        uint64 fundingMaxRate;
+        uint64 fundingMaxRateChange;
+        uint96 fundingPrice;
     }
 
     /// @notice The collateral token; every money amount is in its units.

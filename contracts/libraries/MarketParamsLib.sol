@@ -2,7 +2,7 @@
 pragma solidity ^0.8.24;
 
 import {IPerpetualErrors} from "../../interfaces/IPerpetual.sol";
-import {MarketParams} from "../../interfaces/IPerpetualTypes.sol";
+import {FundingParams, MarketParams} from "../../interfaces/IPerpetualTypes.sol";
 import {AggregatorV3Interface} from "../../interfaces/AggregatorV3Interface.sol";
 import {PerpMath} from "./PerpMath.sol";
 
@@ -25,6 +25,28 @@ library MarketParamsLib {
         }
         decimals = oracle.decimals();
         if (decimals > 18) revert IPerpetualErrors.InvalidParameter("oracleDecimals", decimals);
+    }
+
+    uint256 internal constant MIN_FUNDING_PERIOD = 1 minutes;
+    uint256 internal constant MAX_FUNDING_PERIOD = 30 days;
+    uint256 internal constant MAX_FUNDING_RATE = 1e17; // 10% of notional per period
+    uint256 internal constant MAX_FUNDING_RATE_CHANGE = 1e18; // 100% per period, per period
+
+    /// @notice Reverts with `InvalidParameter(name, value)` for the first funding parameter outside its bounds:
+    ///         `period` 0 (no funding, and then no bounds) or 1 minute .. 30 days; `maxRate` 1 .. 10% of notional per
+    ///         period; `maxRateChange` 1 .. 100% per period.
+    function validateFunding(FundingParams calldata p) external pure {
+        if (p.period == 0) {
+            if (p.maxRate != 0 || p.maxRateChange != 0) revert IPerpetualErrors.InvalidParameter("maxRate", p.maxRate);
+            return;
+        }
+        if (p.period < MIN_FUNDING_PERIOD || p.period > MAX_FUNDING_PERIOD) {
+            revert IPerpetualErrors.InvalidParameter("fundingPeriod", p.period);
+        }
+        if (p.maxRate == 0 || p.maxRate > MAX_FUNDING_RATE) revert IPerpetualErrors.InvalidParameter("maxRate", p.maxRate);
+        if (p.maxRateChange == 0 || p.maxRateChange > MAX_FUNDING_RATE_CHANGE) {
+            revert IPerpetualErrors.InvalidParameter("maxRateChange", p.maxRateChange);
+        }
     }
 
     /// @notice Largest minimum position notional, in whole tokens (a larger one would stop all trading).

@@ -15,40 +15,6 @@ import {PerpMath} from "../libraries/PerpMath.sol";
 ///         limit) allows Type 2 ADL. The high-water mark is the largest equity sample of its window
 ///         (`PerpBase._updateWatermark`, `libraries/FundWatermark.sol`).
 abstract contract InsuranceFundModule is PerpBase, ReentrancyGuardTransient, IPerpetualRisk {
-    /// @inheritdoc IPerpetualRisk
-    function topUpFund(uint256 marketId, uint256 amount) external nonReentrant {
-        Market storage mkt = _market(marketId);
-        if (amount == 0) revert ZeroAmount();
-        mkt.fundCash += int256(amount);
-        emit FundToppedUp(marketId, msg.sender, amount);
-        _emitFund(marketId, mkt);
-        _pullCollateral(msg.sender, amount);
-    }
-
-    /// @inheritdoc IPerpetualRisk
-    function pokeFund(uint256 marketId) external nonReentrant {
-        Market storage mkt = _market(marketId);
-        _updateWatermark(marketId, mkt, _markPrice(marketId, mkt));
-    }
-
-    /// @inheritdoc IPerpetualRisk
-    function fundAccount(uint256 marketId)
-        external
-        view
-        returns (
-            int256 cash,
-            int256 size,
-            int256 openNotional,
-            int256 highWaterMark,
-            uint64 highWaterMarkTimestamp,
-            bool distressed
-        )
-    {
-        Market storage mkt = _market(marketId);
-        (int256 hwm, uint256 hwmTime) = _highWaterMark(marketId, mkt);
-        return (mkt.fundCash, mkt.fundSize, mkt.fundOpenNotional, hwm, uint64(hwmTime), mkt.fundDistressed);
-    }
-
     /// @dev Whether (and why) the fund refuses a position of `size` arriving at bankruptcy notional `nb` (reasons in
     ///      order: negative equity or cash, risk limit, drawdown), after this call sampled its high-water mark.
     function _fundRefusal(uint256 marketId, Market storage mkt, int256 size, uint256 nb, uint256 price)

@@ -20,6 +20,7 @@ abstract contract LiquidationModule is AdlModule {
         uint256 price = _markPrice(marketId, mkt);
         Position storage pos = _positions[marketId][account];
         if (pos.size == 0) revert NoPosition(marketId, account);
+        _accrueFunding(marketId, mkt, price); // funding counts in the liquidation test
         if (!_liquidate(marketId, mkt, account, price)) {
             uint256 mm = PerpMath.wadMulUp(_notionalUp(pos.size, price), mkt.params.mmr);
             revert NotLiquidatable(marketId, account, _equity(mkt, pos, price), mm);
@@ -34,6 +35,7 @@ abstract contract LiquidationModule is AdlModule {
     {
         Market storage mkt = _market(marketId);
         uint256 price = _markPrice(marketId, mkt);
+        _accrueFunding(marketId, mkt, price); // funding counts in the liquidation test
         for (uint256 i; i < accounts.length; ++i) {
             if (_positions[marketId][accounts[i]].size != 0 && _liquidate(marketId, mkt, accounts[i], price)) {
                 ++liquidated;

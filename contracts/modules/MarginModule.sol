@@ -86,6 +86,7 @@ abstract contract MarginModule is PerpBase, ReentrancyGuardTransient, IPerpetual
         Position storage pos = _positions[marketId][msg.sender];
         if (pos.size == 0) revert NoPosition(marketId, msg.sender);
         _debit(msg.sender, amount);
+        _accrueFunding(marketId, mkt, 0); // (no oracle read here: adding margin works without a usable price)
         _settleIndex(marketId, mkt, msg.sender, pos);
         pos.margin = (uint256(pos.margin) + amount).toUint128();
         _requeue(marketId, msg.sender, hint);
@@ -99,6 +100,7 @@ abstract contract MarginModule is PerpBase, ReentrancyGuardTransient, IPerpetual
         if (pos.size == 0) revert NoPosition(marketId, msg.sender);
         uint256 price = _markPrice(marketId, mkt);
         if (pos.margin < amount) revert InsufficientPositionMargin(marketId, msg.sender, pos.margin, amount);
+        _accrueFunding(marketId, mkt, price);
         _settleIndex(marketId, mkt, msg.sender, pos);
         pos.margin -= uint128(amount);
         _credit(msg.sender, amount);

@@ -3,7 +3,7 @@ pragma solidity ^0.8.24;
 
 import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 import {AggregatorV3Interface} from "../../interfaces/AggregatorV3Interface.sol";
-import {MarketParams} from "../../interfaces/IPerpetualTypes.sol";
+import {FundingParams, MarketParams} from "../../interfaces/IPerpetualTypes.sol";
 import {PerpBase} from "../base/PerpBase.sol";
 import {IPerpetualAdmin} from "../../interfaces/IPerpetual.sol";
 import {MarketParamsLib} from "../libraries/MarketParamsLib.sol";
@@ -40,6 +40,52 @@ abstract contract MarketModule is PerpBase, IPerpetualAdmin {
         MarketParamsLib.validate(params, collateralDecimals);
         mkt.params = params;
         emit MarketParamsUpdated(marketId, params);
+    }
+
+    /// @inheritdoc IPerpetualAdmin
+    /// @dev The funding until now accrues at the old rate first; the rate and its target are then clamped to the new
+    ///      bound (to zero when funding is switched off), and the rate applies to the mark from now on.
+    function setFundingParams(uint256 marketId, FundingParams calldata params) external onlyOwner {
+        Market storage mkt = _market(marketId);
+        MarketParamsLib.validateFunding(params);
+        uint256 price = _markPrice(marketId, mkt);
+        _accrueFunding(marketId, mkt, price);
+        int256 cap = int256(uint256(params.maxRate));
+        mkt.fundingRate = int64(_clamp(mkt.fundingRate, cap));
+        mkt.fundingTarget = int64(_clamp(mkt.fundingTarget, cap));
+        mkt.fundingPeriod = params.period;
+        mkt.fundingMaxRate = params.maxRate;
+        mkt.fundingMaxRateChange = params.maxRateChange;
+        mkt.fundingLastAccrual = uint32(block.timestamp);
+        mkt.fundingPrice = uint96(price);
+        emit FundingParamsUpdated(marketId, params);
+    }
+
+    /// @inheritdoc IPerpetualAdmin
+    function fundingState(uint256 marketId)
+        external
+        view
+        returns (
+            FundingParams memory params,
+            int256 rate,
+            int256 target,
+            uint256 price,
+            uint256 lastAccrual,
+            int256 longIndexNow,
+            int256 shortIndexNow
+        )
+    {
+        Market storage mkt = _market(marketId);
+        (int256 step,) = _fundingStep(mkt);
+        params = FundingParams(mkt.fundingPeriod, mkt.fundingMaxRate, mkt.fundingMaxRateChange);
+        return (
+            params, mkt.fundingRate, mkt.fundingTarget, mkt.fundingPrice, mkt.fundingLastAccrual,
+            mkt.longIndex + step, mkt.shortIndex - step
+        );
+    }
+
+    function _clamp(int256 x, int256 cap) private pure returns (int256) {
+        return x > cap ? cap : x < -cap ? -cap : x;
     }
 
     /// @inheritdoc IPerpetualAdmin

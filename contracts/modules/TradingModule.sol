@@ -100,6 +100,12 @@ abstract contract TradingModule is PerpBase, ReentrancyGuardTransient, IPerpetua
         (bytes32 takerHash, uint256 takerFee) =
             _fillOrder(mkt, m.taker, m.takerSignature, m, notional, mark, mkt.params.takerFeeBps, m.takerHint);
         if (makerFee + takerFee != 0) mkt.fundCash += int256(makerFee + takerFee);
+        if (mkt.fundingPeriod != 0) {
+            // the funding rate's target: this fill's premium over the oracle, clamped (FundingParams)
+            int256 premium = (int256(m.fillPrice) - int256(mark)) * int256(PerpMath.WAD) / int256(mark);
+            int256 cap = int256(uint256(mkt.fundingMaxRate));
+            mkt.fundingTarget = int64(premium > cap ? cap : premium < -cap ? -cap : premium);
+        }
         if (m.maker.isBuy) {
             emit Trade(
                 marketId, m.maker.account, m.taker.account, m.fillSize, m.fillPrice, notional, makerFee, takerFee,

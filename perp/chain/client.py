@@ -93,6 +93,10 @@ class PerpClient:
         snapshot, the reference price."""
         return MarketIndex(*self.call(self.perp, "marketIndex", market_id))
 
+    def funding_state(self, market_id: int):
+        """``fundingState``: params, rate, target, price, last accrual, and each side's index as of now."""
+        return self.call(self.perp, "fundingState", market_id)
+
     def fund_view(self, market_id: int):
         """The lens's ``FundView`` (cash, size, open_notional, equity, net_notional, high_water_mark, drawdown,
         distressed) at mark."""

@@ -3,6 +3,7 @@
 position or the fund."""
 from __future__ import annotations
 
+from ..core.fixed import WAD
 from ..core.valuation import equity as equity_at
 from ..core import (ModelError, Position, fail, fund_equity, index_owed_up, notional_down, notional_up, queue,
                     unrealized_pnl_down, wad_mul_up)
@@ -166,6 +167,51 @@ class PerpBase:
             m.fund_open_notional += paid
             m.index_balance += paid
         self.events.append(("IndexSettled", {"marketId": mid, "account": self.address, "amount": paid}))
+
+    # funding (PerpBase._fundingStep, _accrueFunding)
+
+    @staticmethod
+    def _funding_step(m: Market, now: int) -> tuple:
+        """(index step per unit of size that longs pay, the rate from now on)."""
+        rate = m.funding_rate
+        if m.funding_period == 0:
+            return 0, rate
+        elapsed = now - m.funding_last
+        mag = abs(rate) * (m.funding_price * elapsed) // (m.funding_period * WAD)
+        step = mag if rate >= 0 else -mag
+        move = m.funding_max_change * elapsed // m.funding_period
+        target = m.funding_target
+        if target > rate:
+            nxt = rate + move if target - rate > move else target
+        else:
+            nxt = rate - move if rate - target > move else target
+        return step, nxt
+
+    def _accrue_funding(self, mid, m: Market, now: int, price: int = 0) -> None:
+        if m.funding_period == 0:
+            return
+        if now != m.funding_last:
+            step, nxt = self._funding_step(m, now)
+            rate = m.funding_rate
+            long_index, short_index = m.long_index + step, m.short_index - step
+            if max(abs(long_index), abs(short_index)) > self.MAX_INDEX:
+                fail("ValueOverflow", abs(step))
+            m.funding_last = now
+            if step != 0 or nxt != rate:
+                m.long_index, m.short_index, m.funding_rate = long_index, short_index, nxt
+                self.events.append(("FundingAccrued", {"marketId": mid, "rate": rate, "price": m.funding_price,
+                                                       "longIndex": long_index, "shortIndex": short_index,
+                                                       "nextRate": nxt}))
+        if price != 0:
+            m.funding_price = price
+
+    def funding_state(self, mid, now: int) -> tuple:
+        """As ``fundingState``: ((period, maxRate, maxRateChange), rate, target, price, lastAccrual, long index now,
+        short index now)."""
+        m = self._market(mid)
+        step, _ = self._funding_step(m, now)
+        return ((m.funding_period, m.funding_max_rate, m.funding_max_change), m.funding_rate, m.funding_target,
+                m.funding_price, m.funding_last, m.long_index + step, m.short_index - step)
 
     @staticmethod
     def _after_size_change(m: Market, before: int, after: int) -> None:

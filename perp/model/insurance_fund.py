@@ -28,6 +28,7 @@ class InsuranceFundModule:
         """PerpBase._updateWatermark with libraries/FundWatermark.sol: the sample joins the monotonic queue (the
         samples it dominates leave, a larger one from the same second stands for it), the samples that left the
         window leave, and the head is the high-water mark. The fund's own position settles its index first."""
+        self._accrue_funding(mid, m, now, price)  # every touch accrues funding first
         self._settle_fund_index(mid, m)
         equity = self._fund_equity(m, price)
         q = m.fund_samples

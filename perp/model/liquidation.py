@@ -16,6 +16,7 @@ class LiquidationModule:
             pos = self.positions.get((mid, a))
             if pos is None:
                 fail("NoPosition", mid, a)
+            self._accrue_funding(mid, m, now, price)  # funding counts in the liquidation test
             if not self._liquidate(mid, m, a, price, addr(sender), now):
                 mm = wad_mul_up(notional_up(abs(pos.size), price, self.scale), m.params.mmr)
                 fail("NotLiquidatable", mid, a, self.position_equity(mid, a, price), mm)
@@ -26,6 +27,7 @@ class LiquidationModule:
         def run():
             m = self._market(mid)
             price = self._mark(mid, m, now)
+            self._accrue_funding(mid, m, now, price)  # funding counts in the liquidation test
             count = 0
             for acc in accounts:
                 a = addr(acc)

@@ -49,7 +49,8 @@ class MarginModule:
 
         self._tx(run)
 
-    def add_margin(self, sender, mid: int, amount: int, hint=ZERO) -> None:
+    def add_margin(self, sender, mid: int, amount: int, hint=ZERO, now: int | None = None) -> None:
+        """MarginModule.addMargin (``now``: the block time, which funding accrues to; needed once funding is on)."""
         def run():
             a = addr(sender)
             m = self._market(mid)
@@ -59,6 +60,10 @@ class MarginModule:
             if pos is None:
                 fail("NoPosition", mid, a)
             self._debit(a, amount)
+            if m.funding_period != 0:
+                if now is None:
+                    raise ValueError("add_margin needs `now` once the market has funding")
+                self._accrue_funding(mid, m, now)
             self._settle_index(mid, m, a, pos)
             pos.margin = _uint128(pos.margin + amount)
             self._requeue(mid, a, hint)
@@ -77,6 +82,7 @@ class MarginModule:
             price = self._mark(mid, m, now)
             if pos.margin < amount:
                 fail("InsufficientPositionMargin", mid, a, pos.margin, amount)
+            self._accrue_funding(mid, m, now, price)
             self._settle_index(mid, m, a, pos)
             pos.margin -= amount
             self._credit(a, amount)

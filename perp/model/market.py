@@ -22,6 +22,25 @@ class MarketModule:
         self.queues[(mid, False)] = queue.Side()
         return mid
 
+    def set_funding_params(self, sender, market_id: int, params, now: int) -> None:
+        """MarketModule.setFundingParams: the funding until now accrues first, then the new bounds apply (the rate
+        and its target clamped), from the mark now. ``params``: a ``perp.params.FundingParams``."""
+        def run():
+            m = self._market(market_id)
+            problems = params.problems()
+            if problems:
+                raise ValueError("; ".join(problems))
+            price = self._mark(market_id, m, now)
+            self._accrue_funding(market_id, m, now, price)
+            cap = params.max_rate
+            m.funding_rate = max(-cap, min(cap, m.funding_rate))
+            m.funding_target = max(-cap, min(cap, m.funding_target))
+            m.funding_period, m.funding_max_rate, m.funding_max_change = params.as_tuple()
+            m.funding_last, m.funding_price = now, price
+            self.events.append(("FundingParamsUpdated", {"marketId": market_id, "params": params.as_tuple()}))
+
+        self._tx(run)
+
     def set_price(self, market_id: int, answer: int, updated_at: int) -> None:
         """The mock feed posts `answer` (oracle decimals) stamped `updated_at`."""
         m = self.markets[market_id]

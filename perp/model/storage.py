@@ -53,7 +53,9 @@ def addr(a) -> str:
 class Market:
     __slots__ = ("market_id", "params", "oracle_decimals", "answer", "updated_at", "paused", "fund_cash",
                  "fund_size", "fund_open_notional", "fund_hwm", "fund_hwm_ts", "fund_distressed", "fund_samples",
-                 "ref_shift", "fund_index_snapshot", "long_index", "short_index", "open_interest", "index_balance")
+                 "ref_shift", "fund_index_snapshot", "long_index", "short_index", "open_interest", "index_balance",
+                 "funding_period", "funding_last", "funding_rate", "funding_target", "funding_max_rate",
+                 "funding_max_change", "funding_price")
 
     def __init__(self, market_id, params, oracle_decimals, answer, updated_at):
         self.market_id = market_id
@@ -79,6 +81,15 @@ class Market:
         self.short_index = 0
         self.open_interest = 0
         self.index_balance = 0
+        # funding (PerpStorage.Market): period (0: none), last accrual, rate and target (WAD per period), bounds,
+        # the price the rate applies to
+        self.funding_period = 0
+        self.funding_last = 0
+        self.funding_rate = 0
+        self.funding_target = 0
+        self.funding_max_rate = 0
+        self.funding_max_change = 0
+        self.funding_price = 0
 
     def side_index(self, is_long: bool) -> int:
         return self.long_index if is_long else self.short_index

@@ -54,6 +54,9 @@ class TradingModule:
                                     mt.taker_hint)
         if mfee + tfee != 0:
             m.fund_cash += mfee + tfee
+        if m.funding_period != 0:  # the funding rate's target: this fill's premium over the oracle, clamped
+            premium = _div_toward_zero((mt.fill_price - mark) * WAD, mark)
+            m.funding_target = max(-m.funding_max_rate, min(m.funding_max_rate, premium))
         buyer, seller = (maker, taker) if maker.is_buy else (taker, maker)
         self.events.append(("Trade", {
             "marketId": mid, "buyer": addr(buyer.account), "seller": addr(seller.account), "size": mt.fill_size,
@@ -104,3 +107,9 @@ class TradingModule:
             fail("OrderOverfilled", h, before, fill_size, order.size)
         self._set_filled(h, before + fill_size)
         return h
+
+
+def _div_toward_zero(a: int, b: int) -> int:
+    """Solidity's signed division (rounds towards zero)."""
+    q = abs(a) // abs(b)
+    return q if (a >= 0) == (b > 0) else -q

@@ -43,7 +43,7 @@ Sizes (environment variables)
   per seed. Deep run: ``DIFF_SEEDS=200 DIFF_STEPS=80 brownie test tests/model/test_differential.py --network dev2``.
 - ``DIFF_SEED_BASE`` (default 0): first seed (to replay one: ``DIFF_SEED_BASE=17 DIFF_SEEDS=1``).
 - ``STATEFUL_PROFILE=long`` (or ``STATEFUL_EXAMPLES``/``STATEFUL_STEPS``): the state machine's size; the default
-  (CI) is 12 examples of exactly 20 rules per deployment (derandomized); ``long`` is 300 x 40.
+  (CI) is 16 examples of exactly 20 rules per deployment (derandomized); ``long`` is 300 x 40.
 - Both runs count the states they reached (``reached.py``) and fail, printing the table, on any at zero
   (``test_reached.py`` shows that check biting); ``model_harness.py`` runs the harness on the model alone.
 - ``MODEL_SCENARIOS`` (default 2000): pure-model scenarios in ``test_model_pure.py``.

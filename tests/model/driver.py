@@ -4,6 +4,7 @@ from __future__ import annotations
 import random
 
 from perp.model import unrealized_pnl
+from perp.params import FundingParams
 
 WAD = 10**18
 ORACLE = 10**10  # WAD per oracle unit (8-decimal feed)
@@ -75,7 +76,10 @@ class Driver:
                 h.deposit(t, self.rng.randint(200, 20_000) * h.one + self.rng.randint(0, h.one))
         # an opening book in both markets, mixed leverage on both sides, so that the first price moves already
         # have positions to liquidate and counterparties to deleverage
+        funding = random.Random(self.rng.random())  # (its own draws: the action sequence stays the seed's)
         for mid in h.markets:
+            if funding.random() < 0.6:  # funding on most markets, so that the side indices move between touches
+                self.do_funding(mid, funding)
             for _ in range(self.rng.randint(2, 4)):
                 self.open_pair(mid)
 
@@ -98,8 +102,9 @@ class Driver:
 
     def step(self):
         kinds = ["trade", "reduce", "refill", "price", "liq", "batch", "t2", "deposit", "withdraw", "add",
-                 "remove", "cancel", "cancel_all", "topup", "poke", "sleep", "pause", "crash", "stress", "params"]
-        weights = [16, 7, 3, 7, 4, 3, 3, 2, 2, 2, 3, 1, 1, 1, 1, 1, 1, 4, 5, 1]
+                 "remove", "cancel", "cancel_all", "topup", "poke", "sleep", "pause", "crash", "stress", "params",
+                 "funding"]
+        weights = [16, 7, 3, 7, 4, 3, 3, 2, 2, 2, 3, 1, 1, 1, 1, 1, 1, 4, 5, 1, 1]
         kinds += ["thin_side", "no_capacity", "gap"]
         weights += [3, 2, 1]
         for mid in self.h.markets:
@@ -379,6 +384,18 @@ class Driver:
             h.tick(8 * 3600 + 100)  # the high-water-mark window passes
             for mid in h.markets:
                 h.set_price(mid, h.model.markets[mid].answer)
+
+    def do_funding(self, mid=None, rng=None):
+        """The owner sets (or switches off) a market's funding: an hour-to-8-hour period, a cap of 0.01%-2% per period,
+        a change of up to the cap per period; rarely 0 (off)."""
+        h, rng = self.h, rng or self.rng
+        mid = mid if mid is not None else rng.choice(list(h.markets))
+        if rng.random() < 0.1:
+            params = FundingParams()
+        else:
+            cap = rng.choice([10**14, 10**15, 5 * 10**15, 2 * 10**16])
+            params = FundingParams(rng.choice([3600, 4 * 3600, 8 * 3600]), cap, cap * rng.randint(1, 10) // 10 or 1)
+        h.set_funding(mid, params)
 
     def do_pause(self):
         h, rng = self.h, self.rng

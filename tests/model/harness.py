@@ -205,7 +205,7 @@ class Harness:
 
         for name in ("AdlFill", "Liquidated", "FundRefused", "FundAccepted", "AdlRemainderToFund",
                      "FundWatermarkUpdated", "OrderEpochBumped", "IndexSettled", "LossSocialized",
-                     "LossUnsocialized"):
+                     "LossUnsocialized", "FundingAccrued"):
             got = chain_events(name)
             want = [d for n, d in self.model.events if n == name]
             if got != want:
@@ -303,7 +303,7 @@ class Harness:
     def add_margin(self, account, mid, amount):
         return self.act(f"addMargin({account}, {mid}, {amount})",
                         lambda: self.perp.addMargin(mid, amount, {"from": account}),
-                        lambda now: self.model.add_margin(account, mid, amount))
+                        lambda now: self.model.add_margin(account, mid, amount, now=now))
 
     def remove_margin(self, account, mid, amount):
         return self.act(f"removeMargin({account}, {mid}, {amount})",
@@ -331,6 +331,12 @@ class Harness:
         oracle.setPrice(answer, {"from": self.deployer})
         self.model.set_price(mid, answer, self.now)
         self.log.append((f"setPrice({mid}, {answer})", None))
+
+    def set_funding(self, mid, params):
+        """The owner sets a market's funding (``perp.params.FundingParams``)."""
+        return self.act(f"setFundingParams({mid}, {params.as_tuple()})",
+                        lambda: self.perp.setFundingParams(mid, params.as_tuple(), {"from": self.deployer}),
+                        lambda now: self.model.set_funding_params(self.deployer, mid, params, now))
 
     def set_params(self, mid, params):
         """The owner changes a market's parameters (within the bounds: ``params.problems()`` must be empty)."""

@@ -30,6 +30,8 @@ STATES = (
     ("latch_set", "drawdown latch set"),
     ("latch_cleared", "drawdown latch cleared"),
     ("partial_fill", "partial fill (order left with a remainder)"),
+    ("funding_accrued", "funding accrued into the side indices"),
+    ("index_settled", "a position settled a nonzero index payment"),
 )
 ALL = tuple(k for k, _ in STATES)
 
@@ -71,6 +73,10 @@ class Coverage:
                 self.add("type1_fill" if d["adlType"] == 1 else "type2_fill")
             elif name == "AdlRemainderToFund":
                 self.add("type1_remainder")
+            elif name == "FundingAccrued":
+                self.add("funding_accrued")
+            elif name == "IndexSettled" and d["amount"] != 0:
+                self.add("index_settled")
         for mid, was in latches_before.items():
             now = latches_after[mid]
             if now and not was:

@@ -72,7 +72,8 @@ def test_each_event_kind_is_counted_where_it_belongs():
     events = [("Liquidated", {"equity": -5}), ("FundRefused", {"reason": 1}), ("FundRefused", {"reason": 2}),
               ("FundRefused", {"reason": 3}), ("FundAccepted", {}), ("AdlFill", {"adlType": 1}),
               ("AdlFill", {"adlType": 1}), ("AdlFill", {"adlType": 2}), ("AdlRemainderToFund", {}),
-              ("Liquidated", {"equity": 0}), ("Trade", {})]
+              ("Liquidated", {"equity": 0}), ("Trade", {}), ("FundingAccrued", {}), ("IndexSettled", {"amount": 0}),
+              ("IndexSettled", {"amount": -3})]
     cov.observe("liquidateBatch(1, 3)", events, None, {1: False, 2: True}, {1: True, 2: False}, partial_fills=2)
     for err in ("InsufficientAdlCapacity: 1, 5, 0", "FundNotDistressed: 1, 0, 0, 0", "FundFlat: 1"):
         cov.observe("deleverageFund(1)", [], err, {1: False}, {1: True})
@@ -81,6 +82,6 @@ def test_each_event_kind_is_counted_where_it_belongs():
         "accepted": 1, "refused_NegativeEquity": 1, "refused_RiskLimit": 1, "refused_Drawdown": 1,
         "bankrupt_liquidated": 1, "type1_fill": 2, "type1_remainder": 1, "type2_fill": 1,
         "type2_InsufficientAdlCapacity": 1, "type2_FundNotDistressed": 1, "type2_FundFlat": 1,
-        "latch_set": 1, "latch_cleared": 1, "partial_fill": 2,
+        "latch_set": 1, "latch_cleared": 1, "partial_fill": 2, "funding_accrued": 1, "index_settled": 1,
     }
     assert cov.actions == 5

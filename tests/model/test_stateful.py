@@ -25,6 +25,8 @@ import time
 from brownie.test import given, strategy
 from hypothesis import HealthCheck, note, settings
 from hypothesis import strategies as st
+
+from perp.params import FundingParams
 from hypothesis.strategies import SearchStrategy
 
 
@@ -33,7 +35,7 @@ from harness import Harness, Mismatch
 from perp.model import WAD, unrealized_pnl
 from reached import Coverage
 
-PROFILES = {"ci": (12, 20), "long": (300, 40)}
+PROFILES = {"ci": (16, 20), "long": (300, 40)}
 PROFILE = os.environ.get("STATEFUL_PROFILE", "ci")
 EXAMPLES, STEPS = PROFILES[PROFILE]
 EXAMPLES = int(os.environ.get("STATEFUL_EXAMPLES", EXAMPLES))
@@ -88,15 +90,19 @@ class PerpMachine:
 
     def initialize_book(self):
         """Every example starts from a leveraged two-sided book in both markets (20x against 2x, both ways), so
-        that a crash rule can reach liquidation, the fund's refusal and Type 1 / Type 2 within a few steps."""
+        that a crash rule can reach liquidation, the fund's refusal and Type 1 / Type 2 within a few steps. Market 1
+        has funding (1-hour period, 1% cap and change) and its second pair (the 2x long) trades 0.5% above the mark,
+        so the longs pay from the first second on."""
         h = self.h
         t = h.traders
         _, _, err = h.deposit_for_many(h.deployer, [a.address for a in t[:4]], [10_000 * h.one] * 4)
         assert err is None, err
+        _, _, err = h.set_funding(1, FundingParams(3600, 10**16, 10**16))
+        assert err is None, err
         for mid, size in ((1, 2 * WAD), (2, WAD // 20)):
-            price = h.mark(mid)
             hi = h.markets[mid][2].max_leverage
             for buyer, seller, lb, ls in ((t[0], t[1], hi, 2 * WAD), (t[2], t[3], 2 * WAD, hi)):
+                price = h.mark(mid) * 1005 // 1000 if mid == 1 and buyer == t[2] else h.mark(mid)
                 b = h.order(buyer, mid, True, size, price, lb)
                 s = h.order(seller, mid, False, 2 * size if seller == t[1] else size, price, ls)
                 _, _, err = h.settle([(b, s, size, price, None, None)])
@@ -292,6 +298,11 @@ class PerpMachine:
         """A risk-limit Type 2 with no counterparty in profit: InsufficientAdlCapacity (driver.Driver)."""
         self._construct("do_no_capacity", st_seed)
 
+    def rule_funding(self, st_seed):
+        """The owner sets (or switches off) a market's funding (driver.Driver.do_funding): the side indices then move
+        with every touch that follows in a new second."""
+        self._construct("do_funding", st_seed)
+
     def rule_params(self, st_seed):
         """The owner moves the fund's risk limit or drawdown lines within bounds (driver.Driver.do_params)."""
         self._construct("do_params", st_seed)
@@ -363,7 +374,7 @@ class PerpMachine:
                 if a == closer.address.lower():
                     continue
                 pos = h.model.position(mid, a)
-                equity = pos.margin + unrealized_pnl(pos.size, pos.open_notional, price, h.scale)
+                equity = h.model.position_equity(mid, a, price)  # what it owes its side's index counted
                 assert equity >= 0, f"{a} still insolvent after the keeper pass"
                 q = abs(pos.size)
                 if q * price // (WAD * h.scale) == 0:
@@ -394,10 +405,11 @@ class PerpMachine:
         cash = sum(m.fund_cash for m in h.model.markets.values())
         fund_on = sum(m.fund_open_notional for m in h.model.markets.values())
         rest = sum(p.margin - p.open_notional for p in h.model.positions.values())  # the closer's mirror
+        balances = sum(m.index_balance for m in h.model.markets.values())  # index payments not yet settled out
         assert all(a == closer.address.lower() for (_, a) in h.model.positions)
-        assert vault == cash - fund_on + rest
+        assert vault == cash - fund_on + rest + balances
         if all(m.fund_size == 0 for m in h.model.markets.values()):
-            assert vault == cash, "vault must hold exactly the funds' cash"
+            assert vault == cash + balances, "vault must hold exactly the funds' cash and the index balances"
 
 
 def run_machine(machine, env, examples: int, steps: int, derandomize: bool) -> None:
