@@ -293,7 +293,8 @@ class Engine:
             price = self._mark(mid)
             for is_long in (True, False):
                 side = [_Held(a, p) for a, p in self._side(mid, is_long)]
-                for account, (_, _, _, lights) in queue_indicator(side, price, self.scale).items():
+                index = self._side_index_now(mid, is_long)
+                for account, (_, _, _, lights) in queue_indicator(side, price, self.scale, index).items():
                     out[account] = lights
         return out
 
@@ -473,6 +474,14 @@ class Simulation(Engine):
     def _free_collaterals(self, addresses: list) -> dict:
         return self.client.free_collaterals(addresses)
 
+    def _side_index_now(self, mid: int, is_long: bool) -> int:
+        f = self.client.funding_state(mid)
+        return f.long_index_now if is_long else f.short_index_now
+
+    def _funding(self, mid: int) -> dict:
+        f = self.client.funding_state(mid)
+        return {"rate": f.rate, "long_index": f.long_index_now, "short_index": f.short_index_now}
+
     def _position_views(self, mid: int) -> list:
         return [(v.account, _position_fields(v.size, v.open_notional, v.margin, v.equity, v.state))
                 for v in self.client.position_views(mid)]
@@ -631,12 +640,14 @@ class ModelSimulation(Engine):
         if price is None:
             return []
         cached = self._scans.get(mid)
-        if cached is not None and cached[0] == price and cached[1] == self._version[mid]:
+        # (with funding, values move with time as well: the lens counts the funding accrued to now)
+        when = self.now if self.model.markets[mid].funding_period else None
+        if cached is not None and cached[0] == (price, when) and cached[1] == self._version[mid]:
             return list(cached[2])
         model = self.model
         found = [a for is_long in (True, False) for a in model.side_accounts(mid, is_long)
-                 if model.is_liquidatable(mid, a, price)]
-        self._scans[mid] = (price, self._version[mid], found)
+                 if model.is_liquidatable(mid, a, price, self.now)]
+        self._scans[mid] = ((price, when), self._version[mid], found)
         return list(found)
 
     def _liquidate(self, mid: int, accounts: list) -> None:
@@ -681,9 +692,12 @@ class ModelSimulation(Engine):
         from .core import notional_up
         from .core.valuation import fund_drawdown
 
+        from .core import fund_equity
+
         mk = self.model.markets[mid]
         price = self.model.mark_price(mid, self.now)
-        equity = self.model.fund_equity(mid, price)
+        on = self.model.view_fund_open_notional(mid, self.now)
+        equity = fund_equity(mk.fund_cash, mk.fund_size, on, price, self.scale)
         return {"cash": mk.fund_cash, "size": mk.fund_size, "equity": equity,
                 "net_notional": notional_up(abs(mk.fund_size), price, self.scale),
                 "drawdown": fund_drawdown(mk.fund_hwm, equity), "distressed": mk.fund_distressed}
@@ -702,6 +716,14 @@ class ModelSimulation(Engine):
     def _free_collaterals(self, addresses: list) -> dict:
         return {a.lower(): self.model.free_collateral(a) for a in addresses}
 
+    def _side_index_now(self, mid: int, is_long: bool) -> int:
+        f = self.model.funding_state(mid, self.now)
+        return f[5] if is_long else f[6]
+
+    def _funding(self, mid: int) -> dict:
+        f = self.model.funding_state(mid, self.now)
+        return {"rate": f[1], "long_index": f[5], "short_index": f[6]}
+
     def _position_views(self, mid: int) -> list:
         from .core.valuation import value_position
 
@@ -710,15 +732,19 @@ class ModelSimulation(Engine):
         out = []
         for is_long in (True, False):
             for a, p in self._side(mid, is_long):
-                v = value_position(p.size, p.open_notional, p.margin, price, self.scale, params)
-                out.append((a, _position_fields(p.size, p.open_notional, p.margin, v.equity, v.state)))
+                on = self.model.view_open_notional(mid, p, self.now)  # as the lens values it now
+                v = value_position(p.size, on, p.margin, price, self.scale, params)
+                out.append((a, _position_fields(p.size, on, p.margin, v.equity, v.state)))
         return out
 
     def _final_fund(self, mid: int) -> dict:
+        from .core import fund_equity
+
         mk = self.model.markets[mid]
         price = self.model.mark_price(mid, self.now)
-        return {"cash": mk.fund_cash, "size": mk.fund_size, "open_notional": mk.fund_open_notional,
-                "equity": self.model.fund_equity(mid, price)}
+        on = self.model.view_fund_open_notional(mid, self.now)
+        return {"cash": mk.fund_cash, "size": mk.fund_size, "open_notional": on,
+                "equity": fund_equity(mk.fund_cash, mk.fund_size, on, price, self.scale)}
 
     # ------------------------------------------------------------------ audit
 

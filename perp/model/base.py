@@ -205,6 +205,21 @@ class PerpBase:
         if price != 0:
             m.funding_price = price
 
+    def view_open_notional(self, mid, pos: Position, now: int) -> int:
+        """A position's cost basis as ``PerpLens`` values it at time ``now``: what it owes its side's index settled,
+        the funding accrued up to ``now`` included (a touch now would settle exactly this)."""
+        m = self._market(mid)
+        step, _ = self._funding_step(m, now)
+        index = m.side_index(pos.size > 0) + (step if pos.size > 0 else -step)
+        return pos.open_notional + index_owed_up(pos.size, index, pos.index_snapshot, self.scale)
+
+    def view_fund_open_notional(self, mid, now: int) -> int:
+        """The fund's cost basis as ``PerpLens.fundState`` values it at time ``now``."""
+        m = self._market(mid)
+        step, _ = self._funding_step(m, now)
+        index = m.side_index(m.fund_size > 0) + (step if m.fund_size > 0 else -step)
+        return m.fund_open_notional + index_owed_up(m.fund_size, index, m.fund_index_snapshot, self.scale)
+
     def funding_state(self, mid, now: int) -> tuple:
         """As ``fundingState``: ((period, maxRate, maxRateChange), rate, target, price, lastAccrual, long index now,
         short index now)."""

@@ -37,12 +37,13 @@ class LiquidationModule:
 
         return self._tx(run)
 
-    def is_liquidatable(self, mid, account, price) -> bool:
+    def is_liquidatable(self, mid, account, price, now: int | None = None) -> bool:
+        """E < MM at ``price``; with ``now``, valued as the lens values it then (funding accrued to ``now``)."""
         pos = self.positions.get((mid, addr(account)))
         if pos is None:
             return False
-        return _is_liquidatable(pos.size, self._settled_on(self.markets[mid], pos), pos.margin, price, self.scale,
-                                self.markets[mid].params.mmr)
+        on = self._settled_on(self.markets[mid], pos) if now is None else self.view_open_notional(mid, pos, now)
+        return _is_liquidatable(pos.size, on, pos.margin, price, self.scale, self.markets[mid].params.mmr)
 
     def _liquidate(self, mid, m: Market, account, price, keeper, now) -> bool:
         pos = self.positions[(mid, account)]

@@ -70,11 +70,12 @@ abstract contract ProtocolInvariants is TestBase {
         bytes4[] memory f = new bytes4[](1);
         f[0] = FundHandler.topUp.selector;
         _target(address(fund), f);
-        bytes4[] memory a = new bytes4[](4);
+        bytes4[] memory a = new bytes4[](5);
         a[0] = AdminHandler.setRiskLimit.selector;
         a[1] = AdminHandler.setDrawdownLines.selector;
         a[2] = AdminHandler.setMaintenance.selector;
         a[3] = AdminHandler.setPaused.selector;
+        a[4] = AdminHandler.setFunding.selector;
         _target(address(admin), a);
     }
 

@@ -204,7 +204,7 @@ contract World {
     // ------------------------------------------------------------------ coverage and violations
 
     function _declareStates() private {
-        string[18] memory names = [
+        string[19] memory names = [
             "trade",
             "partial_fill",
             "resting_fill",
@@ -222,7 +222,8 @@ contract World {
             "latch_set",
             "latch_cleared",
             "withdrawal",
-            "margin_removed"
+            "margin_removed",
+            "funding_on"
         ];
         for (uint256 i; i < names.length; ++i) {
             _stateNames.push(names[i]);

@@ -178,10 +178,11 @@ abstract contract HandlerBase {
         }
     }
 
-    /// @notice A side's cumulative index (funding and socialized losses per unit of size).
+    /// @notice A side's cumulative index (funding and socialized losses per unit of size) as a call now sees it:
+    ///         the funding accrued to this second included.
     function _sideIndex(uint256 marketId, bool isLong) internal view returns (int256) {
-        (int256 longIndex, int256 shortIndex,,,,) = perp.marketIndex(marketId);
-        return isLong ? longIndex : shortIndex;
+        (,,,,, int256 longNow, int256 shortNow) = perp.fundingState(marketId);
+        return isLong ? longNow : shortNow;
     }
 
     /// @notice A position's cost basis with what it owes its side's index settled, rounded against the holder (up).

@@ -26,8 +26,17 @@ contract KeeperHandler is HandlerBase {
         bool latch;
     }
 
+    /// @dev The fund as a call now values it: its cost basis with what it owes its side's index settled, the
+    ///      funding accrued to this second included (every keeper call accrues and settles before it acts).
     function _fund(uint256 m) internal view returns (FundSnap memory f) {
         (f.cash, f.size, f.openNotional,,, f.latch) = perp.fundAccount(m);
+        (,,,, int256 snapshot,) = perp.marketIndex(m);
+        (,,,,, int256 longNow, int256 shortNow) = perp.fundingState(m);
+        Position memory asPos;
+        asPos.size = int128(f.size);
+        asPos.openNotional = int128(f.openNotional);
+        asPos.indexSnapshot = int96(snapshot);
+        f.openNotional = _settledOn(asPos, f.size > 0 ? longNow : shortNow);
     }
 
     function _latchMoves(FundSnap memory before, uint256 m) internal {

@@ -4,7 +4,8 @@ pragma solidity ^0.8.24;
 import {vm} from "../../utils/Vm.sol";
 import {HandlerBase} from "./HandlerBase.sol";
 import {World} from "../World.sol";
-import {MarketParams} from "../../../../interfaces/IPerpetualTypes.sol";
+import {FundingParams, MarketParams} from "../../../../interfaces/IPerpetualTypes.sol";
+import {IPerpetualErrors} from "../../../../interfaces/IPerpetual.sol";
 
 /// @title OracleHandler
 /// @notice The oracle: moves within the trading band, gaps and crashes beyond it (both ways), time passing (which
@@ -104,6 +105,24 @@ contract AdminHandler is HandlerBase {
         MarketParams memory p = _params(m);
         p.mmr = uint64(_pick(bps, 100, p.mcr / 1e14 - 1) * 1e14);
         _apply(m, p);
+    }
+
+    /// @notice Funding on (an hour to 8 hours, a cap of 0.01%-2% per period, a change up to the cap), or off one time
+    ///         in eight: the side indices then move with every touch in a new second.
+    function setFunding(uint256 market, uint256 seed) external {
+        uint256 m = _marketIndex(market) + 1;
+        FundingParams memory f;
+        if (seed % 8 != 0) {
+            uint64 cap = uint64([uint256(1e14), 1e15, 5e15, 2e16][(seed >> 3) % 4]);
+            f = FundingParams(uint32([uint256(3600), 4 hours, 8 hours][(seed >> 5) % 3]), cap, cap);
+        }
+        vm.prank(world.owner());
+        try perp.setFundingParams(m, f) {
+            world.hit(f.period == 0 ? "funding_off" : "funding_on");
+        } catch (bytes memory err) {
+            // the change reads the mark it applies the rate to: a stale oracle stops it, nothing else may
+            if (bytes4(err) != IPerpetualErrors.StaleOraclePrice.selector) world.violate("a valid funding change reverted");
+        }
     }
 
     /// @notice Pauses a market one time in four, unpauses it otherwise (so that markets mostly trade).
