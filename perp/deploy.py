@@ -118,6 +118,14 @@ def set_market_params(sender: Sender, perp: Contract, market_id: int, params: Ma
     _send(sender, perp, "setMarketParams", market_id, params.as_tuple())
 
 
+def set_funding_params(sender: Sender, perp: Contract, market_id: int, params) -> None:
+    """``setFundingParams`` (``perp.params.FundingParams``), its bounds checked here first with readable messages."""
+    problems = params.problems()
+    if problems:
+        raise DeployError(f"market {market_id} funding: " + "; ".join(problems))
+    _send(sender, perp, "setFundingParams", market_id, params.as_tuple())
+
+
 def _manifest(sender: Sender, network: str, rpc_url: str, perp, lens, token, libraries, decimals, markets) -> Manifest:
     rpc = sender.rpc
     return Manifest(chain_id=rpc.chain_id(), perpetual=perp.address, lens=lens.address, collateral=token.address,

@@ -293,6 +293,9 @@ class Replay:
             return
         pos = self.state.positions.get((m, acct))
         if pos is None:
+            liq = ctx["liquidation"]
+            if liq is not None and liq["marketId"] == m and _a(liq["account"]) == acct:
+                return  # the liquidated position settles as it closes (the replay closed it at `Liquidated`)
             self._report("events.index", _sub(m, acct), "index settled for a position the events do not have",
                          ctx["tx"])
             return

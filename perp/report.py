@@ -94,7 +94,8 @@ def build(run, summary: dict | None = None) -> dict:
         "final_funds": run.final_funds,
         "steps": [
             {"step": r.step, "prices": r.prices, "funds": r.funds,
-             "open_interest": {k: list(v) for k, v in r.open_interest.items()}, "liquidations": r.liquidations,
+             "open_interest": {k: list(v) for k, v in r.open_interest.items()}, "funding": r.funding,
+             "liquidations": r.liquidations,
              "refusals": r.refusals, "type1_fills": r.type1_fills, "type2_fills": r.type2_fills,
              "type2_reverts": r.type2_reverts}
             for r in run.steps
@@ -152,6 +153,20 @@ def plot(report: dict, out_dir: Path, decimals: int) -> list[Path]:
         ax.set_title(f"{m} open interest (contracts, fund included)")
         ax.legend()
     save(fig, "open_interest.png")
+
+    if any(s.get("funding", {}).get(m, {}).get("long_index") for s in report["steps"] for m in markets):
+        fig, axes = plt.subplots(len(markets), 1, figsize=(8, 2.6 * len(markets)), squeeze=False)
+        for ax, m in zip(axes[:, 0], markets):
+            rows = [s.get("funding", {}).get(m) or {"rate": 0, "long_index": 0} for s in report["steps"]]
+            ax.plot(steps, [r["rate"] / WAD * 100 for r in rows], label="rate (% per period, > 0: longs pay)")
+            ax.set_xlabel("step")
+            twin = ax.twinx()
+            twin.plot(steps, [r["long_index"] / WAD for r in rows], "--", color="tab:orange",
+                      label="long index (per contract)")
+            ax.set_title(f"{m} funding")
+            ax.legend(loc="upper left")
+            twin.legend(loc="lower right")
+        save(fig, "funding.png")
 
     fig, ax = plt.subplots(figsize=(8, 3))
     ax.bar(steps, [s["type1_fills"] for s in report["steps"]], label="Type 1 (bankruptcy price)")

@@ -20,6 +20,7 @@ TITLES = {
     "price": "Oracle price",
     "fund": "Insurance fund: cash and equity at mark",
     "open_interest": "Open interest (fund included)",
+    "funding": "Funding: rate and the side indices",
     "adl_fills": "ADL fills per step",
     "haircuts": "ADL haircut per account hit",
     "queue_lights": "ADL queue lights before the crash",
@@ -121,6 +122,24 @@ def figures(report: dict, decimals: int) -> dict:
                                  name=f"{m} short", line=dict(dash="dash")), row=i, col=1)
     figs["open_interest"] = fig
 
+    fig = make_subplots(rows=n, cols=1, subplot_titles=[f"{m}" for m in markets], vertical_spacing=0.2 if n > 1 else 0.1,
+                        specs=[[{"secondary_y": True}] for _ in range(n)])
+    fig.update_layout(title=TITLES["funding"], height=300 * n + 80, margin=dict(l=70, r=70, t=70, b=50))
+    funded = False
+    for i, m in enumerate(markets, 1):
+        rows = [s.get("funding", {}).get(m) or {"rate": 0, "long_index": 0, "short_index": 0}
+                for s in report["steps"]]
+        funded = funded or any(r["rate"] or r["long_index"] or r["short_index"] for r in rows)
+        fig.add_trace(go.Scatter(x=steps, y=[r["rate"] / WAD * 100 for r in rows], name=f"{m} rate"), row=i, col=1)
+        fig.add_trace(go.Scatter(x=steps, y=[r["long_index"] / WAD for r in rows], name=f"{m} long index",
+                                 line=dict(dash="dot")), row=i, col=1, secondary_y=True)
+        fig.update_xaxes(title_text="price step", row=i, col=1)
+        fig.update_yaxes(title_text="rate (% of notional per period, > 0: longs pay)", row=i, col=1)
+        fig.update_yaxes(title_text="long index (price units per contract)", row=i, col=1, secondary_y=True)
+    if not funded:
+        fig.add_annotation(text="no funding in this run", showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper")
+    figs["funding"] = fig
+
     fig = go.Figure()
     fig.add_trace(go.Bar(x=steps, y=[s["type1_fills"] for s in report["steps"]], name="Type 1 (bankruptcy price)"))
     fig.add_trace(go.Bar(x=steps, y=[s["type2_fills"] for s in report["steps"]], name="Type 2 (fund, at mark)"))
@@ -202,7 +221,7 @@ def render(report: dict, decimals: int, policy_rows: list | None = None, policy_
                                             for k, v in summary) + "</table>",
     ]
     first = True
-    for key in ("price", "fund", "open_interest", "adl_fills", "haircuts", "queue_lights"):
+    for key in ("price", "fund", "open_interest", "funding", "adl_fills", "haircuts", "queue_lights"):
         parts.append(f"<h2>{html.escape(TITLES[key])}</h2>")
         if key == "haircuts" and _windfalls(report) > 0:
             parts.append(f"<p class='note' id='windfall-note'><b>Windfalls:</b> {html.escape(WINDFALL_NOTE)} "

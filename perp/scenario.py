@@ -14,6 +14,8 @@ from pathlib import Path
 
 import yaml
 
+from .units import WAD
+
 PATH_KINDS = ("gap", "linear", "cascade", "spike", "csv", "flat")
 
 
@@ -28,6 +30,15 @@ class PricePath:
 
 
 @dataclass(frozen=True)
+class FundingSpec:
+    """A market's funding regime: the protocol's funding parameters (``perp.params.FundingParams``) and the premium
+    of the opening trades over the mark, which sets the rate's target (> 0: a crowded long side pays)."""
+
+    params: object  # perp.params.FundingParams
+    premium: Decimal  # relative, e.g. 0.0005: the entries trade 0.05% above the mark
+
+
+@dataclass(frozen=True)
 class MarketSpec:
     name: str
     start_price: Decimal
@@ -35,6 +46,7 @@ class MarketSpec:
     fund_seed: Decimal
     params: dict  # overrides of perp.params.MarketParams fields (ints, already scaled)
     weight: Decimal  # share of the traders in this market
+    funding: FundingSpec | None = None
 
 
 @dataclass(frozen=True)
@@ -98,6 +110,7 @@ class Scenario:
     expect: dict = field(default_factory=dict)
     source: str = ""
     waves: tuple = ()  # Wave, in step order, not overlapping
+    step_seconds: int = 1  # the time between two price steps (funding accrues over it)
 
     def market(self, name: str) -> MarketSpec:
         for m in self.markets:
@@ -290,6 +303,31 @@ def _waves(raw, steps: int) -> tuple:
 
 
 
+def _funding(d, where: str):
+    """``funding: {period_hours, max_rate, max_rate_change, premium}`` (rates as fractions of notional per period)."""
+    if d is None:
+        return None
+    from .params import FundingParams
+
+    if not isinstance(d, dict):
+        _fail(where, "must be a mapping (period_hours, max_rate, max_rate_change, premium)")
+    known = {"period_hours", "max_rate", "max_rate_change", "premium"}
+    for key in d:
+        if key not in known:
+            _fail(f"{where}.{key}", f"is not a funding field (known: {', '.join(sorted(known))})")
+    hours = _decimal(_get(d, "period_hours", where, 8), f"{where}.period_hours")
+    rate = _decimal(_get(d, "max_rate", where), f"{where}.max_rate")
+    change = _decimal(_get(d, "max_rate_change", where, d.get("max_rate")), f"{where}.max_rate_change")
+    premium = _decimal(_get(d, "premium", where, 0), f"{where}.premium", positive=False)
+    params = FundingParams(int(hours * 3600), int(rate * WAD), int(change * WAD))
+    problems = params.problems()
+    if problems:
+        _fail(where, "; ".join(problems))
+    if abs(premium) > Decimal("0.01"):
+        _fail(f"{where}.premium", f"must be within [-0.01, 0.01] (the entries trade at mark x (1 + premium)), got {premium}")
+    return FundingSpec(params, premium)
+
+
 def _params(d: dict, where: str, decimals: int) -> dict:
     """Overrides of MarketParams: ratios and money given in human units, returned as contract integers."""
     from .params import MarketParams
@@ -331,7 +369,8 @@ def parse(raw, base_dir: Path = Path("."), source: str = "<scenario>") -> Scenar
     where = "scenario"
     if not isinstance(raw, dict):
         _fail(where, "must be a mapping at the top level")
-    known = {"name", "description", "steps", "collateral_decimals", "markets", "traders", "keeper", "expect", "waves"}
+    known = {"name", "description", "steps", "collateral_decimals", "markets", "traders", "keeper", "expect", "waves",
+             "step_seconds"}
     for key in raw:
         if key not in known:
             _fail(f"{where}.{key}", f"is not a scenario field (known: {', '.join(sorted(known))})")
@@ -353,6 +392,7 @@ def parse(raw, base_dir: Path = Path("."), source: str = "<scenario>") -> Scenar
                 fund_seed=_decimal(_get(m, "fund_seed", w, 0), f"{w}.fund_seed", positive=False),
                 params=_params(_get(m, "params", w, {}), f"{w}.params", decimals),
                 weight=_decimal(_get(m, "weight", w, 1), f"{w}.weight"),
+                funding=_funding(m.get("funding"), f"{w}.funding"),
             )
         )
     t = _get(raw, "traders", where, kind=dict)
@@ -387,6 +427,7 @@ def parse(raw, base_dir: Path = Path("."), source: str = "<scenario>") -> Scenar
         expect=dict(_get(raw, "expect", where, {}, kind=dict)),
         source=source,
         waves=_waves(raw.get("waves"), steps),
+        step_seconds=_int(_get(raw, "step_seconds", where, 1), f"{where}.step_seconds", 1, 7 * 86_400),
     )
 
 

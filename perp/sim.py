@@ -48,6 +48,7 @@ class StepRecord:
     prices: dict
     funds: dict  # market -> {cash, equity, size, net_notional, drawdown, distressed}
     open_interest: dict  # market -> (long, short) WAD
+    funding: dict = field(default_factory=dict)  # market -> {rate (WAD per period), long_index, short_index (WAD)}
     liquidations: int = 0
     type1_fills: int = 0
     type2_fills: int = 0
@@ -130,7 +131,8 @@ class Engine:
         self.bystander_start: dict = {}
         self.tx_count = 0
         self.gas_used = 0
-        self.clock_start = None  # the time of the population; step s runs at clock_start + 1 + s (None: the node's)
+        # the time of the population; step s runs at clock_start + 1 + s * step_seconds (None: the node's own clock)
+        self.clock_start = None
         self._step = None
 
     # ------------------------------------------------------------------ population
@@ -172,7 +174,10 @@ class Engine:
         """Every trader of the cohort against the market maker's one order per side, at the round's price, settled
         in batches of ``PAIRS_PER_BATCH``."""
         mid = self.market_ids[market]
-        p = int(price * WAD)
+        spec = self.scn.market(market)
+        # the entries trade at the oracle price, or at the funding regime's premium over it (the rate's target)
+        premium = spec.funding.premium if spec.funding is not None else 0
+        p = int(price * (1 + premium) * WAD)
         maker = self.maker
         sizes = {t.index: t.notional * self.scale * WAD // p for t in cohort}
         buy_total = sum(sizes[t.index] for t in cohort if not t.is_long)
@@ -233,7 +238,9 @@ class Engine:
         first_event = len(self.events)
         if step > 0:
             for m in self.scn.markets:
-                if m.path.points[step] != m.path.points[step - 1]:
+                # a new answer when the price moves, and on every step once steps are long enough for the answer
+                # to go stale (the oracle's own time: an unchanged price still needs a fresh round)
+                if m.path.points[step] != m.path.points[step - 1] or self.scn.step_seconds > 1:
                     self.set_price(m.name, m.path.points[step], step)
         prices = {m.name: m.path.points[step] for m in self.scn.markets}
         record = StepRecord(step, {k: str(v) for k, v in prices.items()}, {}, {})
@@ -245,6 +252,7 @@ class Engine:
             mid = self.market_ids[m.name]
             record.funds[m.name] = self._fund_view(mid)
             record.open_interest[m.name] = self._open_interest(mid)
+            record.funding[m.name] = self._funding(mid)
         record.count(self.events[first_event:])
         return record
 
@@ -261,7 +269,7 @@ class Engine:
         waiting = {(mid, a) for a in liquidatable if a not in due}
         if due:
             self._liquidate(mid, due)
-        poke = step == 0 or bool(due) or m.path.points[step] != m.path.points[step - 1]
+        poke = step == 0 or bool(due) or m.path.points[step] != m.path.points[step - 1] or self.scn.step_seconds > 1
         if poke and self._mark(mid) is not None:
             self._poke(mid)
         for a in due:
@@ -405,7 +413,7 @@ class Simulation(Engine):
 
     def _tick(self, step: int) -> None:
         if self.clock_start is not None:
-            self.rpc.request("evm_setNextBlockTimestamp", [self.clock_start + 1 + step])
+            self.rpc.request("evm_setNextBlockTimestamp", [self.clock_start + 1 + step * self.scn.step_seconds])
 
     def _clock_stop(self) -> None:
         if self.clock_start is not None:
@@ -547,8 +555,11 @@ class ModelSimulation(Engine):
             problems = params.problems(scenario.decimals)
             if problems:
                 raise ScenarioError(f"markets.{m.name}.params: " + "; ".join(problems))
-            mid = self.model.create_market(params, 10**MODEL_ORACLE_DECIMALS, self.now, MODEL_ORACLE_DECIMALS)
+            mid = self.model.create_market(params, int(m.start_price * 10**MODEL_ORACLE_DECIMALS), self.now,
+                                           MODEL_ORACLE_DECIMALS)
             self.market_ids[m.name] = mid
+            if m.funding is not None:
+                self.model.set_funding_params(self.operator_address, mid, m.funding.params, self.now)
             seed = int(m.fund_seed * 10**scenario.decimals)
             if seed > 0:
                 self.model.top_up_fund(self.operator_address, mid, seed)
@@ -594,7 +605,7 @@ class ModelSimulation(Engine):
         self.now = self.clock_start
 
     def _tick(self, step: int) -> None:
-        self.now = self.clock_start + 1 + step
+        self.now = self.clock_start + 1 + step * self.scn.step_seconds
 
     def _clock_stop(self) -> None:
         pass
@@ -842,14 +853,15 @@ def _chain_style(exc) -> str:
 
 
 def deploy_for(operator: Sender, scn: Scenario, keeper: str) -> Deployed:
-    """A fresh devnet deployment for scenario ``scn`` (``perp.deploy.deploy_devnet``): its markets at price 1 until
-    the run sets them, its parameter overrides, its fund seeds. ``operator`` (an unlocked devnet account) deploys,
+    """A fresh devnet deployment for scenario ``scn`` (``perp.deploy.deploy_devnet``): its markets listed at their
+    start prices (the ADL queue's reference price), its parameter overrides, its funding, its fund seeds. ``operator`` (an unlocked devnet account) deploys,
     owns the mock oracles and pays the deposits; ``keeper`` is the keeper's unlocked account."""
-    from .deploy import deploy_devnet, set_market_params, top_up_fund
+    from .deploy import deploy_devnet, set_funding_params, set_market_params, top_up_fund
     from .params import MarketParams
     from .scenario import ScenarioError
 
-    made = deploy_devnet(operator, decimals=scn.decimals, markets=[(m.name, 1) for m in scn.markets], fund_seed=0)
+    made = deploy_devnet(operator, decimals=scn.decimals, markets=[(m.name, m.start_price) for m in scn.markets],
+                         fund_seed=0)
     for m in scn.markets:
         info = made.manifest.markets[m.name]
         params = MarketParams(**info["params"]).with_(**m.params)
@@ -858,6 +870,8 @@ def deploy_for(operator: Sender, scn: Scenario, keeper: str) -> Deployed:
             raise ScenarioError(f"markets.{m.name}.params: " + "; ".join(problems))
         set_market_params(operator, made.perp, info["id"], params)
         info["params"] = dict(params.__dict__)
+        if m.funding is not None:
+            set_funding_params(operator, made.perp, info["id"], m.funding.params)
         top_up_fund(operator, made.perp, made.token, info["id"], int(m.fund_seed * 10**scn.decimals), faucet=True)
     return Deployed(perp=made.perp.address, lens=made.lens.address, token=made.token.address,
                     oracles={n: c.address for n, c in made.oracles.items()},
