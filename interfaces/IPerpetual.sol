@@ -209,7 +209,7 @@ interface IPerpetualEvents {
     /// @notice Emitted at listing: the reference price (WAD, a power of two: the mark at listing rounded down) that
     ///         the ADL queue's tiers are measured against.
     event ReferencePriceSet(uint256 indexed marketId, uint256 referencePrice);
-    /// @notice Emitted when a position (`account`; the protocol's own address for the market's insurance fund)
+    /// @notice Emitted when a position (`account`; address(0) for the market's insurance fund)
     ///         settles what it owes its side's index since its snapshot into its cost basis and its snapshot moves to
     ///         the index: `amount` collateral units (negative: it receives; zero when that rounds away), rounded
     ///         against the holder, moved to or from the market's index balance.

@@ -281,12 +281,12 @@ class Replay:
         return self.state.indices.setdefault(m, MarketIndex())
 
     def _on_IndexSettled(self, a, ctx):
-        """A position (or the fund: the protocol's own address) settles its side's index: the amount moves between
+        """A position (or the fund: address(0)) settles its side's index: the amount moves between
         its cost basis and the index balance, and its snapshot moves to the side's index."""
         m, acct, amount = a["marketId"], _a(a["account"]), a["amount"]
         x = self._index(m)
         x.index_balance += amount
-        if acct == _a(self.perp.address):
+        if acct == queue.ZERO:  # the market's insurance fund
             f = self.state.funds.setdefault(m, Fund())
             f.open_notional += amount
             x.fund_snapshot = x.side(f.size > 0)

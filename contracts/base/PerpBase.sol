@@ -148,7 +148,7 @@ abstract contract PerpBase is IPerpetualErrors, IPerpetualEvents, PerpStorage {
         emit IndexSettled(marketId, account, paid);
     }
 
-    /// @dev The same for the fund's position (its cost basis `fundOpenNotional`); the event names the market's address.
+    /// @dev The same for the fund's position (its cost basis `fundOpenNotional`); the event names address(0).
     function _settleFundIndex(uint256 marketId, Market storage mkt) internal {
         int256 size = mkt.fundSize;
         if (size == 0) return;
@@ -161,7 +161,7 @@ abstract contract PerpBase is IPerpetualErrors, IPerpetualEvents, PerpStorage {
             mkt.fundOpenNotional += paid;
             mkt.indexBalance += int128(paid);
         }
-        emit IndexSettled(marketId, address(this), paid);
+        emit IndexSettled(marketId, address(0), paid);
     }
 
     // ------------------------------------------------------------------ funding (moves the side indices)

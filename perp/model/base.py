@@ -8,7 +8,7 @@ from ..core.valuation import equity as equity_at
 from ..core import (ModelError, Position, fail, fund_equity, index_owed_up, notional_down, notional_up, queue,
                     unrealized_pnl_down, wad_mul_up)
 from ..core.fixed import wad_div_up as _wad_div_up
-from .storage import Market, _int128, _uint128, addr, default_hasher, reduction
+from .storage import ZERO, Market, _int128, _uint128, addr, default_hasher, reduction
 
 
 def wad_div_up(x: int, y: int) -> int:
@@ -166,7 +166,7 @@ class PerpBase:
         if paid != 0:
             m.fund_open_notional += paid
             m.index_balance += paid
-        self.events.append(("IndexSettled", {"marketId": mid, "account": self.address, "amount": paid}))
+        self.events.append(("IndexSettled", {"marketId": mid, "account": ZERO, "amount": paid}))
 
     # funding (PerpBase._fundingStep, _accrueFunding)
 

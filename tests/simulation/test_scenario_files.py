@@ -46,6 +46,18 @@ def with_(path, value):
         (("traders", "leverage"), {"dist": "uniform", "min": 0.5, "max": 2}, "traders.leverage: must be at least 1x"),
         (("keeper",), {"latency": -1}, "keeper.latency: must be at least 0, got -1"),
         (("surprise",), 1, "scenario.surprise: is not a scenario field"),
+        (("step_seconds",), 0, "scenario.step_seconds: must be at least 1, got 0"),
+        (("markets", "ETH-PERP", "funding"), 3, "markets.ETH-PERP.funding: must be a mapping"),
+        (("markets", "ETH-PERP", "funding"), {"max_rate": 0.001, "speed": 1},
+         "markets.ETH-PERP.funding.speed: is not a funding field"),
+        (("markets", "ETH-PERP", "funding"), {}, "markets.ETH-PERP.funding.max_rate: is required"),
+        (("markets", "ETH-PERP", "funding"), {"max_rate": 0.5},
+         "markets.ETH-PERP.funding: max_rate must be within (0, 0.1] of notional per period (WAD), got "
+         "500000000000000000"),
+        (("markets", "ETH-PERP", "funding"), {"max_rate": 0.001, "period_hours": 0.001},
+         "markets.ETH-PERP.funding: funding period must be within [60 s, 30 days], got 3 s"),
+        (("markets", "ETH-PERP", "funding"), {"max_rate": 0.001, "premium": 0.05},
+         "markets.ETH-PERP.funding.premium: must be within [-0.01, 0.01]"),
     ],
 )
 def test_bad_field_is_named_in_the_error(path, value, message):
