@@ -63,7 +63,9 @@ struct FundingParams {
 ///         Funding and socialized losses reach it through its side's cumulative index: `indexSnapshot` is that
 ///         index when the position was last settled, and `|size| * (index - indexSnapshot)` (WAD price units per
 ///         unit of size) is what it owes since, added to `openNotional` (rounded against the holder) on its next touch.
-/// @dev The queue fields place the position in its market side's ADL queue (`libraries/AdlQueue.sol`): its list (the
+/// @dev Packed in four slots: [size openNotional] [margin openSeq tier queued indexSnapshot] [next key qDown] [prev];
+///      the ADL engine reads the first two of every position it examines and the third of every node it passes.
+///      The queue fields place the position in its market side's ADL queue (`libraries/AdlQueue.sol`): its list (the
 ///      tier of its margin per unit of size over the market's reference price, or 242, the overflow list where a
 ///      position waits after a partial ADL cut until it is re-queued), whether it is linked, its neighbours, its key
 ///      (its entry in the side's index frame, biased, in units of 2^33 wei, rounded towards the less profitable
@@ -72,15 +74,15 @@ struct FundingParams {
 struct Position {
     int128 size;
     int128 openNotional;
-    uint128 margin;
-    uint64 openSeq;
+    uint96 margin;
+    uint40 openSeq;
     uint8 tier;
     bool queued;
+    int104 indexSnapshot;
     address next;
     uint64 key;
     uint32 qDown;
     address prev;
-    int96 indexSnapshot;
 }
 
 /// @notice A signed order (EIP-712 typed data, domain "ADL Perpetual" version "1").

@@ -140,7 +140,7 @@ abstract contract PerpBase is IPerpetualErrors, IPerpetualEvents, PerpStorage {
         int256 snapshot = pos.indexSnapshot;
         if (index == snapshot) return;
         int256 paid = _indexOwedUp(size, index, snapshot);
-        pos.indexSnapshot = int96(index); // |index| <= MAX_INDEX
+        pos.indexSnapshot = int104(index); // |index| <= MAX_INDEX
         if (paid != 0) {
             pos.openNotional = (pos.openNotional + paid).toInt128();
             mkt.indexBalance += int128(paid);
@@ -256,7 +256,7 @@ abstract contract PerpBase is IPerpetualErrors, IPerpetualEvents, PerpStorage {
         increased = _applyFill(marketId, account, pos, delta, notional, leverage, mark);
         int256 after_ = pos.size;
         if (after_ != 0 && (before == 0 || (before > 0) != (after_ > 0))) {
-            pos.indexSnapshot = int96(after_ > 0 ? mkt.longIndex : mkt.shortIndex);
+            pos.indexSnapshot = int104(after_ > 0 ? mkt.longIndex : mkt.shortIndex);
         }
         _afterSizeChange(mkt, before, after_);
     }
@@ -295,7 +295,7 @@ abstract contract PerpBase is IPerpetualErrors, IPerpetualEvents, PerpStorage {
                 _credit(account, releasedMargin);
                 pos.size = keptSize.toInt128();
                 pos.openNotional = keptNotional.toInt128();
-                pos.margin = (uint256(marginAfter) - releasedMargin).toUint128();
+                pos.margin = (uint256(marginAfter) - releasedMargin).toUint96();
                 return false;
             }
             openSizePart = absDelta - closed;
@@ -307,12 +307,12 @@ abstract contract PerpBase is IPerpetualErrors, IPerpetualEvents, PerpStorage {
         uint256 marginNeeded = PerpMath.wadDivUp(openNotionalPart, leverage);
         _debit(account, marginNeeded);
         bool isLong = delta > 0;
-        if (size == 0) pos.openSeq = ++_openSeq; // a new position: its age, the last ADL tie-break
+        if (size == 0) pos.openSeq = uint256(++_openSeq).toUint40(); // a new position: its age, the last ADL tie-break
         int256 signedOpen = isLong ? int256(openSizePart) : -int256(openSizePart);
         int256 signedNotional = isLong ? int256(openNotionalPart) : -int256(openNotionalPart);
         pos.size = (pos.size + signedOpen).toInt128();
         pos.openNotional = (pos.openNotional + signedNotional).toInt128();
-        pos.margin = (uint256(pos.margin) + marginNeeded).toUint128();
+        pos.margin = (uint256(pos.margin) + marginNeeded).toUint96();
         return true;
     }
 

@@ -61,7 +61,7 @@ abstract contract LiquidationModule is AdlModule {
         );
         if (equity > 0) {
             reward = PerpMath.min(reward, PerpMath.min(uint256(equity), pos.margin));
-            pos.margin -= uint128(reward);
+            pos.margin -= uint96(reward);
         } else {
             int256 cash = mkt.fundCash;
             reward = cash > 0 ? PerpMath.min(reward, uint256(cash)) : 0;

@@ -88,7 +88,7 @@ abstract contract MarginModule is PerpBase, ReentrancyGuardTransient, IPerpetual
         _debit(msg.sender, amount);
         _accrueFunding(marketId, mkt, 0); // (no oracle read here: adding margin works without a usable price)
         _settleIndex(marketId, mkt, msg.sender, pos);
-        pos.margin = (uint256(pos.margin) + amount).toUint128();
+        pos.margin = (uint256(pos.margin) + amount).toUint96();
         _requeue(marketId, msg.sender, hint);
         _emitPosition(marketId, msg.sender);
     }
@@ -102,7 +102,7 @@ abstract contract MarginModule is PerpBase, ReentrancyGuardTransient, IPerpetual
         if (pos.margin < amount) revert InsufficientPositionMargin(marketId, msg.sender, pos.margin, amount);
         _accrueFunding(marketId, mkt, price);
         _settleIndex(marketId, mkt, msg.sender, pos);
-        pos.margin -= uint128(amount);
+        pos.margin -= uint96(amount);
         _credit(msg.sender, amount);
         // Health after the write, with unrealized profit left out (the usual exchange rule: profit can be taken out
         // once realized, never against the open position, so a removal cannot spend the margin that ADL and

@@ -72,11 +72,14 @@ class Position:
     index_snapshot: int = 0
 
     def copy(self) -> "Position":
-        return Position(*self.as_tuple())
+        p = self
+        return Position(p.size, p.open_notional, p.margin, p.open_seq, p.tier, p.queued, p.next, p.key, p.q_down,
+                        p.prev, p.index_snapshot)
 
     def as_tuple(self) -> tuple:
-        return (self.size, self.open_notional, self.margin, self.open_seq, self.tier, self.queued, self.next,
-                self.key, self.q_down, self.prev, self.index_snapshot)
+        """The fields in the contract struct's order (``getPosition``, ``sidePositions``)."""
+        return (self.size, self.open_notional, self.margin, self.open_seq, self.tier, self.queued,
+                self.index_snapshot, self.next, self.key, self.q_down, self.prev)
 
     @property
     def is_long(self) -> bool:

@@ -8,7 +8,7 @@ from ..core.valuation import equity as equity_at
 from ..core import (ModelError, Position, fail, fund_equity, index_owed_up, notional_down, notional_up, queue,
                     unrealized_pnl_down, wad_mul_up)
 from ..core.fixed import wad_div_up as _wad_div_up
-from .storage import ZERO, Market, _int128, _uint128, addr, default_hasher, reduction
+from .storage import ZERO, Market, _int128, _uint96, _uint128, addr, default_hasher, reduction
 
 
 def wad_div_up(x: int, y: int) -> int:
@@ -312,7 +312,7 @@ class PerpBase:
                 self._credit(account, released_margin)
                 pos.size = _int128(kept_size)
                 pos.open_notional = _int128(kept_notional)
-                pos.margin = _uint128(margin_after - released_margin)
+                pos.margin = _uint96(margin_after - released_margin)
                 return False
             open_size_part = abs_delta - closed
             if open_size_part == 0:
@@ -325,7 +325,7 @@ class PerpBase:
             pos = self._open_position(mid, account, is_long)
         pos.size = _int128(pos.size + (open_size_part if is_long else -open_size_part))
         pos.open_notional = _int128(pos.open_notional + (open_notional_part if is_long else -open_notional_part))
-        pos.margin = _uint128(pos.margin + margin_needed)
+        pos.margin = _uint96(pos.margin + margin_needed)
         return True
 
     def _releasable(self, mid, kept_size, kept_notional, margin_after, pro_rata, mark) -> int:

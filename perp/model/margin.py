@@ -4,7 +4,7 @@ from __future__ import annotations
 from ..core.valuation import equity as equity_at
 from ..core import UINT256_MAX, fail, notional_up, queue, wad_mul_up
 from .base import wad_div_up
-from .storage import ZERO, _uint128, addr
+from .storage import ZERO, _uint96, _uint128, addr
 
 
 class MarginModule:
@@ -65,7 +65,7 @@ class MarginModule:
                     raise ValueError("add_margin needs `now` once the market has funding")
                 self._accrue_funding(mid, m, now)
             self._settle_index(mid, m, a, pos)
-            pos.margin = _uint128(pos.margin + amount)
+            pos.margin = _uint96(pos.margin + amount)
             self._requeue(mid, a, hint)
 
         self._tx(run)

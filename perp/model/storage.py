@@ -34,6 +34,15 @@ def _int128(x: int) -> int:
     return x
 
 
+def _uint96(x: int) -> int:
+    """OpenZeppelin SafeCast.toUint96 (a position's margin)."""
+    if x < 0:
+        fail("Panic", 0x11)
+    if x >= 2**96:
+        fail("SafeCastOverflowedUintDowncast", 96, x)
+    return x
+
+
 def _uint128(x: int) -> int:
     """OpenZeppelin SafeCast.toUint128 (a negative input is an underflow panic in the contract)."""
     if x < 0:

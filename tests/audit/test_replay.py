@@ -105,9 +105,9 @@ def test_planted_position_margin_is_a_replay_mismatch_and_breaks_conservation(st
     size, on, margin, *_ = env.perp.getPosition(env.BTC, grace)
     assert size > 0
     key = position_slot(env.perp, env.BTC, grace)
-    key1 = (int.from_bytes(key, "big") + 1).to_bytes(32, "big")  # margin (low 128 bits), openSeq, listIndex
+    key1 = (int.from_bytes(key, "big") + 1).to_bytes(32, "big")  # margin (low 96 bits), openSeq, tier, ...
     raw = storage(env.perp.address, key1)
-    assert raw & (2**128 - 1) == margin
+    assert raw & (2**96 - 1) == margin
     plant(env.perp.address, key1, raw - 3)
     found = replay(env).findings
     assert kinds(found) == {"replay.position", "conservation"}, found

@@ -29,8 +29,8 @@ contract BenchPerpetual is Perpetual {
             Position storage p = _positions[marketId][accounts[i]];
             p.size = sizes[i];
             p.openNotional = openNotionals[i];
-            p.margin = margins[i];
-            p.openSeq = ++_openSeq;
+            p.margin = uint96(margins[i]);
+            p.openSeq = uint40(++_openSeq);
             _afterSizeChange(_markets[marketId], 0, sizes[i]);
             _requeue(marketId, accounts[i], hints[i]);
         }
@@ -59,13 +59,13 @@ contract BenchPerpetual is Perpetual {
 
     /// @notice A position's margin changed with its ADL queue upkeep (remove, insert after `hint`) ...
     function setMarginAndRequeue(uint256 marketId, address account, uint128 margin, address hint) external {
-        _positions[marketId][account].margin = margin;
+        _positions[marketId][account].margin = uint96(margin);
         _requeue(marketId, account, hint);
     }
 
     /// @notice ... and without it: the difference of the two is what keeping the queue up to date costs.
     function setMarginOnly(uint256 marketId, address account, uint128 margin) external {
-        _positions[marketId][account].margin = margin;
+        _positions[marketId][account].margin = uint96(margin);
     }
 
     /// @notice The account after which a position with this margin and cost basis belongs in its tier (a view walk:

@@ -138,7 +138,7 @@ def test_full_close_removes_the_account_from_its_side_list(t, alice, bob, carol)
     assert list(t.side_accounts(t.ETH, False)) == [bob.address]
     zero = "0x0000000000000000000000000000000000000000"
     # storage cleared, openSeq and the ADL queue fields included
-    assert tuple(t.perp.getPosition(t.ETH, alice)) == (0, 0, 0, 0, 0, False, zero, 0, 0, zero, 0)
+    assert tuple(t.perp.getPosition(t.ETH, alice)) == (0, 0, 0, 0, 0, False, 0, zero, 0, 0, zero)
 
 
 def test_full_close_exactly_at_the_bankruptcy_price_leaves_zero_margin(t, calc, funded, alice, bob, carol):

@@ -35,7 +35,7 @@ contract KeeperHandler is HandlerBase {
         Position memory asPos;
         asPos.size = int128(f.size);
         asPos.openNotional = int128(f.openNotional);
-        asPos.indexSnapshot = int96(snapshot);
+        asPos.indexSnapshot = int104(snapshot);
         f.openNotional = _settledOn(asPos, f.size > 0 ? longNow : shortNow);
     }
 
