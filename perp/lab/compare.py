@@ -177,19 +177,26 @@ def compare(cases: list, policies=None, seed: int = 0, k: int = 10) -> Compariso
     return Comparison(len(cases), per, events, not mismatches, mismatches)
 
 
+def money_text(x: int, decimals: int) -> str:
+    """Collateral units as tokens, 2 decimals, thousands separated (the tables' money)."""
+    return f"{x / 10**decimals:,.2f}"
+
+
+def ratio_text(x, pct: bool = False) -> str:
+    """A ratio as the tables show it: a percentage with one decimal, or 3 decimals; "-" when undefined."""
+    if x is None:
+        return "-"
+    return f"{float(x) * 100:.1f}%" if pct else f"{float(x):.3f}"
+
+
 def table(comp: Comparison, decimals: int, title: str = ""):
     """A ``rich`` table of ``comp``: one row per policy."""
     from rich.table import Table
 
-    one = 10**decimals
-
     def money(x):
-        return f"{x / one:,.2f}"
+        return money_text(x, decimals)
 
-    def ratio(x, pct=False):
-        if x is None:
-            return "-"
-        return f"{float(x) * 100:.1f}%" if pct else f"{float(x):.3f}"
+    ratio = ratio_text
 
     t = Table(title=title or f"ADL policies on {comp.cases} recorded events (counterfactual per event)")
     cols = ("policy", "hit", "haircuts", "windfalls", "overshoot (units)", "Gini run", "Gini event", "top-1",

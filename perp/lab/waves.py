@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from ..core import WAD
+from .compare import money_text, ratio_text
 from .metrics import RunMetrics, run_metrics
 
 OUTSIDE = "outside the waves"
@@ -71,16 +72,10 @@ COLUMNS = ("wave", "policy", "events (T1/T2)", "ADL notional", "shortfall", "hai
 def cells(row: WaveRow, policy: str, r: RunMetrics, decimals: int, first: bool) -> list[str]:
     """The table's cells of one policy in one wave: money in collateral tokens (2 decimals), overshoot in units,
     shares in %, leverage in x (3 decimals); the wave's own columns only on its first line."""
-    one = 10**decimals
-
     def money(x):
-        return f"{x / one:,.2f}"
+        return money_text(x, decimals)
 
-    def ratio(x, pct=False):
-        if x is None:
-            return "-"
-        return f"{float(x) * 100:.1f}%" if pct else f"{float(x):.3f}"
-
+    ratio = ratio_text
     lev = None if r.leverage_after_max is None else Fraction(r.leverage_after_max, WAD)
     head = [row.wave, policy, f"{row.events} ({row.type1}/{row.type2})", money(row.deleveraged),
             money(row.shortfall)] if first else ["", policy, "", "", ""]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..core import UINT128_MAX, Position, fail, mul_div_signed_up
+from ..core import Position, fail, mul_div_signed_up
 from ..core.types import AdlType, DistressReason, RefusalReason
 
 ZERO = "0x0000000000000000000000000000000000000000"
@@ -34,22 +34,23 @@ def _int128(x: int) -> int:
     return x
 
 
-def _uint96(x: int) -> int:
-    """OpenZeppelin SafeCast.toUint96 (a position's margin)."""
+def _uint_bits(x: int, bits: int) -> int:
+    """OpenZeppelin SafeCast.toUint<bits> (a negative input is an underflow panic in the contract)."""
     if x < 0:
         fail("Panic", 0x11)
-    if x >= 2**96:
-        fail("SafeCastOverflowedUintDowncast", 96, x)
+    if x >= 1 << bits:
+        fail("SafeCastOverflowedUintDowncast", bits, x)
     return x
+
+
+def _uint96(x: int) -> int:
+    """SafeCast.toUint96: a position's margin."""
+    return _uint_bits(x, 96)
 
 
 def _uint128(x: int) -> int:
-    """OpenZeppelin SafeCast.toUint128 (a negative input is an underflow panic in the contract)."""
-    if x < 0:
-        fail("Panic", 0x11)
-    if x > UINT128_MAX:
-        fail("SafeCastOverflowedUintDowncast", 128, x)
-    return x
+    """SafeCast.toUint128: free collateral and the open interest."""
+    return _uint_bits(x, 128)
 
 
 def addr(a) -> str:
