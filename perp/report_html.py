@@ -28,10 +28,11 @@ TITLES = {
 }
 
 WINDFALL_NOTE = (
-    "A negative haircut is a windfall: a refused position that still had equity (refused by the fund's drawdown or "
-    "risk limit, not because it was bankrupt) is closed against its counterparties at its bankruptcy price, which is "
-    "better for them than mark, so it hands its remaining equity (after the keeper's reward) to the accounts it is "
-    "closed against. Haircuts and windfalls are summed apart in the summary, never netted.")
+    "A negative haircut is a windfall: the account was closed at a price better for it than mark. Type 2 fills at "
+    "the fund's bankruptcy-price cap, which can be on either side of mark; Type 1 of a refused position that still "
+    "had equity fills at mark (its equity goes to the fund), so it hands out no windfall since finding 4 of the "
+    "funding and hardening issue (runs recorded before it closed such positions at their bankruptcy price). "
+    "Haircuts and windfalls are summed apart in the summary, never netted.")
 
 
 def policy_rows(comp, decimals: int) -> list[dict]:
