@@ -52,6 +52,10 @@ interface IPerpetualErrors {
     error OrderEpochStale(bytes32 orderHash, uint256 orderEpoch, uint256 currentEpoch);
     /// @notice Thrown when a fill would take an order past its size.
     error OrderOverfilled(bytes32 orderHash, uint256 filled, uint256 fillSize, uint256 size);
+    /// @notice Thrown when a fill is smaller than the market's `minFillSize` and does not complete the order.
+    error FillBelowMinimum(bytes32 orderHash, uint256 fillSize, uint256 minFillSize);
+    /// @notice Thrown when an order fills the other role of a match than the one it was signed for (`isMaker`).
+    error OrderRoleMismatch(bytes32 orderHash, bool signedAsMaker);
     /// @notice Thrown when the two orders of a match are for different markets.
     error MarketMismatch(uint256 makerMarketId, uint256 takerMarketId);
     /// @notice Thrown when both orders of a match are on the same side.
@@ -148,14 +152,16 @@ interface IPerpetualEvents {
     ///         only add to its cash, are reported in `Trade` instead, to keep fills cheap).
     event FundUpdated(uint256 indexed marketId, int256 cash, int256 size, int256 openNotional);
     /// @notice Emitted for each matched fill, with both order hashes (their filled amounts are in `filledAmount`).
-    ///         Fees are paid to the market's insurance fund cash.
+    ///         The buyer pays `buyerNotional` (size x price rounded up), the seller receives `sellerNotional` (rounded
+    ///         down); the difference (0 or 1 unit) and the fees are paid to the market's insurance fund cash.
     event Trade(
         uint256 indexed marketId,
         address indexed buyer,
         address indexed seller,
         uint256 size,
         uint256 price,
-        uint256 notional,
+        uint256 buyerNotional,
+        uint256 sellerNotional,
         uint256 buyerFee,
         uint256 sellerFee,
         bytes32 buyOrderHash,

@@ -6,8 +6,9 @@ pragma solidity ^0.8.24;
 ///      is in the collateral token's own units, so that the vault's token balance can be matched to the unit.
 
 /// @notice Risk and trading parameters of one market. Owner-set, each within hard bounds.
-/// @dev Packed so that a trade reads two slots: [imr mmr mcr fees band reward] [maxLeverage age window trigger],
-///      then [maxLiquidationReward maxFundNotional] [drawdownStop notionalStop minPositionNotional].
+/// @dev Packed in five slots: [imr mmr mcr fees band reward] [maxLeverage age window trigger]
+///      [maxLiquidationReward maxFundNotional] [drawdownStop notionalStop minPositionNotional] [minFillSize]; a trade
+///      reads the first, second, fourth and fifth.
 struct MarketParams {
     /// @notice Initial margin ratio (WAD): equity needed after a fill that adds exposure is `notional * imr`.
     uint64 imr;
@@ -42,6 +43,9 @@ struct MarketParams {
     /// @notice Smallest notional (collateral units, at the fill price) a trade may leave a position open with, so
     ///         that nobody can flood a side with dust positions. ADL may leave a smaller remainder (README).
     uint128 minPositionNotional;
+    /// @notice Smallest size (WAD) an order may be filled by, except the piece that completes it (0: no minimum): a
+    ///         resting order cannot be cut into dust fills, each losing it up to one unit to rounding and fees.
+    uint128 minFillSize;
 }
 
 /// @notice Funding of one market (owner-set, within hard bounds; `period` 0: no funding). The driver is the premium of
@@ -87,7 +91,9 @@ struct Position {
 
 /// @notice A signed order (EIP-712 typed data, domain "ADL Perpetual" version "1").
 /// @dev `epoch` must equal the account's current order epoch: cancelling all orders, or being deleveraged,
-///      bumps the epoch and so invalidates every outstanding order at once.
+///      bumps the epoch and so invalidates every outstanding order at once. `isMaker` is the signer's role, and so
+///      its fee: a maker order (resting, maker fee) can only be the `maker` of a `Match`, a taker order only the
+///      `taker`; whoever submits the match cannot charge a resting order the taker fee.
 struct Order {
     address account;
     uint256 marketId;
@@ -96,6 +102,7 @@ struct Order {
     uint256 limitPrice;
     uint256 leverage;
     bool reduceOnly;
+    bool isMaker;
     uint256 nonce;
     uint256 epoch;
     uint256 expiry;

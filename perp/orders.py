@@ -18,6 +18,7 @@ ORDER_TYPES = {
         {"name": "limitPrice", "type": "uint256"},
         {"name": "leverage", "type": "uint256"},
         {"name": "reduceOnly", "type": "bool"},
+        {"name": "isMaker", "type": "bool"},
         {"name": "nonce", "type": "uint256"},
         {"name": "epoch", "type": "uint256"},
         {"name": "expiry", "type": "uint256"},
@@ -45,6 +46,7 @@ class Order:
     expiry: int
     reduce_only: bool = False
     epoch: int = 0
+    is_maker: bool = False  # the signer's role (and fee): a maker order can only be a match's maker, a taker its taker
 
     def __post_init__(self) -> None:
         for name in ("market_id", "size", "limit_price", "leverage", "nonce", "expiry", "epoch"):
@@ -70,6 +72,7 @@ class Order:
             "limitPrice": self.limit_price,
             "leverage": self.leverage,
             "reduceOnly": self.reduce_only,
+            "isMaker": self.is_maker,
             "nonce": self.nonce,
             "epoch": self.epoch,
             "expiry": self.expiry,
@@ -148,13 +151,20 @@ ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 
 def match_tuple(maker: Order, maker_sig: bytes, taker: Order, taker_sig: bytes, fill_size: int, fill_price: int,
                 maker_hint: str = ZERO_ADDRESS, taker_hint: str = ZERO_ADDRESS):
-    """A ``Match`` struct as an ABI tuple for ``settle`` / ``settleBatch``. The hints are ADL queue hints (the
+    """A ``Match`` struct as an ABI tuple for ``settle`` / ``settleBatch`` (the maker order signed with
+    ``is_maker=True``, the taker's with ``is_maker=False``). The hints are ADL queue hints (the
     account after which each side's position belongs in its tier; the zero address lets the contract search from
     the position's old place or the tier's head, fine for markets of a few hundred positions per tier)."""
     if fill_size <= 0:
         raise OrderError(f"fill size must be positive, got {fill_size}")
     if fill_price <= 0:
         raise OrderError(f"fill price must be positive, got {fill_price}")
+    if not maker.is_maker:
+        raise OrderError("the maker order was signed as a taker (is_maker=False): the contract would revert "
+                         "OrderRoleMismatch; sign the resting order with is_maker=True")
+    if taker.is_maker:
+        raise OrderError("the taker order was signed as a maker (is_maker=True): the contract would revert "
+                         "OrderRoleMismatch; sign the incoming order with is_maker=False")
     return (maker.as_tuple(), maker_sig, taker.as_tuple(), taker_sig, fill_size, fill_price, maker_hint, taker_hint)
 
 

@@ -7,6 +7,7 @@ from dataclasses import astuple, dataclass, replace
 from .units import WAD
 
 MAX_MIN_POSITION_TOKENS = 10**9  # MarketParamsLib.MAX_MIN_POSITION_TOKENS
+MAX_MIN_FILL_SIZE = 10**27  # MarketParamsLib.MAX_MIN_FILL_SIZE: a billion units of the asset (WAD)
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,7 @@ class MarketParams:
     drawdown_stop: int
     notional_stop: int
     min_position_notional: int
+    min_fill_size: int = 0  # WAD; 0: no minimum (MarketParams.minFillSize)
 
     def as_tuple(self) -> tuple:
         return astuple(self)
@@ -72,6 +74,8 @@ class MarketParams:
             out.append(f"notional_stop must be within (0, 1] (WAD), got {p.notional_stop}")
         if not 0 < p.min_position_notional <= MAX_MIN_POSITION_TOKENS * 10**decimals:
             out.append(f"min_position_notional must be within [1 unit, 1e9 tokens], got {p.min_position_notional}")
+        if not 0 <= p.min_fill_size <= MAX_MIN_FILL_SIZE:
+            out.append(f"min_fill_size must be within [0, 1e9 units of the asset] (WAD), got {p.min_fill_size}")
         return out
 
 
@@ -95,6 +99,7 @@ def default_params(symbol: str, decimals: int) -> MarketParams:
         hwm_window=8 * 3_600,
         notional_stop=8 * WAD // 10,  # risk-limit Type 2 brings notional down to 80% of the limit
         min_position_notional=10 * one,  # no position left open below 10 tokens of notional by a trade
+        min_fill_size=WAD // 1_000,  # 0.001 of the asset: no order filled in smaller pieces (but its last)
     )
     if symbol.upper().startswith("BTC"):
         return base.with_(imr=WAD // 25, mmr=2 * WAD // 100, mcr=3 * WAD // 100, max_leverage=25 * WAD)

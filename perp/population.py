@@ -32,11 +32,11 @@ class Trader:
 class Population:
     traders: list
     bystanders: list
-    maker: Trader
+    makers: tuple  # (bid, ask): the market maker that buys from the shorts, the one that sells to the longs
 
     @property
     def everyone(self) -> list:
-        return self.traders + self.bystanders + [self.maker]
+        return self.traders + self.bystanders + list(self.makers)
 
 
 def trader_key(seed: int, index: int, tag: bytes = b"trader") -> bytes:
@@ -75,14 +75,18 @@ def build(scn) -> Population:
         key = trader_key(pop.seed, j, b"bystander")
         amount = (1_000 + 100 * j) * one
         bystanders.append(Trader(j, key, address_of(key), "", False, 0, 0, amount, 0, "bystander"))
-    key = trader_key(pop.seed, 0, b"maker")
+    # One maker per side, so that each one's position only grows as the cohorts open: a single maker taking both
+    # sides hovers around a flat position and sooner or later lands below the market's minimum position notional.
     gross = sum(t.notional for t in traders)
-    maker = Trader(0, key, address_of(key), "", False, 2 * WAD, gross, gross, 0, "market-maker")
-    return Population(traders, bystanders, maker)
+    makers = []
+    for i in range(2):
+        key = trader_key(pop.seed, i, b"maker")
+        makers.append(Trader(i, key, address_of(key), "", False, 2 * WAD, gross, gross, 0, "market-maker"))
+    return Population(traders, bystanders, tuple(makers))
 
 
 def opening_order(cohort: list) -> list:
-    """Longs and shorts alternated, so that the maker's running position stays near its net."""
+    """Longs and shorts alternated (each side against its own maker)."""
     longs = [t for t in cohort if t.is_long]
     shorts = [t for t in cohort if not t.is_long]
     return [t for pair in zip(longs, shorts) for t in pair] + longs[len(shorts):] + shorts[len(longs):]

@@ -38,7 +38,7 @@ from .chain.abi import load_abi
 from .chain.logs import LOG_PAGE, deployment_block, fetch_logs, group_by_transaction
 from .chain.rpc import Contract, Rpc, RpcError
 from .core import Fund, MarketIndex
-from .core import Position, book_value, queue
+from .core import Position, book_value, notional_down, notional_up, queue
 from .invariants import Finding, adl_fill, counterparty_equity
 
 MAX_UINT = 2**256 - 1
@@ -390,9 +390,14 @@ class Replay:
             ctx["expect"][(m, acct)] = before + delta
         for h in (bytes(a["buyOrderHash"]), bytes(a["sellOrderHash"])):
             s.filled[h] = s.filled.get(h, 0) + size
-        fees = a["buyerFee"] + a["sellerFee"]
+        paid, received = a["buyerNotional"], a["sellerNotional"]
+        if (paid, received) != (notional_up(size, a["price"], self.scale), notional_down(size, a["price"], self.scale)):
+            self._report("events.trade", f"market {m}",
+                         f"the buyer must pay size x price rounded up and the seller receive it rounded down; the "
+                         f"event says {paid} and {received}", ctx["tx"])
         if m in s.funds:
-            s.funds[m].cash += fees  # fees go to fund cash without a FundUpdated
+            # the fees and the rounding difference go to fund cash without a FundUpdated
+            s.funds[m].cash += a["buyerFee"] + a["sellerFee"] + paid - received
         else:
             self._report("events.market", f"market {m}", "trade in a market never created", ctx["tx"])
 

@@ -125,7 +125,7 @@ class Engine:
         self.steps: list[StepRecord] = []
         self.traders: list[Trader] = []
         self.bystanders: list[Trader] = []
-        self.maker: Trader | None = None
+        self.makers: tuple = ()  # (bid, ask): perp.population.build
         self.first_seen: dict = {}
         self.lights_before: dict = {}
         self.bystander_start: dict = {}
@@ -139,7 +139,7 @@ class Engine:
 
     def build_population(self) -> None:
         pop = build(self.scn)
-        self.traders, self.bystanders, self.maker = pop.traders, pop.bystanders, pop.maker
+        self.traders, self.bystanders, self.makers = pop.traders, pop.bystanders, pop.makers
         everyone = pop.everyone
         self._watch(everyone)
         self._deposit_all(everyone)
@@ -171,35 +171,35 @@ class Engine:
             self.set_price(m.name, m.path.points[0], None)
 
     def _open_cohort(self, market: str, price: Decimal, cohort: list) -> None:
-        """Every trader of the cohort against the market maker's one order per side, at the round's price, settled
-        in batches of ``PAIRS_PER_BATCH``."""
+        """Every trader of the cohort against its side's market maker's one order (a bid for the shorts, an ask
+        for the longs), at the round's price, settled in batches of ``PAIRS_PER_BATCH``."""
         mid = self.market_ids[market]
         spec = self.scn.market(market)
         # the entries trade at the oracle price, or at the funding regime's premium over it (the rate's target)
         premium = spec.funding.premium if spec.funding is not None else 0
         p = int(price * (1 + premium) * WAD)
-        maker = self.maker
         sizes = {t.index: t.notional * self.scale * WAD // p for t in cohort}
         buy_total = sum(sizes[t.index] for t in cohort if not t.is_long)
         sell_total = sum(sizes[t.index] for t in cohort if t.is_long)
         maker_orders = {}
-        for is_buy, total in ((True, buy_total), (False, sell_total)):
+        for is_buy, total, maker in ((True, buy_total, self.makers[0]), (False, sell_total, self.makers[1])):
             if total:
-                maker_orders[is_buy] = self._order(maker, mid, is_buy, total, p, maker.leverage)
+                maker_orders[is_buy] = (self._order(maker, mid, is_buy, total, p, maker.leverage, is_maker=True), maker)
         pairs = []
         for t in opening_order(cohort):
             size = sizes[t.index]
             if size == 0:
                 continue
             o = self._order(t, mid, t.is_long, size, p, t.leverage)
-            pairs.append(((maker_orders[not t.is_long], maker), (o, t), size, p))
+            pairs.append((maker_orders[not t.is_long], (o, t), size, p))
         for chunk in _chunks(pairs, PAIRS_PER_BATCH):
             self._settle_batch(chunk)
 
-    def _order(self, who: Trader, mid: int, is_buy: bool, size: int, price: int, leverage: int) -> Order:
+    def _order(self, who: Trader, mid: int, is_buy: bool, size: int, price: int, leverage: int,
+               is_maker: bool = False) -> Order:
         who.nonce += 1
         return Order(account=who.address, market_id=mid, is_buy=is_buy, size=size, limit_price=price,
-                     leverage=leverage, nonce=who.nonce, expiry=ORDER_EXPIRY)
+                     leverage=leverage, nonce=who.nonce, expiry=ORDER_EXPIRY, is_maker=is_maker)
 
     def mark_price(self, step: int, market: str) -> int:
         """The oracle price (WAD) the scenario set at `step`."""
@@ -308,7 +308,7 @@ class Engine:
 
     def record(self) -> RunRecord:
         """The run record (final accounts and funds read from the backend now)."""
-        everyone = self.traders + self.bystanders + [self.maker]
+        everyone = self.traders + self.bystanders + list(self.makers)
         free = self._free_collaterals([t.address for t in everyone])
         positions: dict = {}
         for name, mid in self.market_ids.items():

@@ -111,17 +111,18 @@ class Bench:
             send(self.perp.depositForMany, [a.address for a in part], [amount] * len(part), sender=self.owner)
 
     # ------------------------------------------------------------------ orders
-    def order(self, acct, market_id, is_buy, size, limit, leverage, reduce_only=False, epoch=0) -> tuple:
+    def order(self, acct, market_id, is_buy, size, limit, leverage, reduce_only=False, epoch=0, is_maker=False) -> tuple:
         self._nonce += 1
         o = Order(
             account=acct.address, market_id=market_id, is_buy=is_buy, size=size, limit_price=limit,
             leverage=leverage, nonce=self._nonce, expiry=self.expiry, reduce_only=reduce_only, epoch=epoch,
+            is_maker=is_maker,
         )
         return o, sign_order(o, acct.private_key, self.chain_id, self.perp.address)
 
     def pair(self, buyer, seller, market_id, size, price, buyer_lev=5 * WAD, seller_lev=5 * WAD, buyer_is_maker=True):
-        b = self.order(buyer, market_id, True, size, price, buyer_lev)
-        s = self.order(seller, market_id, False, size, price, seller_lev)
+        b = self.order(buyer, market_id, True, size, price, buyer_lev, is_maker=buyer_is_maker)
+        s = self.order(seller, market_id, False, size, price, seller_lev, is_maker=not buyer_is_maker)
         maker, taker = (b, s) if buyer_is_maker else (s, b)
         return match_tuple(maker[0], maker[1], taker[0], taker[1], size, price)
 
@@ -272,7 +273,7 @@ class AdlMarket:
         for i in range(0, add, BUILD_CHUNK):
             part = new[i : i + BUILD_CHUNK]
             # One signed buy order of the big counterparty covers the whole chunk (partially filled per pair).
-            big_o, big_sig = b.order(self.big, M, True, self.size * len(part), 2_100 * WAD, 3 * WAD)
+            big_o, big_sig = b.order(self.big, M, True, self.size * len(part), 2_100 * WAD, 3 * WAD, is_maker=True)
             matches = []
             for acct in part:
                 price = (ETH_MARK * 100 + self.rng.randint(0, 8_999)) * 10**16  # 2,000.00 .. 2,089.99

@@ -1,7 +1,7 @@
 """Test harness: a deployment plus signers, order helpers and the invariant audit after every action."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from brownie import chain, web3
 
@@ -83,6 +83,12 @@ class Env:
         raise KeyError(address)
 
     def match(self, maker: Order, taker: Order, fill_size=None, fill_price=None, maker_sig=None, taker_sig=None):
+        """The pair as `settle` takes it. An order this helper signs is signed in the role it is given here (the
+        role is part of the signed order: `Order.is_maker`); an order with its own signature keeps its role."""
+        if maker_sig is None:
+            maker = self.as_maker(maker)
+        if taker_sig is None:
+            taker = replace(taker, is_maker=False)
         return match_tuple(
             maker,
             maker_sig or self.sign(maker),
@@ -92,10 +98,15 @@ class Env:
             fill_price if fill_price is not None else maker.limit_price,
         )
 
+    @staticmethod
+    def as_maker(order: Order) -> Order:
+        """`order` signed as a resting (maker) order: the one `match` settles as the maker."""
+        return replace(order, is_maker=True)
+
     def trade(self, buyer, seller, market_id, size, price, buyer_leverage=DEFAULT_LEVERAGE, seller_leverage=DEFAULT_LEVERAGE,
               submitter=None, **kw):
         """Buyer (maker) and seller (taker) each sign an order; `submitter` settles the pair."""
-        maker = self.order(buyer, market_id, True, size, price, leverage=buyer_leverage)
+        maker = self.order(buyer, market_id, True, size, price, leverage=buyer_leverage, is_maker=True)
         taker = self.order(seller, market_id, False, size, price, leverage=seller_leverage)
         return self.perp.settle(self.match(maker, taker), {"from": submitter or self.keeper, **kw})
 

@@ -51,6 +51,8 @@ library MarketParamsLib {
 
     /// @notice Largest minimum position notional, in whole tokens (a larger one would stop all trading).
     uint256 internal constant MAX_MIN_POSITION_TOKENS = 1e9;
+    /// @notice Largest minimum fill size (WAD): a billion units of the asset.
+    uint256 internal constant MAX_MIN_FILL_SIZE = 1e27;
 
     /// @notice Reverts with `InvalidParameter(name, value)` for the first parameter outside its bounds
     ///         (`decimals`: the collateral's, for the bounds in token units).
@@ -86,5 +88,7 @@ library MarketParamsLib {
         if (p.minPositionNotional == 0 || p.minPositionNotional > MAX_MIN_POSITION_TOKENS * 10 ** decimals) {
             revert IPerpetualErrors.InvalidParameter("minPositionNotional", p.minPositionNotional);
         }
+        // 0 (no minimum) .. a billion units of the asset
+        if (p.minFillSize > MAX_MIN_FILL_SIZE) revert IPerpetualErrors.InvalidParameter("minFillSize", p.minFillSize);
     }
 }

@@ -24,7 +24,7 @@ abstract contract TradingModule is PerpBase, ReentrancyGuardTransient, IPerpetua
     /// @notice EIP-712 type hash of `Order`.
     bytes32 public constant ORDER_TYPEHASH = keccak256(
         "Order(address account,uint256 marketId,bool isBuy,uint256 size,uint256 limitPrice,uint256 leverage,"
-        "bool reduceOnly,uint256 nonce,uint256 epoch,uint256 expiry)"
+        "bool reduceOnly,bool isMaker,uint256 nonce,uint256 epoch,uint256 expiry)"
     );
 
     /// @inheritdoc IPerpetualCore
@@ -66,6 +66,7 @@ abstract contract TradingModule is PerpBase, ReentrancyGuardTransient, IPerpetua
                     order.limitPrice,
                     order.leverage,
                     order.reduceOnly,
+                    order.isMaker,
                     order.nonce,
                     order.epoch,
                     order.expiry
@@ -91,15 +92,21 @@ abstract contract TradingModule is PerpBase, ReentrancyGuardTransient, IPerpetua
         if (m.fillPrice > mark + band || m.fillPrice + band < mark) {
             revert PriceOutsideOracleBand(m.fillPrice, mark, mkt.params.oracleBandBps);
         }
-        uint256 notional = PerpMath.notionalDown(m.fillSize, m.fillPrice, _scale);
-        if (notional == 0) revert NotionalTooSmall(m.fillSize, m.fillPrice);
+        // The buyer pays the notional rounded up, the seller receives it rounded down, the fund keeps the difference:
+        // no fill, however small, moves a unit from one trader to the other.
+        uint256 sellerNotional = PerpMath.notionalDown(m.fillSize, m.fillPrice, _scale);
+        if (sellerNotional == 0) revert NotionalTooSmall(m.fillSize, m.fillPrice);
+        uint256 buyerNotional = PerpMath.notionalUp(m.fillSize, m.fillPrice, _scale);
         _updateWatermark(marketId, mkt, mark); // every trade samples the fund's high-water mark, before it acts
 
-        (bytes32 makerHash, uint256 makerFee) =
-            _fillOrder(mkt, m.maker, m.makerSignature, m, notional, mark, mkt.params.makerFeeBps, m.makerHint);
-        (bytes32 takerHash, uint256 takerFee) =
-            _fillOrder(mkt, m.taker, m.takerSignature, m, notional, mark, mkt.params.takerFeeBps, m.takerHint);
-        if (makerFee + takerFee != 0) mkt.fundCash += int256(makerFee + takerFee);
+        (bytes32 makerHash, uint256 makerFee) = _fillOrder(
+            mkt, m.maker, m.makerSignature, m, m.maker.isBuy ? buyerNotional : sellerNotional, mark, true, m.makerHint
+        );
+        (bytes32 takerHash, uint256 takerFee) = _fillOrder(
+            mkt, m.taker, m.takerSignature, m, m.taker.isBuy ? buyerNotional : sellerNotional, mark, false, m.takerHint
+        );
+        uint256 toFund = makerFee + takerFee + (buyerNotional - sellerNotional);
+        if (toFund != 0) mkt.fundCash += int256(toFund);
         if (mkt.fundingPeriod != 0) {
             // the funding rate's target: this fill's premium over the oracle, clamped (FundingParams)
             int256 premium = (int256(m.fillPrice) - int256(mark)) * int256(PerpMath.WAD) / int256(mark);
@@ -108,23 +115,24 @@ abstract contract TradingModule is PerpBase, ReentrancyGuardTransient, IPerpetua
         }
         if (m.maker.isBuy) {
             emit Trade(
-                marketId, m.maker.account, m.taker.account, m.fillSize, m.fillPrice, notional, makerFee, takerFee,
-                makerHash, takerHash
+                marketId, m.maker.account, m.taker.account, m.fillSize, m.fillPrice, buyerNotional, sellerNotional,
+                makerFee, takerFee, makerHash, takerHash
             );
         } else {
             emit Trade(
-                marketId, m.taker.account, m.maker.account, m.fillSize, m.fillPrice, notional, takerFee, makerFee,
-                takerHash, makerHash
+                marketId, m.taker.account, m.maker.account, m.fillSize, m.fillPrice, buyerNotional, sellerNotional,
+                takerFee, makerFee, takerHash, makerHash
             );
         }
         _emitPosition(marketId, m.maker.account);
         _emitPosition(marketId, m.taker.account);
     }
 
-    /// @dev One side of a match: checks and records the order, applies the fill to the position, enforces
-    ///      reduce-only and the minimum notional, re-sorts the position in its ADL queue (after `hint`), charges the
-    ///      fee (rounded up, from free collateral, where released margin has just landed) and, if exposure grew,
-    ///      checks initial margin after the write. Returns the order hash and fee.
+    /// @dev One side of a match (`asMaker`: its maker side): checks and records the order (its signed role included),
+    ///      applies the fill to the position at this side's `notional` (the buyer's rounded up, the seller's down),
+    ///      enforces reduce-only and the minimum notional, re-sorts the position in its ADL queue (after `hint`),
+    ///      charges the fee of its role (rounded up, from free collateral, where released margin has just landed)
+    ///      and, if exposure grew, checks initial margin after the write. Returns the order hash and fee.
     function _fillOrder(
         Market storage mkt,
         Order calldata order,
@@ -132,10 +140,11 @@ abstract contract TradingModule is PerpBase, ReentrancyGuardTransient, IPerpetua
         Match calldata m,
         uint256 notional,
         uint256 mark,
-        uint256 feeBps,
+        bool asMaker,
         address hint
     ) private returns (bytes32 orderHash, uint256 fee) {
-        orderHash = _useOrder(order, signature, m.fillSize, m.fillPrice, mkt.params.maxLeverage);
+        orderHash = _useOrder(order, signature, m.fillSize, m.fillPrice, mkt.params.maxLeverage, mkt.params.minFillSize);
+        if (order.isMaker != asMaker) revert OrderRoleMismatch(orderHash, order.isMaker);
         uint256 marketId = order.marketId;
         int256 before = _positions[marketId][order.account].size;
         bool increased = _fillTrader(
@@ -146,6 +155,7 @@ abstract contract TradingModule is PerpBase, ReentrancyGuardTransient, IPerpetua
         }
         _requireMinNotional(marketId, mkt, order.account, m.fillPrice);
         _requeue(marketId, order.account, hint);
+        uint256 feeBps = asMaker ? mkt.params.makerFeeBps : mkt.params.takerFeeBps;
         if (feeBps != 0) {
             fee = PerpMath.bpsUp(notional, feeBps);
             _debit(order.account, fee);
@@ -153,14 +163,15 @@ abstract contract TradingModule is PerpBase, ReentrancyGuardTransient, IPerpetua
         if (increased) _requireInitialMargin(marketId, order.account, mkt, mark);
     }
 
-    /// @dev Checks an order for a fill (signature, expiry, epoch, cancellation, remaining size, limit price,
-    ///      leverage) and records the fill against it.
+    /// @dev Checks an order for a fill (signature, expiry, epoch, cancellation, remaining size, minimum fill, limit
+    ///      price, leverage) and records the fill against it.
     function _useOrder(
         Order calldata order,
         bytes calldata signature,
         uint256 fillSize,
         uint256 fillPrice,
-        uint256 maxLeverage
+        uint256 maxLeverage,
+        uint256 minFillSize
     ) private returns (bytes32 orderHash) {
         orderHash = hashOrder(order);
         (address recovered, ECDSA.RecoverError err,) = ECDSA.tryRecover(orderHash, signature);
@@ -179,6 +190,9 @@ abstract contract TradingModule is PerpBase, ReentrancyGuardTransient, IPerpetua
         if (filledBefore == type(uint256).max) revert OrderIsCancelled(orderHash);
         if (filledBefore + fillSize > order.size) {
             revert OrderOverfilled(orderHash, filledBefore, fillSize, order.size);
+        }
+        if (fillSize < minFillSize && filledBefore + fillSize != order.size) {
+            revert FillBelowMinimum(orderHash, fillSize, minFillSize);
         }
         filledAmount[orderHash] = filledBefore + fillSize;
     }

@@ -76,7 +76,7 @@ def random_scenario(seed: int, steps: int = 40, decimals: int = 6, n_accounts: i
                 price -= price % 10**16
                 nonce += 2
                 mk = SimpleOrder(b, mid, True, size, price, rng.randint(1, 20) * WAD, nonce, now + 3600,
-                                 rng.random() < 0.1, model.order_epoch(b))
+                                 rng.random() < 0.1, model.order_epoch(b), True)
                 tk = SimpleOrder(s, mid, False, size, price, rng.randint(1, 20) * WAD, nonce + 1, now + 3600,
                                  rng.random() < 0.1, model.order_epoch(s))
                 model.settle(Match(mk, tk, size, price), now)

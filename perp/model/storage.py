@@ -138,4 +138,4 @@ class Match:
 
 def default_hasher(order) -> tuple:
     return ("order", addr(order.account), order.market_id, bool(order.is_buy), order.size, order.limit_price,
-            order.leverage, bool(order.reduce_only), order.nonce, order.epoch, order.expiry)
+            order.leverage, bool(order.reduce_only), bool(order.is_maker), order.nonce, order.epoch, order.expiry)

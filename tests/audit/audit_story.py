@@ -32,7 +32,7 @@ def run_story(env, signers) -> dict:
     env.trade(alice, frank, env.ETH, w(1), w(2000), buyer_leverage=w(20), seller_leverage=w(2))
     env.trade(bob, grace, env.ETH, w(2), w(2000), buyer_leverage=w(20), seller_leverage=w(10))
     # frank's one sell order of 2, filled by carol and dave in one batch
-    frank_sell = env.order(frank, env.ETH, False, w(2), w(2000), leverage=w(2))
+    frank_sell = env.order(frank, env.ETH, False, w(2), w(2000), leverage=w(2), is_maker=True)
     frank_sig = env.sign(frank_sell)
     carol_buy = env.order(carol, env.ETH, True, w(1), w(2000), leverage=w(10))
     dave_buy = env.order(dave, env.ETH, True, w(1), w(2000), leverage=w(5))
@@ -49,7 +49,7 @@ def run_story(env, signers) -> dict:
     env.perp.removeMargin(env.ETH, 100 * U, {"from": frank})
 
     # ---------------------------------------------------------------- BTC-PERP: partial fill, cancel, flips, reduce-only
-    dave_btc = env.order(dave, env.BTC, True, w("0.02"), w(60000))
+    dave_btc = env.order(dave, env.BTC, True, w("0.02"), w(60000), is_maker=True)
     grace_btc = env.order(grace, env.BTC, False, w("0.01"), w(60000))
     env.perp.settle(env.match(dave_btc, grace_btc, w("0.01")), {"from": keeper})
     env.perp.cancelOrder(dave_btc.as_tuple(), {"from": dave})  # the unfilled half

@@ -37,7 +37,7 @@ def pos(who, size, on, margin, free):
 
 def trade(buyer, seller, size, notional, fees=(0, 0)):
     return ("Trade", {"marketId": M, "buyer": buyer, "seller": seller, "size": size, "price": 2000 * WAD,
-                      "notional": notional, "buyerFee": fees[0], "sellerFee": fees[1], "buyOrderHash": b"\x01" * 32,
+                      "buyerNotional": notional, "sellerNotional": notional, "buyerFee": fees[0], "sellerFee": fees[1], "buyOrderHash": b"\x01" * 32,
                       "sellOrderHash": b"\x02" * 32})
 
 

@@ -126,13 +126,21 @@ class Driver:
             lim_s = price + 1
         exp_b = h.now - 1 if rng.random() < 0.015 else None
         ep_s = h.model.order_epoch(seller) + 1 if rng.random() < 0.015 else None
-        b = h.order(buyer, mid, True, ob, lim_b, lev_b or self.leverage(mid), reduce_only=ro_b, expiry=exp_b)
-        s = h.order(seller, mid, False, os_, lim_s, lev_s or self.leverage(mid), reduce_only=ro_s, epoch=ep_s)
+        buyer_makes = rng.random() < 0.5  # the roles are signed (Order.isMaker)
+        b = h.order(buyer, mid, True, ob, lim_b, lev_b or self.leverage(mid), reduce_only=ro_b, expiry=exp_b,
+                    is_maker=buyer_makes)
+        s = h.order(seller, mid, False, os_, lim_s, lev_s or self.leverage(mid), reduce_only=ro_s, epoch=ep_s,
+                    is_maker=not buyer_makes)
         return b, s
+
+    def _roles(self, a, b):
+        """(maker, taker) as the orders were signed; now and then the other way round (OrderRoleMismatch)."""
+        maker, taker = (a, b) if a.is_maker else (b, a)
+        return (taker, maker) if self.rng.random() < 0.01 else (maker, taker)
 
     def _match(self, b, s, size, price):
         rng = self.rng
-        maker, taker = (b, s) if rng.random() < 0.5 else (s, b)
+        maker, taker = self._roles(b, s)
         ms = ts = None
         r = rng.random()
         if r < 0.015:
@@ -166,9 +174,9 @@ class Driver:
         b, s = self._order_pair(mid, buyer, seller, size, price, lev_b, lev_s, ro_b, ro_s)
         if rng.random() < 0.01:  # market mismatch
             other = [m for m in h.markets if m != mid][0]
-            s = h.order(seller, other, False, size, price, lev_s)
+            s = h.order(seller, other, False, size, price, lev_s, is_maker=not b.is_maker)
         if rng.random() < 0.01:  # same side
-            s = h.order(seller, mid, True, size, price, lev_s)
+            s = h.order(seller, mid, True, size, price, lev_s, is_maker=not b.is_maker)
         matches = [self._match(b, s, size, price)]
         if rng.random() < 0.1:
             b2, s2 = self._order_pair(mid, *rng.sample(self.traders, 2), max(1, size // 3), price)
@@ -208,8 +216,8 @@ class Driver:
             q = rest + 1
         other = rng.choice([t for t in self.traders if t.address != o.account])
         price = o.limit_price
-        c = h.order(other, o.market_id, not o.is_buy, q, price, self.leverage(o.market_id))
-        maker, taker = (o, c) if rng.random() < 0.5 else (c, o)
+        c = h.order(other, o.market_id, not o.is_buy, q, price, self.leverage(o.market_id), is_maker=not o.is_maker)
+        maker, taker = self._roles(o, c)
         h.settle([(maker, taker, q, price, None, None)])
 
     def do_price(self):
@@ -604,7 +612,7 @@ class Driver:
                 h.deposit(x, need - m.free_collateral(x) + h.one)
         # README: exactly 1/imr can miss the initial margin by one unit, so the leveraged sides stay below it
         for seller, size, lev in ((b, size_b, max_lev * 98 // 100), (c, 2 * size_b, 5 * WAD)):
-            buy = h.order(a, mid, True, size, price, max_lev * 9 // 10)
+            buy = h.order(a, mid, True, size, price, max_lev * 9 // 10, is_maker=True)
             sell = h.order(seller, mid, False, size, price, lev)
             _, _, err = h.settle([(buy, sell, size, price, None, None)])
             if err:

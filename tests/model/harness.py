@@ -13,6 +13,8 @@ Reads go through ``perp.rpc`` (raw eth-abi calls), which is several times faster
 """
 from __future__ import annotations
 
+import dataclasses
+
 import functools
 
 import brownie
@@ -109,7 +111,7 @@ class Harness:
         web3.provider.make_request("evm_setNextBlockTimestamp", [self.now])
 
     def order(self, account, market_id, is_buy, size, limit_price, leverage, reduce_only=False, expiry=None,
-              epoch=None, nonce=None):
+              epoch=None, nonce=None, is_maker=False):
         a = addr(account)
         if nonce is None:
             self.nonce += 1
@@ -117,7 +119,7 @@ class Harness:
         return Order(account=self.by_addr[a].address, market_id=market_id, is_buy=is_buy, size=size,
                      limit_price=limit_price, leverage=leverage, nonce=nonce,
                      expiry=self.now + 86_400 if expiry is None else expiry, reduce_only=reduce_only,
-                     epoch=self.model.order_epoch(a) if epoch is None else epoch)
+                     epoch=self.model.order_epoch(a) if epoch is None else epoch, is_maker=is_maker)
 
     def sign(self, order, signer=None):
         s = signer or self.by_addr[addr(order.account)]
@@ -357,11 +359,15 @@ class Harness:
 
     def settle(self, matches, submitter=None):
         """``matches``: list of (maker, taker, fill_size, fill_price, maker_signer, taker_signer); signer None =
-        the order's own account, else the signer object that signs instead (a forged signature)."""
+        the order's own account, else the signer object that signs instead (a forged signature). A pair in which
+        neither order was given a role (``is_maker`` False on both) is signed in the roles of its places; the driver
+        signs its own roles, and now and then puts them in the wrong places (OrderRoleMismatch)."""
         tuples, model_matches = [], []
         from perp.model import Match
 
         for maker, taker, fill_size, fill_price, ms, ts in matches:
+            if not maker.is_maker and not taker.is_maker:
+                maker = dataclasses.replace(maker, is_maker=True)
             for o in (maker, taker):
                 self.orders_used[self.hasher(o)] = o
                 self.step_orders[self.hasher(o)] = o

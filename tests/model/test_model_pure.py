@@ -35,7 +35,8 @@ class Book:
 
     def trade(self, buyer, seller, size, price, lb=5 * WAD, ls=5 * WAD, mid=1):
         self.nonce += 2
-        b = SimpleOrder(buyer, mid, True, size, price, lb, self.nonce, T0 + 10**6, False, self.m.order_epoch(buyer))
+        b = SimpleOrder(buyer, mid, True, size, price, lb, self.nonce, T0 + 10**6, False, self.m.order_epoch(buyer),
+                        True)
         s = SimpleOrder(seller, mid, False, size, price, ls, self.nonce + 1, T0 + 10**6, False,
                         self.m.order_epoch(seller))
         self.m.settle(Match(b, s, size, price), T0)
@@ -79,7 +80,7 @@ def test_a_liquidation_cancels_the_liquidated_accounts_orders():
     for a in (ALICE, BOB):
         m.deposit(a, 5000 * U)
     bk.trade(ALICE, BOB, w(1), w(2000), w(20), w(2))
-    resting = SimpleOrder(ALICE, 1, True, w(1), w(1950), w(5), 99, T0 + 10**6, False, m.order_epoch(ALICE))
+    resting = SimpleOrder(ALICE, 1, True, w(1), w(1950), w(5), 99, T0 + 10**6, False, m.order_epoch(ALICE), True)
     m.set_price(1, 1950 * 10**8, T0)
     m.events.clear()
     m.liquidate(KEEPER, 1, ALICE, T0)

@@ -191,7 +191,8 @@ class Scenario:
         if size <= 0:
             return
         self.nonce += 2
-        b = SimpleOrder(buyer, MID, True, size, price, lev_b, self.nonce, T0 + 10**8, False, m.order_epoch(buyer))
+        b = SimpleOrder(buyer, MID, True, size, price, lev_b, self.nonce, T0 + 10**8, False, m.order_epoch(buyer),
+                        True)
         s = SimpleOrder(seller, MID, False, size, price, lev_s, self.nonce + 1, T0 + 10**8, False,
                         m.order_epoch(seller))
         self.tick()

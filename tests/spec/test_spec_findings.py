@@ -41,7 +41,7 @@ class Book:
         self.now += 1
         self.nonce += 2
         b = SimpleOrder(buyer, 1, True, size, price * WAD, lev_b * WAD, self.nonce, T0 + 10**6, False,
-                        self.m.order_epoch(buyer))
+                        self.m.order_epoch(buyer), True)  # the buyer rests (maker)
         s = SimpleOrder(seller, 1, False, size, price * WAD, lev_s * WAD, self.nonce + 1, T0 + 10**6, False,
                         self.m.order_epoch(seller))
         self.m.settle(Match(b, s, size, price * WAD), self.now)
@@ -68,9 +68,10 @@ class Book:
 
 
 def test_keeper_reward_is_rounded_against_the_keeper():
-    """Alice long 1 ETH less 1 wei at 2,000 (20x), the mark at 1,950: notional 1,949.999999999999998050 exactly."""
+    """Alice long 1 ETH less 1 wei at 2,000 (19x), the mark at 1,950: notional 1,949.999999999999998050 exactly.
+    (At 20x = 1/imr the buyer, who pays the notional rounded up, would miss the initial margin by one unit.)"""
     b = Book(0)
-    b.trade(ALICE, BOB, WAD - 1, 2000, 20, 2)
+    b.trade(ALICE, BOB, WAD - 1, 2000, 19, 2)
     b.price(1950)
     p = b.v.position(ALICE)
     exact = p.notional(b.mark()) * b.v.params.reward_rate  # 0.5%: 9.74999999999999999025

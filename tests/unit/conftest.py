@@ -88,11 +88,12 @@ def open_pair(calc):
         env.trade(buyer, seller, market_id, size, price, buyer_leverage=buyer_leverage,
                   seller_leverage=seller_leverage)
         p = market_params(env, market_id)
-        n = calc.notional_down(size, price, env.scale)
-        mb, ms = calc.margin_for(n, buyer_leverage), calc.margin_for(n, seller_leverage)
-        fb, fs = calc.fee(n, p.maker_fee_bps), calc.fee(n, p.taker_fee_bps)
+        # the buyer pays the notional rounded up, the seller receives it rounded down
+        nl, ns = calc.notional_up(size, price, env.scale), calc.notional_down(size, price, env.scale)
+        mb, ms = calc.margin_for(nl, buyer_leverage), calc.margin_for(ns, seller_leverage)
+        fb, fs = calc.fee(nl, p.maker_fee_bps), calc.fee(ns, p.taker_fee_bps)
         return SimpleNamespace(
-            params=p, notional=n, size=size, price=price,
+            params=p, notional=nl if nl == ns else None, long_notional=nl, short_notional=ns, size=size, price=price,
             long_margin=mb, short_margin=ms, long_free=deposit - mb - fb, short_free=deposit - ms - fs,
         )
 

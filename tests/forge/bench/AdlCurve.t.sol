@@ -166,8 +166,8 @@ contract AdlCurveBench is EthMarketTest {
         uint256 margin = (notional * WAD + 7 * WAD - 1) / (7 * WAD);
         address bh = bench.hintFor(1, true, int256(WAD), int256(notional), margin);
         address sh = bench.hintFor(1, false, -int256(WAD), -int256(notional), margin);
-        Order memory bo = Order(b, 1, true, WAD, price, 7 * WAD, false, 1, 0, block.timestamp + 1 days);
-        Order memory so = Order(s, 1, false, WAD, price, 7 * WAD, false, 1, 0, block.timestamp + 1 days);
+        Order memory bo = Order(b, 1, true, WAD, price, 7 * WAD, false, true, 1, 0, block.timestamp + 1 days);
+        Order memory so = Order(s, 1, false, WAD, price, 7 * WAD, false, false, 1, 0, block.timestamp + 1 days);
         Match memory m = Match(bo, Orders.sign(kb, address(perp), bo), so, Orders.sign(ks, address(perp), so), WAD, price, bh, sh);
         perp.settle(m);
         _record(n, "settle: 1 pair, open 2 new positions, with hints", vm.snapshotGasLastCall("settle"), 0);

@@ -204,7 +204,7 @@ contract World {
     // ------------------------------------------------------------------ coverage and violations
 
     function _declareStates() private {
-        string[19] memory names = [
+        string[20] memory names = [
             "trade",
             "partial_fill",
             "resting_fill",
@@ -223,7 +223,8 @@ contract World {
             "latch_cleared",
             "withdrawal",
             "margin_removed",
-            "funding_on"
+            "funding_on",
+            "fill_below_minimum"
         ];
         for (uint256 i; i < names.length; ++i) {
             _stateNames.push(names[i]);

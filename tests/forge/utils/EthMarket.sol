@@ -59,9 +59,12 @@ abstract contract EthMarketTest is TestBase {
         vm.stopPrank();
     }
 
-    function _order(uint256 key, bool isBuy, uint256 size, uint256 leverage) internal returns (Order memory) {
+    function _order(uint256 key, bool isBuy, uint256 size, uint256 leverage, bool isMaker) internal returns (Order memory) {
         address a = vm.addr(key);
-        return Order(a, 1, isBuy, size, isBuy ? type(uint128).max : 0, leverage, false, ++nonce, perp.orderEpoch(a), block.timestamp + 1 days);
+        return Order(
+            a, 1, isBuy, size, isBuy ? type(uint128).max : 0, leverage, false, isMaker, ++nonce, perp.orderEpoch(a),
+            block.timestamp + 1 days
+        );
     }
 
     /// @notice A signed pair: `buyer` (maker) buys `size` from `seller` at `price` (WAD), at the given leverages.
@@ -69,8 +72,8 @@ abstract contract EthMarketTest is TestBase {
         internal
         returns (Match memory)
     {
-        Order memory b = _order(buyer, true, size, bLev);
-        Order memory s = _order(seller, false, size, sLev);
+        Order memory b = _order(buyer, true, size, bLev, true);
+        Order memory s = _order(seller, false, size, sLev, false);
         return Match(b, Orders.sign(buyer, address(perp), b), s, Orders.sign(seller, address(perp), s), size, price, address(0), address(0));
     }
 

@@ -10,7 +10,7 @@ import {Order} from "../../../interfaces/IPerpetualTypes.sol";
 library Orders {
     bytes32 internal constant ORDER_TYPEHASH = keccak256(
         "Order(address account,uint256 marketId,bool isBuy,uint256 size,uint256 limitPrice,uint256 leverage,"
-        "bool reduceOnly,uint256 nonce,uint256 epoch,uint256 expiry)"
+        "bool reduceOnly,bool isMaker,uint256 nonce,uint256 epoch,uint256 expiry)"
     );
     bytes32 internal constant DOMAIN_TYPEHASH =
         keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)");
@@ -21,8 +21,8 @@ library Orders {
         );
         bytes32 structHash = keccak256(
             abi.encode(
-                ORDER_TYPEHASH, o.account, o.marketId, o.isBuy, o.size, o.limitPrice, o.leverage, o.reduceOnly, o.nonce,
-                o.epoch, o.expiry
+                ORDER_TYPEHASH, o.account, o.marketId, o.isBuy, o.size, o.limitPrice, o.leverage, o.reduceOnly, o.isMaker,
+                o.nonce, o.epoch, o.expiry
             )
         );
         return keccak256(abi.encodePacked("\x19\x01", domain, structHash));

@@ -6,7 +6,7 @@ import {MarketParams} from "../../../interfaces/IPerpetualTypes.sol";
 /// @title ReferenceParams
 /// @notice The reference ETH-PERP parameters of the devnet deployment (perp/params.py default_params), once for every forge
 ///         test: 20x (imr 5%), maintenance 3%, margin call 4%, fees 2/5 bps, oracle band 5%, keeper reward 50 bps up
-///         to 100 tokens, drawdown lines 30% / 20% over 8 hours, minimum position 10 tokens.
+///         to 100 tokens, drawdown lines 30% / 20% over 8 hours, minimum position 10 tokens, minimum fill 0.001.
 library ReferenceParams {
     uint256 internal constant WAD = 1e18;
 
@@ -29,7 +29,8 @@ library ReferenceParams {
             maxFundNotional: uint128(maxFundNotionalTokens * one),
             drawdownStop: uint64(2 * WAD / 10),
             notionalStop: uint64(8 * WAD / 10),
-            minPositionNotional: uint128(10 * one)
+            minPositionNotional: uint128(10 * one),
+            minFillSize: uint128(WAD / 1_000)
         });
     }
 }

@@ -47,7 +47,7 @@ def book(signers):
         for i in range(half * N // 2, (half + 1) * N // 2, CHUNK):
             part = shorts[i : min(i + CHUNK, (half + 1) * N // 2)]
             sizes = [rng.randint(5, 300) * WAD // 100 for _ in part]
-            big_o, big_sig = b.order(big, M, True, sum(sizes), 2_100 * WAD, 3 * WAD)
+            big_o, big_sig = b.order(big, M, True, sum(sizes), 2_100 * WAD, 3 * WAD, is_maker=True)
             matches = []
             for acct, size in zip(part, sizes):
                 price = rng.randint(low, high) * 10**16

@@ -60,7 +60,7 @@ def test_capacity_limited_counterparty_is_cut_before_lower_ranks(book, deployer,
     env = book
     mark = 1700 * WAD
     # alice
-    n_a = notional_down(L, ENTRY_A, 1)
+    n_a = notional_up(L, ENTRY_A, 1)  # alice bought: she paid the notional rounded up
     m_a = margin_for(n_a, 20 * WAD)
     nb = n_a - m_a
     pb = nb * WAD // L
@@ -69,19 +69,20 @@ def test_capacity_limited_counterparty_is_cut_before_lower_ranks(book, deployer,
     n_c = notional_down(C, ENTRY_C, 1)
     m_c = margin_for(n_c, 20 * WAD)
     assert position(env, env.ETH, carol) == (-C, -n_c, m_c)
-    # deployer (short L at 1x)
-    m_d = margin_for(n_a, WAD)
+    # deployer (short L at 1x; the seller: received the notional rounded down)
+    n_d = notional_down(L, ENTRY_A, 1)
+    m_d = margin_for(n_d, WAD)
     s_carol = score(upnl(-C, -n_c, mark, 1), m_c)
-    s_deployer = score(upnl(-L, -n_a, mark, 1), m_d)
+    s_deployer = score(upnl(-L, -n_d, mark, 1), m_d)
     assert s_carol > s_deployer
     # carol's capacity at pb: (margin - 2) * |size| / loss of closing all at pb
     loss_all = notional_up(C, pb, 1) - n_c
     cap = (m_c - 2) * C // loss_all
     assert 0 < cap < C and cap < L
-    # cutting exactly `cap` at ceil(nb * cap / |S|) would leave her margin at -3: the contract's own check refuses it
+    # cutting exactly `cap` at ceil(nb * cap / |S|) would leave her margin at -4: the contract's own check refuses it
     n_cap = ceil_div(nb * cap, L)
     margin_after_cap = m_c + (-n_cap + n_c * cap // C)
-    assert margin_after_cap == -3
+    assert margin_after_cap == -4
 
     tx = env.perp.liquidate(env.ETH, alice, {"from": keeper})
 

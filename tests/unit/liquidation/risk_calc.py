@@ -187,7 +187,7 @@ def assert_stale_epoch(env, account, old_order, counterparty):
     from support import err
 
     other = env.order(counterparty, old_order.market_id, not old_order.is_buy, old_order.size, old_order.limit_price)
-    maker, taker = old_order, other
+    maker, taker = env.as_maker(old_order), other  # the old order rests: it is settled as the maker
     h = env.perp.hashOrder(maker.as_tuple())
     with brownie.reverts(err("OrderEpochStale", h, maker.epoch, env.perp.orderEpoch(account))):
         env.perp.settle(env.match(maker, taker), {"from": env.keeper})

@@ -151,10 +151,13 @@ def test_set_market_params_new_fees_apply_to_the_next_trade(checked, calc, deplo
 
     tx = env.trade(alice, bob, env.ETH, WAD // 3, calc.px(2000))
 
-    n = calc.notional_down(WAD // 3, calc.px(2000), env.scale)  # 666.666666...
+    n = calc.notional_down(WAD // 3, calc.px(2000), env.scale)  # 666.666666...: bob, the seller, receives it
+    up = calc.notional_up(WAD // 3, calc.px(2000), env.scale)  # alice, the buyer, pays it rounded up
+    assert up == n + (1 if env.decimals == 6 else 0)  # exact with 18 decimals
     t = ev(tx, "Trade")
-    assert (t["notional"], t["buyerFee"], t["sellerFee"]) == (n, calc.fee(n, 7), calc.fee(n, 9))
-    assert env.free(alice) == env.units(1_000) - calc.margin_for(n, 5 * WAD) - calc.fee(n, 7)
+    assert (t["buyerNotional"], t["sellerNotional"], t["buyerFee"], t["sellerFee"]) == (
+        up, n, calc.fee(up, 7), calc.fee(n, 9))
+    assert env.free(alice) == env.units(1_000) - calc.margin_for(up, 5 * WAD) - calc.fee(up, 7)
 
 
 def test_set_oracle_by_owner_switches_the_mark_and_emits(checked, deployer):

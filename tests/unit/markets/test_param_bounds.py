@@ -55,6 +55,7 @@ INVALID = [
     ("notional_stop", WAD + 1, "notionalStop"),
     ("min_position_notional", 0, "minPositionNotional"),  # dust positions allowed
     ("min_position_notional", 10**9 * 10**6 + 1, "minPositionNotional"),  # above a billion tokens (6 decimals)
+    ("min_fill_size", 10**27 + 1, "minFillSize"),  # above a billion units of the asset
 ]
 IDS = [f"{f}={v}" for f, v, _ in INVALID]
 
@@ -101,6 +102,7 @@ def lower_bounds(env):
         imr=10**15, mcr=10**15 - 1, mmr=1, max_leverage=1_000 * WAD, maker_fee_bps=0, taker_fee_bps=0,
         oracle_band_bps=1, liquidation_reward_bps=0, max_oracle_age=1, max_fund_notional=1, drawdown_trigger=1,
         drawdown_stop=0, hwm_window=60, notional_stop=1, max_liquidation_reward=0, min_position_notional=1,
+        min_fill_size=0,
     )
 
 
@@ -110,7 +112,7 @@ def upper_bounds(env):
         imr=WAD, mcr=WAD - 1, mmr=WAD - 2, max_leverage=WAD, maker_fee_bps=100, taker_fee_bps=100,
         oracle_band_bps=2_000, liquidation_reward_bps=100, max_oracle_age=DAY, max_fund_notional=2**128 - 1,
         drawdown_trigger=WAD, drawdown_stop=WAD - 1, hwm_window=30 * DAY, notional_stop=WAD,
-        max_liquidation_reward=2**128 - 1, min_position_notional=10**9 * 10**6,
+        max_liquidation_reward=2**128 - 1, min_position_notional=10**9 * 10**6, min_fill_size=10**27,
     )
 
 

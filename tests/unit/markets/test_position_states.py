@@ -194,13 +194,13 @@ def test_odd_long_view_rounds_entry_and_bankruptcy_prices_down(checked, calc, bo
     e = book["erin"]
     env.set_price(env.ETH, "1987.65432101")
     mark = calc.px("1987.65432101")
-    want = expected_view(env, calc, erin, ONE_THIRD, e.notional, e.long_margin, mark, HEALTHY, open_seq=5)
+    want = expected_view(env, calc, erin, ONE_THIRD, e.long_notional, e.long_margin, mark, HEALTHY, open_seq=5)
     if env.decimals == 6:
-        # n = floor(0.333.. * 2,000.33) = 666.776666, margin = ceil(n / 7) = 95.253810
-        assert (e.notional, e.long_margin) == (666_776_666, 95_253_810)
-        assert want["entry_price"] == 2000_329998000000002000
-        assert want["bankruptcy_price"] == 1714_568568000000001714
-        assert (want["notional"], want["equity"]) == (662_551_441, 95_253_810 + 662_551_440 - 666_776_666)
+        # erin, the buyer, paid n = ceil(0.333.. * 2,000.33) = 666.776667; margin = ceil(n / 7) = 95.253810
+        assert (e.long_notional, e.long_margin) == (666_776_667, 95_253_810)
+        assert want["entry_price"] == 2000_330001000000002000
+        assert want["bankruptcy_price"] == 1714_568571000000001714
+        assert (want["notional"], want["equity"]) == (662_551_441, 95_253_810 + 662_551_440 - 666_776_667)
     assert view(env, erin) == want
 
 
@@ -209,7 +209,8 @@ def test_odd_short_view_rounds_debt_up_and_prices_down(checked, calc, book, fran
     e = book["erin"]
     env.set_price(env.ETH, "1987.65432101")
     mark = calc.px("1987.65432101")
-    want = expected_view(env, calc, frank, -ONE_THIRD, -e.notional, e.short_margin, mark, HEALTHY, open_seq=6)
+    # frank, the seller, received n = floor(0.333.. * 2,000.33) = 666.776666
+    want = expected_view(env, calc, frank, -ONE_THIRD, -e.short_notional, e.short_margin, mark, HEALTHY, open_seq=6)
     if env.decimals == 6:
         assert want["bankruptcy_price"] == 2286_091428000000002286
         assert want["equity"] == 95_253_810 - 662_551_441 + 666_776_666

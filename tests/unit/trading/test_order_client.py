@@ -105,11 +105,13 @@ def test_order_is_immutable():
 
 
 def test_as_tuple_follows_the_solidity_struct_order():
-    o = order(reduce_only=True, epoch=3)
+    o = order(reduce_only=True, epoch=3, is_maker=True)
     assert [f["name"] for f in ORDER_TYPES["Order"]] == [
-        "account", "marketId", "isBuy", "size", "limitPrice", "leverage", "reduceOnly", "nonce", "epoch", "expiry",
+        "account", "marketId", "isBuy", "size", "limitPrice", "leverage", "reduceOnly", "isMaker", "nonce", "epoch",
+        "expiry",
     ]
-    assert o.as_tuple() == (ACCOUNT, 1, True, WAD, 2000 * WAD, 5 * WAD, True, 1, 3, 2_000_000_000)
+    assert o.as_tuple() == (ACCOUNT, 1, True, WAD, 2000 * WAD, 5 * WAD, True, True, 1, 3, 2_000_000_000)
+    assert order().is_maker is False  # an order is a taker's unless signed otherwise
 
 
 def test_typed_data_names_the_domain():
@@ -122,7 +124,7 @@ def test_typed_data_names_the_domain():
 
 
 def test_match_tuple_layout():
-    maker, taker = order(), order(is_buy=False, nonce=2)
+    maker, taker = order(is_maker=True), order(is_buy=False, nonce=2)
     zero = "0x0000000000000000000000000000000000000000"
     m = match_tuple(maker, b"\x01" * 65, taker, b"\x02" * 65, WAD, 2000 * WAD)
     assert m == (maker.as_tuple(), b"\x01" * 65, taker.as_tuple(), b"\x02" * 65, WAD, 2000 * WAD, zero, zero)
@@ -133,15 +135,26 @@ def test_match_tuple_layout():
 @pytest.mark.parametrize("fill_size", [0, -1])
 def test_match_tuple_refuses_a_non_positive_fill_size(fill_size):
     with pytest.raises(OrderError) as info:
-        match_tuple(order(), b"", order(is_buy=False), b"", fill_size, 2000 * WAD)
+        match_tuple(order(is_maker=True), b"", order(is_buy=False), b"", fill_size, 2000 * WAD)
     assert str(info.value) == f"fill size must be positive, got {fill_size}"
 
 
 @pytest.mark.parametrize("fill_price", [0, -2000 * WAD])
 def test_match_tuple_refuses_a_non_positive_fill_price(fill_price):
     with pytest.raises(OrderError) as info:
-        match_tuple(order(), b"", order(is_buy=False), b"", WAD, fill_price)
+        match_tuple(order(is_maker=True), b"", order(is_buy=False), b"", WAD, fill_price)
     assert str(info.value) == f"fill price must be positive, got {fill_price}"
+
+
+def test_match_tuple_refuses_orders_in_the_role_they_were_not_signed_for():
+    with pytest.raises(OrderError) as info:
+        match_tuple(order(), b"", order(is_buy=False), b"", WAD, 2000 * WAD)
+    assert str(info.value) == ("the maker order was signed as a taker (is_maker=False): the contract would revert "
+                               "OrderRoleMismatch; sign the resting order with is_maker=True")
+    with pytest.raises(OrderError) as info:
+        match_tuple(order(is_maker=True), b"", order(is_buy=False, is_maker=True), b"", WAD, 2000 * WAD)
+    assert str(info.value) == ("the taker order was signed as a maker (is_maker=True): the contract would revert "
+                               "OrderRoleMismatch; sign the incoming order with is_maker=False")
 
 
 # ------------------------------------------------------------------------------------------------ signing

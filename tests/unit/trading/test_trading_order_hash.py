@@ -11,14 +11,14 @@ from trading_calc import UINT256_MAX, X, w
 
 ORDER_TYPE = (
     "Order(address account,uint256 marketId,bool isBuy,uint256 size,uint256 limitPrice,uint256 leverage,"
-    "bool reduceOnly,uint256 nonce,uint256 epoch,uint256 expiry)"
+    "bool reduceOnly,bool isMaker,uint256 nonce,uint256 epoch,uint256 expiry)"
 )
 DOMAIN_TYPE = "EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
 
 
 def orders(env, alice, bob):
     return [
-        env.order(alice, env.ETH, True, w(1), w(2000)),
+        env.order(alice, env.ETH, True, w(1), w(2000), is_maker=True),
         env.order(bob, env.ETH, False, w("0.123456789012345678"), w("1999.99"), leverage=X(20), reduce_only=True),
         env.order(alice, env.BTC, False, 1, 1, leverage=X(1), nonce=2**255, expiry=UINT256_MAX, epoch=7),
         Order(account=str(bob), market_id=UINT256_MAX, is_buy=True, size=UINT256_MAX, limit_price=0, leverage=0,
@@ -42,6 +42,7 @@ def test_digest_changes_with_every_field(env, alice):
         "limit_price": w(2001),
         "leverage": X(6),
         "reduce_only": True,
+        "is_maker": True,
         "nonce": 2,
         "epoch": 1,
         "expiry": 10**10 + 1,
@@ -76,8 +77,8 @@ def test_digest_is_the_eip191_hash_of_domain_and_struct(env, alice):
     order = env.order(alice, env.ETH, True, w(1), w(2000))
     struct_hash = keccak(
         encode(
-            ["bytes32", "address", "uint256", "bool", "uint256", "uint256", "uint256", "bool", "uint256", "uint256",
-             "uint256"],
+            ["bytes32", "address", "uint256", "bool", "uint256", "uint256", "uint256", "bool", "bool", "uint256",
+             "uint256", "uint256"],
             [keccak(text=ORDER_TYPE), *order.as_tuple()],
         )
     )

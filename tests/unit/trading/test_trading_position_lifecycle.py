@@ -11,16 +11,16 @@ from trading_calc import MAKER_BPS, TAKER_BPS, X, order_hash, pos, w
 
 def buy_from(env, buyer, seller, size, price, buyer_lev=X(5), seller_lev=X(5), maker_buys=True, **kw):
     """One matched pair; `kw` goes to the buyer's order (`reduce_only=...`)."""
-    buy = env.order(buyer, env.ETH, True, size, price, leverage=buyer_lev, **kw)
-    sell = env.order(seller, env.ETH, False, size, price, leverage=seller_lev)
+    buy = env.order(buyer, env.ETH, True, size, price, leverage=buyer_lev, is_maker=maker_buys, **kw)
+    sell = env.order(seller, env.ETH, False, size, price, leverage=seller_lev, is_maker=not maker_buys)
     maker, taker = (buy, sell) if maker_buys else (sell, buy)
     return env.perp.settle(env.match(maker, taker), {"from": env.keeper})
 
 
 def sell_to(env, seller, buyer, size, price, seller_lev=X(5), buyer_lev=X(5), maker_sells=True, **kw):
     """One matched pair; `kw` goes to the seller's order (`reduce_only=...`)."""
-    sell = env.order(seller, env.ETH, False, size, price, leverage=seller_lev, **kw)
-    buy = env.order(buyer, env.ETH, True, size, price, leverage=buyer_lev)
+    sell = env.order(seller, env.ETH, False, size, price, leverage=seller_lev, is_maker=maker_sells, **kw)
+    buy = env.order(buyer, env.ETH, True, size, price, leverage=buyer_lev, is_maker=not maker_sells)
     maker, taker = (sell, buy) if maker_sells else (buy, sell)
     return env.perp.settle(env.match(maker, taker), {"from": env.keeper})
 
@@ -61,12 +61,14 @@ def test_increase_at_another_leverage_posts_margin_at_the_new_orders_leverage(t,
 
 
 def test_partial_reduce_of_a_long_realizes_pnl_at_the_fill_price(t, calc, funded, alice, bob, carol):
-    # alice long 3 @ 2,000.0000005 at 5x: n0 = floor(6,000.0000015) (6,000.000001 with 6 decimals).
+    # alice long 3 @ 2,000.0000005 at 5x: the buyer pays n0 = ceil(6,000.0000015) (6,000.000002 with 6 decimals;
+    # bob, the seller, receives 6,000.000001 and the fund the unit between).
     p0 = w("2000.0000005")
     buy_from(t, alice, bob, w(3), p0)
-    n0 = calc.notional(w(3), p0)
+    n0 = calc.notional_up(w(3), p0)
     m0 = calc.margin(n0, X(5))
-    assert n0 == (calc.u("6000.000001") if t.decimals == 6 else calc.u("6000.0000015"))
+    assert n0 == (calc.u("6000.000002") if t.decimals == 6 else calc.u("6000.0000015"))
+    assert pos(t, t.ETH, bob)[1] == -(calc.u("6000.000001") if t.decimals == 6 else calc.u("6000.0000015"))
     t.set_price(t.ETH, 2100)
     # She sells 1 @ 2,100 (maker): released cost r = ceil(n0 / 3), pnl = 2,100 - r, margin after = m0 + pnl,
     # a third of it (floor) back to free collateral.
@@ -168,7 +170,7 @@ def test_flip_closes_the_long_and_opens_the_rest_short_at_the_orders_leverage(t,
     assert pos(t, t.ETH, alice) == (-w("1.5"), -open_n, open_margin)
     fees = calc.fee(calc.u(2000), MAKER_BPS) + calc.fee(n, MAKER_BPS)
     assert t.free(alice) == funded - calc.u(400) + (calc.u(400) + pnl) - open_margin - fees
-    assert tx.events["Trade"]["notional"] == n
+    assert (tx.events["Trade"]["buyerNotional"], tx.events["Trade"]["sellerNotional"]) == (calc.notional_up(w("2.5"), p), n)
 
 
 def test_flip_literal_numbers(t, calc, funded, alice, bob, carol):
@@ -203,7 +205,7 @@ def test_flip_of_a_short_to_a_long(t, calc, funded, bob, carol, dave):
 
 def test_one_order_filled_across_two_matches(t, calc, funded, alice, bob, carol):
     # alice's buy of 3 at 3x: 1 from bob, then 2 from carol. Margin is posted per fill, each rounded up.
-    order = t.order(alice, t.ETH, True, w(3), w(2000), leverage=X(3))
+    order = t.order(alice, t.ETH, True, w(3), w(2000), leverage=X(3), is_maker=True)
     h = order_hash(t, order)
     s1 = t.order(bob, t.ETH, False, w(1), w(2000))
     t.perp.settle(t.match(order, s1, fill_size=w(1)), {"from": t.keeper})
@@ -221,7 +223,7 @@ def test_one_order_filled_across_two_matches(t, calc, funded, alice, bob, carol)
 
 
 def test_partial_fill_leaves_the_rest_of_the_order_fillable(t, alice, bob, carol):
-    order = t.order(alice, t.ETH, True, w(3), w(2000))
+    order = t.order(alice, t.ETH, True, w(3), w(2000), is_maker=True)
     t.perp.settle(t.match(order, t.order(bob, t.ETH, False, w(1), w(2000)), fill_size=w(1)), {"from": t.keeper})
     remaining = order.size - t.perp.filledAmount(order_hash(t, order))
     assert remaining == w(2)
@@ -243,7 +245,7 @@ def test_one_taker_order_filled_by_two_makers(t, calc, alice, bob, carol):
 
 def test_reduce_only_order_that_would_increase_reverts(t, alice, bob, carol):
     buy_from(t, alice, bob, w(1), w(2000))
-    buy = t.order(alice, t.ETH, True, w(1), w(2000), reduce_only=True)
+    buy = t.order(alice, t.ETH, True, w(1), w(2000), reduce_only=True, is_maker=True)
     sell = t.order(carol, t.ETH, False, w(1), w(2000))
     with brownie.reverts(err("ReduceOnlyViolated", order_hash(t, buy), w(1), w(2))):
         t.perp.settle(t.match(buy, sell), {"from": t.keeper})
@@ -260,7 +262,7 @@ def test_reduce_only_order_without_a_position_reverts(t, alice, carol):
 
 def test_reduce_only_order_that_would_flip_reverts(t, alice, bob, carol):
     buy_from(t, alice, bob, w(1), w(2000))
-    sell = t.order(alice, t.ETH, False, w(2), w(2000), reduce_only=True)
+    sell = t.order(alice, t.ETH, False, w(2), w(2000), reduce_only=True, is_maker=True)
     buy = t.order(carol, t.ETH, True, w(2), w(2000))
     with brownie.reverts(err("ReduceOnlyViolated", order_hash(t, sell), w(1), -w(1))):
         t.perp.settle(t.match(sell, buy), {"from": t.keeper})

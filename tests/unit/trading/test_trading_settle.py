@@ -21,8 +21,8 @@ MAKER_SIDES = pytest.mark.parametrize("maker_buys", [True, False], ids=["maker_b
 
 
 def settle_pair(env, buyer, seller, maker_buys):
-    buy = env.order(buyer, env.ETH, True, SIZE, PRICE, leverage=BUYER_LEV)
-    sell = env.order(seller, env.ETH, False, SIZE, PRICE, leverage=SELLER_LEV)
+    buy = env.order(buyer, env.ETH, True, SIZE, PRICE, leverage=BUYER_LEV, is_maker=maker_buys)
+    sell = env.order(seller, env.ETH, False, SIZE, PRICE, leverage=SELLER_LEV, is_maker=not maker_buys)
     maker, taker = (buy, sell) if maker_buys else (sell, buy)
     tx = env.perp.settle(env.match(maker, taker), {"from": env.keeper})
     return tx, buy, sell
@@ -90,7 +90,8 @@ def test_settle_emits_trade_with_buyer_and_seller_fees(t, calc, alice, bob, make
         "seller": bob.address,
         "size": SIZE,
         "price": PRICE,
-        "notional": n,
+        "buyerNotional": n,  # exact here: nothing to round
+        "sellerNotional": n,
         "buyerFee": buyer_fee,
         "sellerFee": seller_fee,
         "buyOrderHash": "0x" + order_hash(t, buy).hex(),
@@ -143,7 +144,7 @@ def test_fill_at_a_price_between_both_limits_uses_the_fill_price(t, calc, funded
     sell = t.order(bob, t.ETH, False, w(1), w(1950))
     tx = t.perp.settle(t.match(buy, sell, fill_price=w(2010)), {"from": t.keeper})
     n = calc.u(2010)
-    assert tx.events["Trade"]["notional"] == n
+    assert (tx.events["Trade"]["buyerNotional"], tx.events["Trade"]["sellerNotional"]) == (n, n)
     assert pos(t, t.ETH, alice) == (w(1), n, calc.u(402))
     assert pos(t, t.ETH, bob) == (-w(1), -n, calc.u(402))
 
@@ -163,7 +164,7 @@ def test_smallest_fill_rounds_both_fees_up_to_one_unit(t, calc, funded, alice, b
     sell = t.order(bob, t.ETH, False, q, p)
     tx = t.perp.settle(t.match(buy, sell), {"from": t.keeper})
     ev = tx.events["Trade"]
-    assert (ev["notional"], ev["buyerFee"], ev["sellerFee"]) == (n, 1, 1)
+    assert (ev["buyerNotional"], ev["sellerNotional"], ev["buyerFee"], ev["sellerFee"]) == (n, n, 1, 1)
     m = calc.margin(n, X(5))  # 1 unit (6 decimals), 400 units (18 decimals)
     assert pos(t, t.ETH, alice) == (q, n, m)
     assert pos(t, t.ETH, bob) == (-q, -n, m)

@@ -29,11 +29,11 @@ def five_pairs(env, alice, bob, carol, dave, erin):
     o = env.order
     E = env.ETH
     return [
-        (o(alice, E, True, w(1), w(2000)), o(bob, E, False, w(1), w(2000))),
-        (o(dave, E, False, w(2), w(2010)), o(carol, E, True, w(2), w(2010))),
-        (o(erin, E, True, w("0.5"), w(1990)), o(alice, E, False, w("0.5"), w(1990))),
-        (o(bob, E, True, w(1), w(2000)), o(carol, E, False, w(1), w(2000))),
-        (o(dave, E, True, w(3), w(2005)), o(erin, E, False, w(3), w(2005))),
+        (o(alice, E, True, w(1), w(2000), is_maker=True), o(bob, E, False, w(1), w(2000))),
+        (o(dave, E, False, w(2), w(2010), is_maker=True), o(carol, E, True, w(2), w(2010))),
+        (o(erin, E, True, w("0.5"), w(1990), is_maker=True), o(alice, E, False, w("0.5"), w(1990))),
+        (o(bob, E, True, w(1), w(2000), is_maker=True), o(carol, E, False, w(1), w(2000))),
+        (o(dave, E, True, w(3), w(2005), is_maker=True), o(erin, E, False, w(3), w(2005))),
     ]
 
 
@@ -70,7 +70,7 @@ def test_batch_of_five_pairs_pays_every_fee_to_the_fund(t, calc, alice, bob, car
 def test_batch_emits_one_trade_per_pair_in_order(t, calc, alice, bob, carol, dave, erin):
     pairs = five_pairs(t, alice, bob, carol, dave, erin)
     tx = t.perp.settleBatch([t.match(m, k) for m, k in pairs], {"from": t.keeper})
-    trades = [(e["buyer"], e["seller"], e["size"], e["price"], e["notional"]) for e in tx.events["Trade"]]
+    trades = [(e["buyer"], e["seller"], e["size"], e["price"], e["buyerNotional"]) for e in tx.events["Trade"]]
     u = calc.u
     assert trades == [
         (alice.address, bob.address, w(1), w(2000), u(2000)),
@@ -91,7 +91,7 @@ def test_batch_records_every_order_as_filled(t, alice, bob, carol, dave, erin):
 
 
 def test_one_order_filled_by_two_pairs_of_the_same_batch(t, calc, alice, bob, carol):
-    buy = t.order(alice, t.ETH, True, w(3), w(2000))
+    buy = t.order(alice, t.ETH, True, w(3), w(2000), is_maker=True)
     s1, s2 = t.order(bob, t.ETH, False, w(1), w(2000)), t.order(carol, t.ETH, False, w(2), w(2000))
     t.perp.settleBatch([t.match(buy, s1, fill_size=w(1)), t.match(buy, s2, fill_size=w(2))], {"from": t.keeper})
     assert t.perp.filledAmount(order_hash(t, buy)) == w(3)
@@ -121,7 +121,7 @@ def test_batch_whose_third_pair_has_a_forged_signature_changes_nothing(t, alice,
 
 
 def test_batch_that_overfills_an_order_in_its_last_pair_changes_nothing(t, alice, bob, carol, dave):
-    buy = t.order(alice, t.ETH, True, w(2), w(2000))
+    buy = t.order(alice, t.ETH, True, w(2), w(2000), is_maker=True)
     sells = [t.order(a, t.ETH, False, w(1), w(2000)) for a in (bob, carol, dave)]
     matches = [t.match(buy, s, fill_size=w(1)) for s in sells]
     with unchanged(t, [alice, bob, carol, dave], [order_hash(t, buy)] + [order_hash(t, s) for s in sells]):

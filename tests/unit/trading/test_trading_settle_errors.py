@@ -31,7 +31,9 @@ ZERO_ADDRESS = "0x" + "00" * 20
 
 
 def mk(env, account, is_buy, size=None, price=None, market=None, **kw):
-    """An order of 1 ETH at 2,000 (5x) unless told otherwise."""
+    """An order of 1 ETH at 2,000 (5x) unless told otherwise; a buy is signed as the maker, a sell as the taker
+    (the order most tests here match them in)."""
+    kw.setdefault("is_maker", is_buy)
     return env.order(account, market or env.ETH, is_buy, size or w(1), price or w(2000), **kw)
 
 

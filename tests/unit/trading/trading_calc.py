@@ -52,10 +52,11 @@ class Calc:
         return self.env.units(x)
 
     def notional(self, q: int, p: int) -> int:
-        """n = floor(q * p / 1e18 / scale)."""
+        """n = floor(q * p / 1e18 / scale): what the seller of a fill receives."""
         return q * p // (WAD * self.scale)
 
     def notional_up(self, q: int, p: int) -> int:
+        """ceil(q * p / 1e18 / scale): what the buyer of a fill pays."""
         return ceil_div(q * p, WAD * self.scale)
 
     @staticmethod

@@ -7,6 +7,7 @@ import {World} from "../World.sol";
 import {SpecBook} from "../SpecBook.sol";
 import {Orders} from "../../utils/Orders.sol";
 import {Perpetual} from "../../../../contracts/Perpetual.sol";
+import {IPerpetualErrors} from "../../../../interfaces/IPerpetual.sol";
 import {Order, Match, Position, MarketParams} from "../../../../interfaces/IPerpetualTypes.sol";
 
 /// @title TraderHandler
@@ -76,10 +77,16 @@ contract TraderHandler is HandlerBase {
         return Orders.sign(world.keyOf(traderIndex), address(perp), o);
     }
 
-    function _order(uint256 traderIndex, uint256 m, bool isBuy, uint256 size, uint256 limit, uint256 leverage, bool ro)
-        internal
-        returns (Order memory o)
-    {
+    function _order(
+        uint256 traderIndex,
+        uint256 m,
+        bool isBuy,
+        uint256 size,
+        uint256 limit,
+        uint256 leverage,
+        bool ro,
+        bool isMaker
+    ) internal returns (Order memory o) {
         address a = world.traders(traderIndex);
         o = Order({
             account: a,
@@ -89,6 +96,7 @@ contract TraderHandler is HandlerBase {
             limitPrice: limit,
             leverage: leverage,
             reduceOnly: ro,
+            isMaker: isMaker,
             nonce: ++_nonce,
             epoch: perp.orderEpoch(a),
             expiry: block.timestamp + 1 days
@@ -118,10 +126,11 @@ contract TraderHandler is HandlerBase {
         uint256 maxLev = _maxLeverage(m);
         Order memory maker = _order(
             makerIndex, m, makerBuys, partialFill ? fillSize * (2 + (seed >> 26) % 3) : fillSize,
-            makerBuys ? type(uint128).max : 0, _pick(levSeed, 1e18, maxLev), false
+            makerBuys ? type(uint128).max : 0, _pick(levSeed, 1e18, maxLev), false, true
         );
         Order memory taker = _order(
-            takerIndex, m, !makerBuys, fillSize, makerBuys ? 0 : type(uint128).max, _pick(levSeed >> 64, 1e18, maxLev), false
+            takerIndex, m, !makerBuys, fillSize, makerBuys ? 0 : type(uint128).max, _pick(levSeed >> 64, 1e18, maxLev), false,
+            false
         );
         bytes memory makerSig = _sign(makerIndex, maker);
         Match memory x = Match(maker, makerSig, taker, _sign(takerIndex, taker), fillSize, fillPrice, address(0), address(0));
@@ -147,16 +156,30 @@ contract TraderHandler is HandlerBase {
         uint256 left = maker.size - done;
         uint256 makerIndex = _indexOf(maker.account);
         uint256 takerIndex = (makerIndex + 1 + takerSeed % 5) % 6;
-        uint256 fill = _pick(sizeSeed, 1, left);
+        uint256 minFill = _minFillSize(maker.marketId);
+        // one draw in eight tries a dust piece below the market's minimum fill (refused unless it completes the order)
+        uint256 fill = (sizeSeed >> 128) % 8 == 0 && minFill > 1 ? _pick(sizeSeed, 1, minFill - 1) : _pick(sizeSeed, 1, left);
+        if (fill > left) fill = left;
         Order memory taker = _order(
             takerIndex, maker.marketId, !maker.isBuy, fill, maker.isBuy ? 0 : type(uint128).max,
-            _pick(takerSeed >> 8, 1e18, _maxLeverage(maker.marketId)), false
+            _pick(takerSeed >> 8, 1e18, _maxLeverage(maker.marketId)), false, false
         );
         Match memory x = Match(maker, sig, taker, _sign(takerIndex, taker), fill, _mark(index), address(0), address(0));
         vm.prank(world.traders(takerIndex));
         try perp.settle(x) {
+            if (fill < minFill && fill != left) world.violate("a fill below the minimum that leaves the order open");
             world.hit("resting_fill");
-        } catch {}
+        } catch (bytes memory reason) {
+            // (a dust piece may fail an earlier check first, such as NotionalTooSmall)
+            if (fill < minFill && fill != left && bytes4(reason) == IPerpetualErrors.FillBelowMinimum.selector) {
+                world.hit("fill_below_minimum");
+            }
+        }
+    }
+
+    function _minFillSize(uint256 m) internal view returns (uint256) {
+        (,, MarketParams memory p,) = perp.marketInfo(m);
+        return p.minFillSize;
     }
 
     /// @notice Closes (part of) a trader's position with a reduce-only order against another trader.
@@ -171,9 +194,11 @@ contract TraderHandler is HandlerBase {
         uint256 size = fraction % 4 == 0 ? abs : _pick(fraction, 1, abs);
         uint256 ci = (ti + 1 + (fraction >> 8) % 5) % 6;
         bool closerBuys = p.size < 0;
-        Order memory closer = _order(ti, m, closerBuys, size, closerBuys ? type(uint128).max : 0, 1e18, true);
-        Order memory other =
-            _order(ci, m, !closerBuys, size, closerBuys ? 0 : type(uint128).max, _pick(fraction >> 16, 1e18, _maxLeverage(m)), false);
+        Order memory closer = _order(ti, m, closerBuys, size, closerBuys ? type(uint128).max : 0, 1e18, true, false);
+        Order memory other = _order(
+            ci, m, !closerBuys, size, closerBuys ? 0 : type(uint128).max, _pick(fraction >> 16, 1e18, _maxLeverage(m)), false,
+            true
+        );
         Match memory x = Match(other, _sign(ci, other), closer, _sign(ti, closer), size, _mark(index), address(0), address(0));
         vm.prank(world.traders(ti));
         try perp.settle(x) {
