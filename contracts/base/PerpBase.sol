@@ -114,8 +114,8 @@ abstract contract PerpBase is IPerpetualErrors, IPerpetualEvents, PerpStorage {
 
     // ------------------------------------------------------------------ the side indices (funding, socialized losses)
 
-    /// @dev Largest |index| (WAD price units per unit of size) a side may reach: snapshots are int96 and keys stay
-    ///      below 2^64 (AdlQueue.KEY_BIAS).
+    /// @dev Largest |index| (WAD price units per unit of size) a side may reach: the fund's snapshot is int96 (a
+    ///      position's int104) and keys stay below 2^64 (AdlQueue.KEY_BIAS).
     int256 internal constant MAX_INDEX = 2 ** 94;
 
     /// @dev What a position of `size` with snapshot `snapshot` owes its side's index `index`, in collateral units,

@@ -47,7 +47,7 @@ def random_book_model(seed: int, n: int = 12, trades: int = 40, risk_limit: bool
         size = rng.randint(10, 5000) * 10**15
         nonce += 2
         mk = SimpleOrder(b, MID, True, size, mark, rng.randint(1, 20) * WAD, nonce, now + 3600, False,
-                         model.order_epoch(b))
+                         model.order_epoch(b), True)
         tk = SimpleOrder(s, MID, False, size, mark, rng.randint(1, 20) * WAD, nonce + 1, now + 3600, False,
                          model.order_epoch(s))
         try:

@@ -43,7 +43,8 @@ def _trade(model, buyer, seller, size, answer, lev_buyer, lev_seller, now, nonce
 
     model.set_price(MID, answer, now)
     price = answer * 10**10
-    mk = SimpleOrder(buyer, MID, True, size, price, lev_buyer * WAD, nonce, now + 3600, False, model.order_epoch(buyer))
+    mk = SimpleOrder(buyer, MID, True, size, price, lev_buyer * WAD, nonce, now + 3600, False, model.order_epoch(buyer),
+                     True)
     tk = SimpleOrder(seller, MID, False, size, price, lev_seller * WAD, nonce + 1, now + 3600, False,
                      model.order_epoch(seller))
     model.settle(Match(mk, tk, size, price), now)

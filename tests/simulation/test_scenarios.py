@@ -58,7 +58,7 @@ def test_scenario_outcome_matches_its_expectations(path, tmp_path):
             last = a
 
 
-def test_calm_market_fires_nothing_and_funds_end_with_seed_plus_fees(tmp_path):
+def test_calm_market_fires_nothing_and_funds_end_with_seed_plus_fees_and_rounding(tmp_path):
     path = ROOT / "scenarios" / "calm.yaml"
     scn = load(path)
     report, sim = _run(path, tmp_path)
@@ -66,13 +66,16 @@ def test_calm_market_fires_nothing_and_funds_end_with_seed_plus_fees(tmp_path):
     assert (s["liquidations"], s["type1_fills"], s["type2_fills"]) == (0, 0, 0)
     names = {v: k for k, v in sim.dep.market_ids.items()}
     fees = {m.name: 0 for m in scn.markets}
+    rounding = {m.name: 0 for m in scn.markets}  # the buyers' notional rounded up less the sellers' rounded down
     for e in sim.events:
         if e["event"] == "Trade":
-            fees[names[e["args"]["marketId"]]] += e["args"]["buyerFee"] + e["args"]["sellerFee"]
+            a = e["args"]
+            fees[names[a["marketId"]]] += a["buyerFee"] + a["sellerFee"]
+            rounding[names[a["marketId"]]] += a["buyerNotional"] - a["sellerNotional"]
     for m in scn.markets:
         seed = int(m.fund_seed * 10**scn.decimals)
-        assert fees[m.name] > 0
-        assert report["final_funds"][m.name]["cash"] == seed + fees[m.name]
+        assert fees[m.name] > 0 and rounding[m.name] > 0
+        assert report["final_funds"][m.name]["cash"] == seed + fees[m.name] + rounding[m.name]
     # Nobody was liquidated: every trader still holds its position, and each had a place in the queue display.
     traders = [a for a in report["accounts"] if a["role"] == "trader"]
     assert len(traders) == TRADERS

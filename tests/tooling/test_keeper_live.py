@@ -103,7 +103,7 @@ def test_keeper_follows_a_crash_played_from_another_process_and_survives_a_node_
     assert int(rpc.request("eth_getTransactionCount", [keeper, "latest"]), 16) == nonces[-1] + 1
     # nothing liquidatable is left, and the state invariants hold (no bad debt after the keeper's pass)
     assert _liquidatable(client, eth) == []
-    audit = Audit(rpc.w3, dep.perp, dep.lens, {t.address for t in sim.traders + sim.bystanders + [sim.maker]}
+    audit = Audit(rpc.w3, dep.perp, dep.lens, {t.address for t in sim.traders + sim.bystanders + list(sim.makers)}
                   | {keeper, operator})
     assert audit.findings(after_keeper=True) == []
 
