@@ -332,8 +332,9 @@ def _params(d: dict, where: str, decimals: int) -> dict:
     """Overrides of MarketParams: ratios and money given in human units, returned as contract integers."""
     from .params import MarketParams
 
-    ratios = {"imr", "mmr", "mcr", "drawdown_trigger", "drawdown_stop", "notional_stop", "max_leverage"}
-    money = {"max_liquidation_reward", "max_fund_notional"}
+    # WAD from human units: the ratios, the leverage multiple, the minimum fill size in units of the asset
+    ratios = {"imr", "mmr", "mcr", "drawdown_trigger", "drawdown_stop", "notional_stop", "max_leverage", "min_fill_size"}
+    money = {"max_liquidation_reward", "max_fund_notional", "min_position_notional"}
     plain = {"maker_fee_bps", "taker_fee_bps", "oracle_band_bps", "liquidation_reward_bps", "max_oracle_age", "hwm_window"}
     known = set(MarketParams.__dataclass_fields__)
     out = {}
@@ -347,6 +348,8 @@ def _params(d: dict, where: str, decimals: int) -> dict:
             out[key] = int(_decimal(value, w) * 10**decimals)
         elif key in plain:
             out[key] = _int(value, w, 0)
+        else:  # a field added to MarketParams without a unit here would be ignored silently
+            raise AssertionError(f"perp.scenario._params: no unit for MarketParams.{key}")
     return out
 
 

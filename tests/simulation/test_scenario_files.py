@@ -89,3 +89,20 @@ def test_gap_cascade_and_spike_paths():
     raw = with_(("markets", "ETH-PERP", "path"), {"kind": "spike", "at": 3, "to": 2500, "hold": 2, "back_to": 2100})
     pts = parse(raw).markets[0].path.points
     assert pts == tuple(Decimal(x) for x in (2000, 2000, 2000, 2500, 2500, 2100, 2100, 2100, 2100, 2100, 2100))
+
+
+def test_every_market_parameter_takes_its_unit():
+    """Ratios and the minimum fill as fractions and units of the asset (WAD), money in tokens (the collateral's
+    decimals), integers as they are; no MarketParams field is dropped for want of a unit."""
+    from perp.params import MarketParams
+
+    given = {"imr": "0.05", "mmr": "0.03", "mcr": "0.04", "max_leverage": 20, "maker_fee_bps": 2, "taker_fee_bps": 5,
+             "oracle_band_bps": 500, "liquidation_reward_bps": 50, "max_oracle_age": 3600, "hwm_window": 28800,
+             "drawdown_trigger": "0.3", "drawdown_stop": "0.2", "notional_stop": "0.8", "max_liquidation_reward": 100,
+             "max_fund_notional": 5000000, "min_position_notional": 25, "min_fill_size": "0.01"}
+    assert set(given) == set(MarketParams.__dataclass_fields__)
+    raw = with_(("markets", "ETH-PERP", "params"), given)
+    got = parse(raw).market("ETH-PERP").params
+    assert (got["min_fill_size"], got["min_position_notional"], got["max_fund_notional"]) == (
+        10**16, 25 * 10**6, 5_000_000 * 10**6)
+    assert (got["imr"], got["max_leverage"], got["hwm_window"]) == (5 * 10**16, 20 * 10**18, 28800)
