@@ -50,7 +50,11 @@ abstract contract AdlModule is InsuranceFundModule {
     uint256 private constant DEFERRED = type(uint256).max;
 
     /// @dev The merge state of one ADL call, in memory: the cursors in a binary max-heap by bound (`heap` holds
-    ///      cursor indexes; cursors whose bound fell to 0 leave it), and the candidates whose score is known.
+    ///      the memory addresses of the `Cursor`s, its first `heapSize` words in use; cursors whose bound fell to 0
+    ///      leave it), and the candidates whose score is known (`cands`: addresses of `AdlRanking.Candidate`s, a
+    ///      binary heap in queue order, its first `nCands` words in use). Addresses rather than structs, and the heap
+    ///      moves in assembly below: the same pushes and sifts (so the same nodes are examined, as the reference model
+    ///      mirrors), without a bounds check and a second indirection on every comparison.
     struct Engine {
         uint256 marketId;
         bool isLong; // the side being deleveraged (the counterparties)
@@ -59,11 +63,9 @@ abstract contract AdlModule is InsuranceFundModule {
         int256 index; // the side's cumulative index
         int256 framePrice; // the side's frame price (AdlRanking.framePrice), against which keys bound scores
         uint256 refShift;
-        Cursor[] cursors;
-        uint256 nCursors;
         uint256[] heap;
         uint256 heapSize;
-        AdlRanking.Candidate[] cands;
+        uint256[] cands;
         uint256 nCands;
         uint256 examined;
         uint256 ranked; // candidates handed out so far: the next one's rank minus one
@@ -81,16 +83,29 @@ abstract contract AdlModule is InsuranceFundModule {
         e.refShift = mkt.refShift;
         AdlQueue.Side storage side = _queues[marketId][isLong];
         uint256 bitmap = side.bitmap;
-        uint256 lists = _popcount(bitmap);
-        e.cursors = new Cursor[](lists + 8);
-        e.heap = new uint256[](lists + 8);
+        e.heap = new uint256[](_popcount(bitmap) + 8);
         while (bitmap != 0) {
             uint256 t = _lowestBit(bitmap);
             bitmap &= bitmap - 1;
             uint256 key = AdlQueue.headKey(side, t); // four tiers' head keys per slot: warm after the first
             _push(e, Cursor(address(0), key, t, AdlRanking.bound(isLong, key, t, e.framePrice, e.refShift)));
         }
-        e.cands = new AdlRanking.Candidate[](8);
+        e.cands = new uint256[](8);
+    }
+
+    /// @dev The bound of the cursor at the top of the heap (nonempty), and the xDown of the best candidate (nonempty).
+    function _topBound(Engine memory e) private pure returns (uint256 b) {
+        uint256[] memory heap = e.heap;
+        assembly ("memory-safe") {
+            b := mload(add(mload(add(heap, 0x20)), 0x60))
+        }
+    }
+
+    function _bestX(Engine memory e) private pure returns (uint256 x) {
+        uint256[] memory cands = e.cands;
+        assembly ("memory-safe") {
+            x := mload(add(mload(add(cands, 0x20)), 0xa0))
+        }
     }
 
     /// @dev Reads one position; an eligible one (u > 0 at mark) becomes a candidate.
@@ -99,38 +114,106 @@ abstract contract AdlModule is InsuranceFundModule {
         Position storage pos = _positions[e.marketId][account];
         int256 uD = AdlRanking.uTimesD(pos.size, pos.openNotional, e.mark, e.d, e.index, pos.indexSnapshot);
         if (uD <= 0) return;
-        if (e.nCands == e.cands.length) {
-            AdlRanking.Candidate[] memory grown = new AdlRanking.Candidate[](2 * e.cands.length);
-            for (uint256 i; i < e.nCands; ++i) {
-                grown[i] = e.cands[i];
-            }
-            e.cands = grown;
-        }
-        // the candidates are a binary heap in queue order (AdlRanking.ahead): the best is cands[0]
+        uint256[] memory cands = e.cands;
         uint256 i = e.nCands++;
-        e.cands[i] = AdlRanking.candidate(account, uint256(uD), pos.margin, PerpMath.abs(pos.size), pos.openSeq, e.d);
-        while (i != 0) {
-            uint256 parent = (i - 1) / 2;
-            if (!AdlRanking.ahead(e.cands[i], e.cands[parent])) break;
-            (e.cands[parent], e.cands[i]) = (e.cands[i], e.cands[parent]);
-            i = parent;
+        if (i == cands.length) {
+            uint256[] memory grown = new uint256[](2 * i);
+            for (uint256 j; j < i; ++j) {
+                grown[j] = cands[j];
+            }
+            e.cands = cands = grown;
+        }
+        AdlRanking.Candidate memory c =
+            AdlRanking.candidate(account, uint256(uD), pos.margin, PerpMath.abs(pos.size), pos.openSeq, e.d);
+        // the candidates are a binary heap in queue order (AdlRanking.ahead): the best is the first; sift up:
+        // parents that c is ahead of move down one level, c goes into the hole
+        assembly ("memory-safe") {
+            let h := add(cands, 0x20)
+            for {} i {} {
+                let parent := shr(1, sub(i, 1))
+                let p := mload(add(h, shl(5, parent)))
+                if iszero(_ahead(c, p)) { break }
+                mstore(add(h, shl(5, i)), p)
+                i := parent
+            }
+            mstore(add(h, shl(5, i)), c)
+
+            // AdlRanking.ahead on two Candidates in memory (account, uD, margin, absSize, openSeq, xDown)
+            function _ahead(a, b) -> r {
+                let x := mul(mload(add(a, 0x20)), mload(add(b, 0x40))) // uD_a * margin_b
+                let xm := mulmod(mload(add(a, 0x20)), mload(add(b, 0x40)), not(0))
+                let xh := sub(sub(xm, x), lt(xm, x))
+                let y := mul(mload(add(b, 0x20)), mload(add(a, 0x40))) // uD_b * margin_a
+                let ym := mulmod(mload(add(b, 0x20)), mload(add(a, 0x40)), not(0))
+                let yh := sub(sub(ym, y), lt(ym, y))
+                switch eq(xh, yh)
+                case 0 { r := gt(xh, yh) }
+                default {
+                    switch eq(x, y)
+                    case 0 { r := gt(x, y) }
+                    default {
+                        let sa := mload(add(a, 0x60))
+                        let sb := mload(add(b, 0x60))
+                        switch eq(sa, sb)
+                        case 0 { r := gt(sa, sb) }
+                        default { r := lt(mload(add(a, 0x80)), mload(add(b, 0x80))) }
+                    }
+                }
+            }
         }
     }
 
-    /// @dev Takes the best candidate off the candidates' heap.
+    /// @dev Takes the best candidate off the candidates' heap: the last one moves to the root and sifts down (the
+    ///      child ahead, the left one unless the right is strictly ahead, moves up while it is ahead of it).
     function _popBest(Engine memory e) private pure returns (AdlRanking.Candidate memory best) {
-        best = e.cands[0];
+        uint256[] memory cands = e.cands;
         uint256 n = --e.nCands;
-        e.cands[0] = e.cands[n];
-        uint256 i = 0;
-        while (true) {
-            uint256 l = 2 * i + 1;
-            if (l >= n) break;
-            uint256 top = l;
-            if (l + 1 < n && AdlRanking.ahead(e.cands[l + 1], e.cands[l])) top = l + 1;
-            if (!AdlRanking.ahead(e.cands[top], e.cands[i])) break;
-            (e.cands[top], e.cands[i]) = (e.cands[i], e.cands[top]);
-            i = top;
+        assembly ("memory-safe") {
+            let h := add(cands, 0x20)
+            best := mload(h)
+            let x := mload(add(h, shl(5, n)))
+            let i := 0
+            for {} 1 {} {
+                let l := add(shl(1, i), 1)
+                if iszero(lt(l, n)) { break }
+                let top := l
+                let t := mload(add(h, shl(5, l)))
+                let r := add(l, 1)
+                if lt(r, n) {
+                    let pr := mload(add(h, shl(5, r)))
+                    if _ahead(pr, t) {
+                        top := r
+                        t := pr
+                    }
+                }
+                if iszero(_ahead(t, x)) { break }
+                mstore(add(h, shl(5, i)), t)
+                i := top
+            }
+            mstore(add(h, shl(5, i)), x)
+
+            // (as in _examine)
+            function _ahead(a, b) -> q {
+                let x1 := mul(mload(add(a, 0x20)), mload(add(b, 0x40)))
+                let xm := mulmod(mload(add(a, 0x20)), mload(add(b, 0x40)), not(0))
+                let xh := sub(sub(xm, x1), lt(xm, x1))
+                let y := mul(mload(add(b, 0x20)), mload(add(a, 0x40)))
+                let ym := mulmod(mload(add(b, 0x20)), mload(add(a, 0x40)), not(0))
+                let yh := sub(sub(ym, y), lt(ym, y))
+                switch eq(xh, yh)
+                case 0 { q := gt(xh, yh) }
+                default {
+                    switch eq(x1, y)
+                    case 0 { q := gt(x1, y) }
+                    default {
+                        let sa := mload(add(a, 0x60))
+                        let sb := mload(add(b, 0x60))
+                        switch eq(sa, sb)
+                        case 0 { q := gt(sa, sb) }
+                        default { q := lt(mload(add(a, 0x80)), mload(add(b, 0x80))) }
+                    }
+                }
+            }
         }
     }
 
@@ -144,7 +227,7 @@ abstract contract AdlModule is InsuranceFundModule {
     function _next(Engine memory e) internal view returns (AdlRanking.Candidate memory best, uint256 rank) {
         while (true) {
             bool some = e.nCands != 0;
-            if (e.heapSize != 0 && (!some || e.cursors[e.heap[0]].bound >= e.cands[0].xDown)) {
+            if (e.heapSize != 0 && (!some || _topBound(e) >= _bestX(e))) {
                 if (e.examined < MAX_EXAMINED) {
                     _advance(e, some);
                     continue;
@@ -160,36 +243,50 @@ abstract contract AdlModule is InsuranceFundModule {
     ///      examined in full if its own bound (key and q, one slot) can beat the best candidate, else deferred;
     ///      then the list's cursor moves to the following node.
     function _advance(Engine memory e, bool some) private view {
-        Cursor memory c = e.cursors[e.heap[0]];
-        if (c.tier == DEFERRED) {
-            _examine(e, c.node);
+        uint256[] memory heap = e.heap;
+        uint256 c; // the top cursor's address (Cursor: node, key, tier, bound)
+        address node;
+        uint256 tier;
+        assembly ("memory-safe") {
+            c := mload(add(heap, 0x20))
+            node := mload(c)
+            tier := mload(add(c, 0x40))
+        }
+        if (tier == DEFERRED) {
+            _examine(e, node);
             _popTop(e);
             return;
         }
-        if (c.node == address(0)) c.node = _queues[e.marketId][e.isLong].heads[c.tier];
-        Position storage node = _positions[e.marketId][c.node];
-        bool now_ = c.tier == AdlQueue.OVERFLOW || !some;
+        if (node == address(0)) node = _queues[e.marketId][e.isLong].heads[tier];
+        Position storage pos = _positions[e.marketId][node];
+        bool now_ = tier == AdlQueue.OVERFLOW || !some;
         uint256 nb = 0;
         if (!now_) {
-            nb = AdlRanking.nodeBound(e.isLong, node.key, node.qDown, e.framePrice, e.refShift);
-            now_ = nb >= e.cands[0].xDown;
+            nb = AdlRanking.nodeBound(e.isLong, pos.key, pos.qDown, e.framePrice, e.refShift);
+            now_ = nb >= _bestX(e);
         }
         if (now_) {
-            _examine(e, c.node);
+            _examine(e, node);
         } else {
             ++e.examined;
-            _push(e, Cursor(c.node, 0, DEFERRED, nb)); // below the top: nb < the best score <= the top's bound
+            _push(e, Cursor(node, 0, DEFERRED, nb)); // below the top: nb < the best score <= the top's bound
         }
-        address nextNode = node.next;
-        c.node = nextNode;
-        if (nextNode == address(0)) {
-            _popTop(e);
-        } else {
-            c.key = _positions[e.marketId][nextNode].key;
-            c.bound = AdlRanking.bound(e.isLong, c.key, c.tier, e.framePrice, e.refShift);
-            if (c.bound == 0) _popTop(e);
-            else _siftDown(e, 0);
+        address nextNode = pos.next;
+        uint256 key;
+        uint256 bound;
+        if (nextNode != address(0)) {
+            key = _positions[e.marketId][nextNode].key;
+            bound = AdlRanking.bound(e.isLong, key, tier, e.framePrice, e.refShift);
         }
+        assembly ("memory-safe") {
+            mstore(c, nextNode)
+            if nextNode {
+                mstore(add(c, 0x20), key)
+                mstore(add(c, 0x60), bound)
+            }
+        }
+        if (bound == 0) _popTop(e);
+        else _siftDown(e.heap, 0, e.heapSize);
     }
 
     // ------------------------------------------------------------------ the cursors' max-heap (by bound)
@@ -197,44 +294,67 @@ abstract contract AdlModule is InsuranceFundModule {
     /// @dev Adds a cursor (when its bound is positive: a cursor with bound 0 can yield nothing).
     function _push(Engine memory e, Cursor memory c) private pure {
         if (c.bound == 0) return;
-        if (e.nCursors == e.cursors.length) {
-            Cursor[] memory grownC = new Cursor[](2 * e.cursors.length);
-            uint256[] memory grownH = new uint256[](2 * e.cursors.length);
-            for (uint256 i; i < e.nCursors; ++i) {
-                grownC[i] = e.cursors[i];
-            }
-            for (uint256 i; i < e.heapSize; ++i) {
-                grownH[i] = e.heap[i];
-            }
-            e.cursors = grownC;
-            e.heap = grownH;
-        }
-        e.cursors[e.nCursors] = c;
+        uint256[] memory heap = e.heap;
         uint256 i = e.heapSize++;
-        e.heap[i] = e.nCursors++;
-        while (i != 0) {
-            uint256 parent = (i - 1) / 2;
-            if (e.cursors[e.heap[parent]].bound >= e.cursors[e.heap[i]].bound) break;
-            (e.heap[parent], e.heap[i]) = (e.heap[i], e.heap[parent]);
-            i = parent;
+        if (i == heap.length) {
+            uint256[] memory grown = new uint256[](2 * i);
+            for (uint256 j; j < i; ++j) {
+                grown[j] = heap[j];
+            }
+            e.heap = heap = grown;
+        }
+        // sift up: parents whose bound is below c's move down one level, c goes into the hole
+        assembly ("memory-safe") {
+            let h := add(heap, 0x20)
+            let b := mload(add(c, 0x60))
+            for {} i {} {
+                let parent := shr(1, sub(i, 1))
+                let p := mload(add(h, shl(5, parent)))
+                if iszero(lt(mload(add(p, 0x60)), b)) { break }
+                mstore(add(h, shl(5, i)), p)
+                i := parent
+            }
+            mstore(add(h, shl(5, i)), c)
         }
     }
 
     function _popTop(Engine memory e) private pure {
-        e.heap[0] = e.heap[--e.heapSize];
-        _siftDown(e, 0);
+        uint256[] memory heap = e.heap;
+        uint256 n = --e.heapSize;
+        assembly ("memory-safe") {
+            mstore(add(heap, 0x20), mload(add(add(heap, 0x20), shl(5, n))))
+        }
+        _siftDown(heap, 0, n);
     }
 
-    function _siftDown(Engine memory e, uint256 i) private pure {
-        uint256 n = e.heapSize;
-        while (true) {
-            uint256 l = 2 * i + 1;
-            if (l >= n) return;
-            uint256 big = l;
-            if (l + 1 < n && e.cursors[e.heap[l + 1]].bound > e.cursors[e.heap[l]].bound) big = l + 1;
-            if (e.cursors[e.heap[big]].bound <= e.cursors[e.heap[i]].bound) return;
-            (e.heap[big], e.heap[i]) = (e.heap[i], e.heap[big]);
-            i = big;
+    /// @dev Sifts the cursor at `i` down the first `n` entries of `heap`: while a child's bound is above its own, the
+    ///      larger child (the left one on a tie) moves up one level; the cursor goes into the hole.
+    function _siftDown(uint256[] memory heap, uint256 i, uint256 n) private pure {
+        assembly ("memory-safe") {
+            let h := add(heap, 0x20)
+            let x := mload(add(h, shl(5, i)))
+            let bx := mload(add(x, 0x60))
+            for {} 1 {} {
+                let l := add(shl(1, i), 1)
+                if iszero(lt(l, n)) { break }
+                let big := l
+                let pb := mload(add(h, shl(5, l)))
+                let bb := mload(add(pb, 0x60))
+                let r := add(l, 1)
+                if lt(r, n) {
+                    let pr := mload(add(h, shl(5, r)))
+                    let br := mload(add(pr, 0x60))
+                    if gt(br, bb) {
+                        big := r
+                        pb := pr
+                        bb := br
+                    }
+                }
+                if iszero(gt(bb, bx)) { break }
+                mstore(add(h, shl(5, i)), pb)
+                i := big
+            }
+            mstore(add(h, shl(5, i)), x)
         }
     }
 

@@ -78,16 +78,26 @@ contract KeeperHandler is HandlerBase {
         }
     }
 
-    /// @notice Every liquidatable position of a market, then Type 2 while the fund is in distress; afterwards no
-    ///         trader there may have negative equity (checked by the invariant while no price has moved since).
+    /// @notice Every liquidatable position of a market (in rounds, until a round liquidates nothing), then Type 2
+    ///         while the fund is in distress; afterwards no trader there may have negative equity (checked by the
+    ///         invariant while no price has moved since).
     function keeperPass(uint256 market) external {
         uint256 index = _marketIndex(market);
         if (!_hasPrice(index)) return;
-        for (uint256 i; i < 6; ++i) {
-            address a = world.traders(i);
-            if (perp.getPosition(index + 1, a).size == 0) continue;
-            PerpLens.PositionView memory v = lens.positionInfo(index + 1, a);
-            if (v.state >= PositionState.Liquidatable) _liquidateChecked(index, a);
+        // Rounds until one liquidates nothing: a liquidation's socialized loss (the waterfall's last layer) lowers the
+        // equity of every position on the side that gained, so a position found healthy earlier in the round can be
+        // liquidatable, or bankrupt, after a later one (each liquidation closes a position: at most 6 rounds do work).
+        for (bool again = true; again;) {
+            again = false;
+            for (uint256 i; i < 6; ++i) {
+                address a = world.traders(i);
+                if (perp.getPosition(index + 1, a).size == 0) continue;
+                PerpLens.PositionView memory v = lens.positionInfo(index + 1, a);
+                if (v.state >= PositionState.Liquidatable) {
+                    _liquidateChecked(index, a);
+                    if (perp.getPosition(index + 1, a).size == 0) again = true;
+                }
+            }
         }
         for (uint256 i; i < 3; ++i) {
             (,,,,, bool distressed) = perp.fundAccount(index + 1);
