@@ -29,7 +29,7 @@ import sys
 import time
 import warnings
 
-from brownie import accounts, chain, network, web3
+from brownie import ZERO_ADDRESS, accounts, chain, network, web3
 from brownie.exceptions import TransactionError
 from brownie.network.transaction import TransactionReceipt
 
@@ -296,14 +296,22 @@ class AdlMarket:
         price = ETH_CRASH * WAD
         scale = 10 ** (18 - b.decimals)
         scores = []
-        for v in b.lens.allPositions(b.ETH):
+        for v in self._short_views():
             size, open_notional, margin = int(v[1]), int(v[2]), int(v[3])
-            if size >= 0:
-                continue
             u = -open_notional + size * price // (WAD * scale)  # short: |openNotional| - ceil(|s| * P)
             assert u > 0, f"short {v[0]} would not be in profit at the crash price"
             scores.append(u * WAD // (margin + u))
         log(f"  scores at the crash price: {len(set(scores))} distinct among {len(scores)} shorts, all in profit")
+
+    def _short_views(self) -> list:
+        """The short side's position views from the lens in pages of 200 (one call for the whole side runs out of the
+        node's call memory at about 1,000 positions)."""
+        b, views, after = self.b, [], ZERO_ADDRESS
+        while True:
+            page, after = b.lens.positionsPage(b.ETH, False, after, 200)
+            views += page
+            if after == ZERO_ADDRESS:
+                return views
 
     def _open_bankrupt(self, k: int) -> int:
         """The victim buys (k - 1/2) ETH from the big long at mark, at 20x; then the price crashes 2.5%."""
