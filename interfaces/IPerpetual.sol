@@ -369,7 +369,8 @@ interface IPerpetualAdmin is IPerpetualErrors, IPerpetualEvents {
     /// @notice The tiers of one side that hold positions (bit t set for tier t) and the overflow list.
     function queueSide(uint256 marketId, bool isLong) external view returns (uint256 bitmap, address[] memory overflow);
 
-    /// @notice The first account of one tier and its entry key.
+    /// @notice The first account of one list (a tier, or `AdlQueue.OVERFLOW`) and its entry key (0 for the overflow
+    ///         list, whose head key is not kept: the engine reads every overflow position whatever its key).
     function queueTier(uint256 marketId, bool isLong, uint256 tier) external view returns (address head, uint64 headKey);
 
     /// @notice Up to `count` open positions of one side, raw as stored, in queue storage order (each tier from its

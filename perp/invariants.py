@@ -149,8 +149,9 @@ def adl_queue(s: ProtocolState) -> list[Finding]:
                     if p is None or not p.queued or p.tier != t or p.prev != prev:
                         out.append(Finding("adl_queue", subject, f"{name}: {a} is not linked there"))
                         break
-                    if prev == queue.ZERO and head_key != p.key:
-                        out.append(Finding("adl_queue", subject, f"{name}: head key {head_key} != {p.key}"))
+                    want_key = 0 if t == queue.OVERFLOW else p.key  # the overflow list keeps no head key
+                    if prev == queue.ZERO and head_key != want_key:
+                        out.append(Finding("adl_queue", subject, f"{name}: head key {head_key} != {want_key}"))
                     if t != queue.OVERFLOW:
                         if (p.tier, p.key, p.q_down) != queue.place(p, ref_shift, s.scale):
                             out.append(Finding("adl_queue", subject, f"{name}: {a} sits at a stale tier or key"))

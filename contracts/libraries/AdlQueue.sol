@@ -221,7 +221,7 @@ library AdlQueue {
         if (p == address(0)) {
             if (n == address(0)) side.bitmap |= 1 << t;
             side.heads[t] = account;
-            _setHeadKey(side, t, pos.key);
+            if (t != OVERFLOW) _setHeadKey(side, t, pos.key); // the overflow list's bound needs no key
         } else {
             positions[p].next = account;
         }
@@ -234,7 +234,7 @@ library AdlQueue {
         address n = pos.next;
         if (p == address(0)) {
             side.heads[pos.tier] = n;
-            _setHeadKey(side, pos.tier, n == address(0) ? 0 : positions[n].key);
+            if (pos.tier != OVERFLOW) _setHeadKey(side, pos.tier, n == address(0) ? 0 : positions[n].key);
             if (n == address(0)) side.bitmap &= ~(uint256(1) << pos.tier);
         } else {
             positions[p].next = n;
@@ -242,7 +242,8 @@ library AdlQueue {
         if (n != address(0)) positions[n].prev = p;
     }
 
-    /// @notice The key of list `t`'s head (0 when the list is empty).
+    /// @notice The key of list `t`'s head (0 when the list is empty, and always for the overflow list: its bound is
+    ///         unlimited whatever its keys, so its head key is not kept, which saves a cut position a slot write).
     function headKey(Side storage side, uint256 t) internal view returns (uint64) {
         return uint64(side.headKeys[t >> 2] >> ((t & 3) * 64));
     }

@@ -99,7 +99,17 @@ library AdlRanking {
         int256 gain = isLong ? fp - k : k - fp;
         if (gain <= 0) return 0;
         if (qNum == 0) return type(uint256).max;
-        return Math.mulDiv(uint256(gain), WAD << qBits, qNum << refShift, Math.Rounding.Ceil);
+        uint256 num = uint256(gain);
+        uint256 den = qNum << refShift;
+        // every usable gain (< 2^128) times WAD << qBits (< 2^106) fits in a word: the one division, rounded up, is
+        // mulDiv's result without its 512-bit path (the engine bounds every tier and node it passes)
+        if (num < 2 ** 128 && qBits < 48 && den != 0) {
+            unchecked {
+                uint256 x = num * (WAD << qBits);
+                return x / den + (x % den == 0 ? 0 : 1);
+            }
+        }
+        return Math.mulDiv(num, WAD << qBits, den, Math.Rounding.Ceil);
     }
 
     /// @notice Queue lights, 1..5 by percentile of `rank` (1-based) among `count` eligible (5 = front).

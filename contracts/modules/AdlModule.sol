@@ -84,10 +84,16 @@ abstract contract AdlModule is InsuranceFundModule {
         AdlQueue.Side storage side = _queues[marketId][isLong];
         uint256 bitmap = side.bitmap;
         e.heap = new uint256[](_popcount(bitmap) + 8);
+        uint256 word; // the head keys of four lists (AdlQueue.headKey), read once for the lists in use among them
+        uint256 wordIndex = type(uint256).max;
         while (bitmap != 0) {
             uint256 t = _lowestBit(bitmap);
             bitmap &= bitmap - 1;
-            uint256 key = AdlQueue.headKey(side, t); // four tiers' head keys per slot: warm after the first
+            if (t >> 2 != wordIndex) {
+                wordIndex = t >> 2;
+                word = side.headKeys[wordIndex];
+            }
+            uint256 key = uint64(word >> ((t & 3) * 64));
             _push(e, Cursor(address(0), key, t, AdlRanking.bound(isLong, key, t, e.framePrice, e.refShift)));
         }
         e.cands = new uint256[](8);
@@ -359,9 +365,11 @@ abstract contract AdlModule is InsuranceFundModule {
     }
 
     function _popcount(uint256 x) private pure returns (uint256 n) {
-        while (x != 0) {
-            x &= x - 1;
-            ++n;
+        unchecked {
+            while (x != 0) {
+                x &= x - 1; // clears the lowest set bit (x != 0: no wrap)
+                ++n;
+            }
         }
     }
 

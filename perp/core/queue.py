@@ -138,7 +138,7 @@ def _link(side: Side, get, account: str, pos, t: int, p: str, n: str) -> None:
     if p == ZERO:
         if n == ZERO:
             side.bitmap |= 1 << t
-        side.heads[t] = [account, pos.key]
+        side.heads[t] = [account, 0 if t == OVERFLOW else pos.key]  # the overflow list keeps no head key
     else:
         get(p).next = account
     if n != ZERO:
@@ -152,7 +152,7 @@ def _unlink(side: Side, get, pos) -> None:
             side.bitmap &= ~(1 << pos.tier)
             side.heads.pop(pos.tier, None)
         else:
-            side.heads[pos.tier] = [n, get(n).key]
+            side.heads[pos.tier] = [n, 0 if pos.tier == OVERFLOW else get(n).key]
     else:
         get(p).next = n
     if n != ZERO:

@@ -127,6 +127,18 @@ def test_an_overflow_entry_may_sit_at_a_stale_tier_and_key():
     assert side.tier_list(queue.OVERFLOW, get) == [A] and check_state(s) == []
 
 
+def test_adl_queue_fires_on_a_head_key_kept_for_the_overflow_list():
+    """The overflow list keeps no head key (its bound does not use one): a nonzero one is a wrong write."""
+    s = consistent()
+    side, get = s.queues[(1, True)], (lambda a: s.positions.get((1, a)))
+    queue.to_overflow(side, get, A)
+    assert side.head(queue.OVERFLOW) == [A, 0] and check_state(s) == []
+    key = s.positions[(1, A)].key
+    assert key != 0
+    side.heads[queue.OVERFLOW][1] = key
+    assert [str(f) for f in check_state(s)] == [f"[adl_queue] market 1 long: overflow list: head key {key} != 0"]
+
+
 def test_position_shape_fires_on_a_stored_empty_position():
     s = consistent()
     s.positions[(1, C)] = Position(0, 0, -1, 3)
