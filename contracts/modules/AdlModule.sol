@@ -120,43 +120,50 @@ abstract contract AdlModule is InsuranceFundModule {
         Position storage pos = _positions[e.marketId][account];
         int256 uD = AdlRanking.uTimesD(pos.size, pos.openNotional, e.mark, e.d, e.index, pos.indexSnapshot);
         if (uD <= 0) return;
-        uint256[] memory cands = e.cands;
         uint256 i = e.nCands++;
-        if (i == cands.length) {
-            uint256[] memory grown = new uint256[](2 * i);
-            for (uint256 j; j < i; ++j) {
-                grown[j] = cands[j];
-            }
-            e.cands = cands = grown;
-        }
+        uint256[] memory cands = e.cands = _roomFor(e.cands, i);
         AdlRanking.Candidate memory c =
             AdlRanking.candidate(account, uint256(uD), pos.margin, PerpMath.abs(pos.size), pos.openSeq, e.d);
-        // the candidates are a binary heap in queue order (AdlRanking.ahead): the best is the first; sift up:
-        // parents that c is ahead of move down one level, c goes into the hole
+        uint256 at;
         assembly ("memory-safe") {
-            let h := add(cands, 0x20)
-            for {} i {} {
-                let parent := shr(1, sub(i, 1))
-                let p := mload(add(h, shl(5, parent)))
-                if iszero(_ahead(c, p)) { break }
-                mstore(add(h, shl(5, i)), p)
-                i := parent
-            }
-            mstore(add(h, shl(5, i)), c)
+            at := c
+        }
+        _placeCandidate(cands, i, 0, at, true);
+    }
 
-            // AdlRanking.ahead on two Candidates in memory (account, uD, margin, absSize, openSeq, xDown)
-            function _ahead(a, b) -> r {
-                let x := mul(mload(add(a, 0x20)), mload(add(b, 0x40))) // uD_a * margin_b
-                let xm := mulmod(mload(add(a, 0x20)), mload(add(b, 0x40)), not(0))
-                let xh := sub(sub(xm, x), lt(xm, x))
-                let y := mul(mload(add(b, 0x20)), mload(add(a, 0x40))) // uD_b * margin_a
-                let ym := mulmod(mload(add(b, 0x20)), mload(add(a, 0x40)), not(0))
-                let yh := sub(sub(ym, y), lt(ym, y))
-                switch eq(xh, yh)
-                case 0 { r := gt(xh, yh) }
+    /// @dev Takes the best candidate off the candidates' heap: the last one moves to the root and sifts down.
+    function _popBest(Engine memory e) private pure returns (AdlRanking.Candidate memory best) {
+        uint256[] memory cands = e.cands;
+        uint256 n = --e.nCands;
+        uint256 last;
+        assembly ("memory-safe") {
+            best := mload(add(cands, 0x20))
+            last := mload(add(add(cands, 0x20), shl(5, n)))
+        }
+        _placeCandidate(cands, 0, n, last, false);
+    }
+
+    /// @dev The candidates are a binary heap in queue order (AdlRanking.ahead, the best first) of the memory addresses
+    ///      of `AdlRanking.Candidate`s. Puts candidate `x` into the hole at `i`: sifting up (`up`: parents that x is
+    ///      ahead of move down one level) or down the first `n` entries (the child ahead, the left one unless the
+    ///      right is strictly ahead, moves up while it is ahead of x); x goes into the final hole. Addresses and
+    ///      assembly rather than a struct array: no bounds check and no second indirection on every comparison.
+    function _placeCandidate(uint256[] memory cands, uint256 i, uint256 n, uint256 x, bool up) private pure {
+        assembly ("memory-safe") {
+            // AdlRanking.ahead on two Candidates in memory (account, uD, margin, absSize, openSeq, xDown): u/E by
+            // 512-bit cross-multiplication, then the larger size, then the older
+            function ahead(a, b) -> r {
+                let lo := mul(mload(add(a, 0x20)), mload(add(b, 0x40))) // uD_a * margin_b
+                let mm := mulmod(mload(add(a, 0x20)), mload(add(b, 0x40)), not(0))
+                let hi := sub(sub(mm, lo), lt(mm, lo))
+                let lo2 := mul(mload(add(b, 0x20)), mload(add(a, 0x40))) // uD_b * margin_a
+                let mm2 := mulmod(mload(add(b, 0x20)), mload(add(a, 0x40)), not(0))
+                let hi2 := sub(sub(mm2, lo2), lt(mm2, lo2))
+                switch eq(hi, hi2)
+                case 0 { r := gt(hi, hi2) }
                 default {
-                    switch eq(x, y)
-                    case 0 { r := gt(x, y) }
+                    switch eq(lo, lo2)
+                    case 0 { r := gt(lo, lo2) }
                     default {
                         let sa := mload(add(a, 0x60))
                         let sb := mload(add(b, 0x60))
@@ -166,60 +173,38 @@ abstract contract AdlModule is InsuranceFundModule {
                     }
                 }
             }
-        }
-    }
 
-    /// @dev Takes the best candidate off the candidates' heap: the last one moves to the root and sifts down (the
-    ///      child ahead, the left one unless the right is strictly ahead, moves up while it is ahead of it).
-    function _popBest(Engine memory e) private pure returns (AdlRanking.Candidate memory best) {
-        uint256[] memory cands = e.cands;
-        uint256 n = --e.nCands;
-        assembly ("memory-safe") {
             let h := add(cands, 0x20)
-            best := mload(h)
-            let x := mload(add(h, shl(5, n)))
-            let i := 0
-            for {} 1 {} {
-                let l := add(shl(1, i), 1)
-                if iszero(lt(l, n)) { break }
-                let top := l
-                let t := mload(add(h, shl(5, l)))
-                let r := add(l, 1)
-                if lt(r, n) {
-                    let pr := mload(add(h, shl(5, r)))
-                    if _ahead(pr, t) {
-                        top := r
-                        t := pr
+            switch up
+            case 0 {
+                for {} 1 {} {
+                    let l := add(shl(1, i), 1)
+                    if iszero(lt(l, n)) { break }
+                    let top := l
+                    let t := mload(add(h, shl(5, l)))
+                    let r := add(l, 1)
+                    if lt(r, n) {
+                        let pr := mload(add(h, shl(5, r)))
+                        if ahead(pr, t) {
+                            top := r
+                            t := pr
+                        }
                     }
+                    if iszero(ahead(t, x)) { break }
+                    mstore(add(h, shl(5, i)), t)
+                    i := top
                 }
-                if iszero(_ahead(t, x)) { break }
-                mstore(add(h, shl(5, i)), t)
-                i := top
+            }
+            default {
+                for {} i {} {
+                    let parent := shr(1, sub(i, 1))
+                    let p := mload(add(h, shl(5, parent)))
+                    if iszero(ahead(x, p)) { break }
+                    mstore(add(h, shl(5, i)), p)
+                    i := parent
+                }
             }
             mstore(add(h, shl(5, i)), x)
-
-            // (as in _examine)
-            function _ahead(a, b) -> q {
-                let x1 := mul(mload(add(a, 0x20)), mload(add(b, 0x40)))
-                let xm := mulmod(mload(add(a, 0x20)), mload(add(b, 0x40)), not(0))
-                let xh := sub(sub(xm, x1), lt(xm, x1))
-                let y := mul(mload(add(b, 0x20)), mload(add(a, 0x40)))
-                let ym := mulmod(mload(add(b, 0x20)), mload(add(a, 0x40)), not(0))
-                let yh := sub(sub(ym, y), lt(ym, y))
-                switch eq(xh, yh)
-                case 0 { q := gt(xh, yh) }
-                default {
-                    switch eq(x1, y)
-                    case 0 { q := gt(x1, y) }
-                    default {
-                        let sa := mload(add(a, 0x60))
-                        let sb := mload(add(b, 0x60))
-                        switch eq(sa, sb)
-                        case 0 { q := gt(sa, sb) }
-                        default { q := lt(mload(add(a, 0x80)), mload(add(b, 0x80))) }
-                    }
-                }
-            }
         }
     }
 
@@ -300,15 +285,8 @@ abstract contract AdlModule is InsuranceFundModule {
     /// @dev Adds a cursor (when its bound is positive: a cursor with bound 0 can yield nothing).
     function _push(Engine memory e, Cursor memory c) private pure {
         if (c.bound == 0) return;
-        uint256[] memory heap = e.heap;
         uint256 i = e.heapSize++;
-        if (i == heap.length) {
-            uint256[] memory grown = new uint256[](2 * i);
-            for (uint256 j; j < i; ++j) {
-                grown[j] = heap[j];
-            }
-            e.heap = heap = grown;
-        }
+        uint256[] memory heap = e.heap = _roomFor(e.heap, i);
         // sift up: parents whose bound is below c's move down one level, c goes into the hole
         assembly ("memory-safe") {
             let h := add(heap, 0x20)
@@ -362,6 +340,16 @@ abstract contract AdlModule is InsuranceFundModule {
             }
             mstore(add(h, shl(5, i)), x)
         }
+    }
+
+    /// @dev `a` if it has an entry at index `used`, else a copy of its first `used` entries twice as long.
+    function _roomFor(uint256[] memory a, uint256 used) private pure returns (uint256[] memory) {
+        if (used < a.length) return a;
+        uint256[] memory grown = new uint256[](2 * used);
+        for (uint256 j; j < used; ++j) {
+            grown[j] = a[j];
+        }
+        return grown;
     }
 
     function _popcount(uint256 x) private pure returns (uint256 n) {
