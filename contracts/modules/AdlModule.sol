@@ -84,7 +84,7 @@ abstract contract AdlModule is InsuranceFundModule {
         AdlQueue.Side storage side = _queues[marketId][isLong];
         uint256 bitmap = side.bitmap;
         e.heap = new uint256[](_popcount(bitmap) + 8);
-        uint256 word; // the head keys of four lists (AdlQueue.headKey), read once for the lists in use among them
+        uint256 word = 0; // the head keys of four lists (AdlQueue.headKey), read once for the lists in use among them
         uint256 wordIndex = type(uint256).max;
         while (bitmap != 0) {
             uint256 t = _lowestBit(bitmap);
