@@ -245,13 +245,23 @@ library AdlQueue {
     /// @notice The key of list `t`'s head (0 when the list is empty, and always for the overflow list: its bound is
     ///         unlimited whatever its keys, so its head key is not kept, which saves a cut position a slot write).
     function headKey(Side storage side, uint256 t) internal view returns (uint64) {
-        return uint64(side.headKeys[t >> 2] >> ((t & 3) * 64));
+        return keyInWord(side.headKeys[headKeyWord(t)], t);
+    }
+
+    /// @notice Which word of `Side.headKeys` holds list `t`'s head key (four lists to a word, list t in lane t % 4).
+    function headKeyWord(uint256 t) internal pure returns (uint256) {
+        return t >> 2;
+    }
+
+    /// @notice List `t`'s head key in `word`, its word of `Side.headKeys` (`headKeyWord(t)`).
+    function keyInWord(uint256 word, uint256 t) internal pure returns (uint64) {
+        return uint64(word >> ((t & 3) * 64));
     }
 
     function _setHeadKey(Side storage side, uint256 t, uint64 key) private {
         uint256 shift = (t & 3) * 64;
-        uint256 word = side.headKeys[t >> 2];
-        side.headKeys[t >> 2] = (word & ~(uint256(type(uint64).max) << shift)) | (uint256(key) << shift);
+        uint256 word = side.headKeys[headKeyWord(t)];
+        side.headKeys[headKeyWord(t)] = (word & ~(uint256(type(uint64).max) << shift)) | (uint256(key) << shift);
     }
 
     function _validHint(mapping(address => Position) storage positions, address hint, address account, uint8 t)

@@ -89,11 +89,12 @@ abstract contract AdlModule is InsuranceFundModule {
         while (bitmap != 0) {
             uint256 t = _lowestBit(bitmap);
             bitmap &= bitmap - 1;
-            if (t >> 2 != wordIndex) {
-                wordIndex = t >> 2;
-                word = side.headKeys[wordIndex];
+            uint256 w = AdlQueue.headKeyWord(t);
+            if (w != wordIndex) {
+                wordIndex = w;
+                word = side.headKeys[w];
             }
-            uint256 key = uint64(word >> ((t & 3) * 64));
+            uint256 key = AdlQueue.keyInWord(word, t);
             _push(e, Cursor(address(0), key, t, AdlRanking.bound(isLong, key, t, e.framePrice, e.refShift)));
         }
         e.cands = new uint256[](8);
