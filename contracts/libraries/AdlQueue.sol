@@ -83,7 +83,10 @@ library AdlQueue {
     function edgeNum(uint256 t) internal pure returns (uint256) {
         if (t == 0 || t == OVERFLOW) return 0;
         if (t == TOP_TIER) return STEPS << OCTAVES;
-        return (STEPS + (t - 1) % STEPS) << ((t - 1) / STEPS);
+        unchecked {
+            // 1 <= t < TOP_TIER: step (t - 1) % STEPS of octave (t - 1) / STEPS
+            return (STEPS + ((t - 1) & (STEPS - 1))) << ((t - 1) >> STEP_BITS);
+        }
     }
 
     /// @notice The key of a position: its frame entry (`e - snapshot` long, `e + snapshot` short, WAD) plus KEY_BIAS,
@@ -251,6 +254,11 @@ library AdlQueue {
     /// @notice Which word of `Side.headKeys` holds list `t`'s head key (four lists to a word, list t in lane t % 4).
     function headKeyWord(uint256 t) internal pure returns (uint256) {
         return t >> 2;
+    }
+
+    /// @notice The first list whose head key is in word `w` of `Side.headKeys`.
+    function firstListOfWord(uint256 w) internal pure returns (uint256) {
+        return w << 2;
     }
 
     /// @notice List `t`'s head key in `word`, its word of `Side.headKeys` (`headKeyWord(t)`).

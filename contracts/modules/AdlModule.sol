@@ -79,24 +79,28 @@ abstract contract AdlModule is InsuranceFundModule {
         e.d = PerpMath.WAD * _scale;
         Market storage mkt = _markets[marketId];
         e.index = isLong ? mkt.longIndex : mkt.shortIndex;
-        e.framePrice = AdlRanking.framePrice(isLong, mark, e.index);
-        e.refShift = mkt.refShift;
+        int256 framePrice = e.framePrice = AdlRanking.framePrice(isLong, mark, e.index);
+        uint256 refShift = e.refShift = mkt.refShift;
         AdlQueue.Side storage side = _queues[marketId][isLong];
         uint256 bitmap = side.bitmap;
-        e.heap = new uint256[](_popcount(bitmap) + 8);
-        uint256 word = 0; // the head keys of four lists (AdlQueue.headKey), read once for the lists in use among them
-        uint256 wordIndex = type(uint256).max;
+        // one cursor per list in use (the heap has room for all of them), pushed in list order; a word of head keys
+        // (AdlQueue.headKeyWord) at a time, each word read once
+        uint256[] memory heap = e.heap = new uint256[](_popcount(bitmap) + 8);
+        uint256 size = 0;
         while (bitmap != 0) {
             uint256 t = _lowestBit(bitmap);
-            bitmap &= bitmap - 1;
             uint256 w = AdlQueue.headKeyWord(t);
-            if (w != wordIndex) {
-                wordIndex = w;
-                word = side.headKeys[w];
+            uint256 word = side.headKeys[w];
+            uint256 end = AdlQueue.firstListOfWord(w + 1);
+            for (; t < end; ++t) {
+                if (bitmap & (1 << t) == 0) continue;
+                uint256 key = AdlQueue.keyInWord(word, t);
+                uint256 b = AdlRanking.bound(isLong, key, t, framePrice, refShift);
+                if (b != 0) _siftUp(heap, size++, Cursor(address(0), key, t, b));
             }
-            uint256 key = AdlQueue.keyInWord(word, t);
-            _push(e, Cursor(address(0), key, t, AdlRanking.bound(isLong, key, t, e.framePrice, e.refShift)));
+            bitmap &= type(uint256).max << end;
         }
+        e.heapSize = size;
         e.cands = new uint256[](8);
     }
 
@@ -287,8 +291,12 @@ abstract contract AdlModule is InsuranceFundModule {
     function _push(Engine memory e, Cursor memory c) private pure {
         if (c.bound == 0) return;
         uint256 i = e.heapSize++;
-        uint256[] memory heap = e.heap = _roomFor(e.heap, i);
-        // sift up: parents whose bound is below c's move down one level, c goes into the hole
+        _siftUp(e.heap = _roomFor(e.heap, i), i, c);
+    }
+
+    /// @dev Puts cursor `c` into the hole at `i` of `heap` (which has room for it): parents whose bound is below c's
+    ///      move down one level, c goes into the final hole.
+    function _siftUp(uint256[] memory heap, uint256 i, Cursor memory c) private pure {
         assembly ("memory-safe") {
             let h := add(heap, 0x20)
             let b := mload(add(c, 0x60))
