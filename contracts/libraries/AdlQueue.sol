@@ -52,6 +52,10 @@ library AdlQueue {
     int256 internal constant KEY_BIAS = 2 ** 96;
     /// @notice A node's `qDown` is q in units of 2^-Q_DOWN_BITS, rounded down (capped at 2^32 - 1).
     uint256 internal constant Q_DOWN_BITS = 22;
+    /// @notice What `Side.heads` holds for a list that has been emptied (or reserved at listing): no account (its low
+    ///         160 bits are zero), but not zero, so that the list's next head is a nonzero-to-nonzero write (2.9k
+    ///         instead of 20k) rather than a fresh slot.
+    uint256 internal constant EMPTY_HEAD = 1 << 160;
 
     /// @notice One side (longs or shorts) of one market.
     /// @dev The head keys are packed four to a slot (list t in word t / 4, lane t % 4), so that the ADL engine reads
@@ -59,7 +63,8 @@ library AdlQueue {
     struct Side {
         /// @dev bit t set while list t (a tier, or the overflow list) holds a position
         uint256 bitmap;
-        mapping(uint256 list => address) heads;
+        /// @dev the head account in the low 160 bits (`head`), EMPTY_HEAD once the list has been emptied
+        mapping(uint256 list => uint256) heads;
         mapping(uint256 word => uint256) headKeys;
     }
 
@@ -143,7 +148,7 @@ library AdlQueue {
                 if (++steps > MAX_WALK) revert IPerpetualErrors.QueueHintTooFar(account, hint);
             }
         }
-        address n = p == address(0) ? side.heads[t] : positions[p].next;
+        address n = p == address(0) ? head(side, t) : positions[p].next;
         while (n != address(0) && ahead(isLong, positions[n].key, key)) {
             p = n;
             n = positions[n].next;
@@ -204,7 +209,18 @@ library AdlQueue {
             if (pos.tier == OVERFLOW) return;
             _unlink(side, positions, pos);
         }
-        _link(side, positions, account, pos, uint8(OVERFLOW), address(0), side.heads[OVERFLOW]);
+        _link(side, positions, account, pos, uint8(OVERFLOW), address(0), head(side, OVERFLOW));
+    }
+
+    /// @notice Reserves the side's overflow list head slot at listing (EMPTY_HEAD): the first ADL cut that lands
+    ///         there then writes it as cheaply as every later one.
+    function reserveOverflowHead(Side storage side) internal {
+        side.heads[OVERFLOW] = EMPTY_HEAD;
+    }
+
+    /// @notice The head account of list `t` (address(0) when the list is empty).
+    function head(Side storage side, uint256 t) internal view returns (address) {
+        return address(uint160(side.heads[t]));
     }
 
     /// @dev Links `account` into list `t` between `p` and `n` (p == address(0): at the head).
@@ -223,7 +239,7 @@ library AdlQueue {
         pos.next = n;
         if (p == address(0)) {
             if (n == address(0)) side.bitmap |= 1 << t;
-            side.heads[t] = account;
+            side.heads[t] = uint160(account);
             if (t != OVERFLOW) _setHeadKey(side, t, pos.key); // the overflow list's bound needs no key
         } else {
             positions[p].next = account;
@@ -236,7 +252,7 @@ library AdlQueue {
         address p = pos.prev;
         address n = pos.next;
         if (p == address(0)) {
-            side.heads[pos.tier] = n;
+            side.heads[pos.tier] = n == address(0) ? EMPTY_HEAD : uint160(n);
             if (pos.tier != OVERFLOW) _setHeadKey(side, pos.tier, n == address(0) ? 0 : positions[n].key);
             if (n == address(0)) side.bitmap &= ~(uint256(1) << pos.tier);
         } else {

@@ -253,7 +253,7 @@ abstract contract AdlModule is InsuranceFundModule {
             _popTop(e);
             return;
         }
-        if (node == address(0)) node = _queues[e.marketId][e.isLong].heads[tier];
+        if (node == address(0)) node = AdlQueue.head(_queues[e.marketId][e.isLong], tier);
         Position storage pos = _positions[e.marketId][node];
         bool now_ = tier == AdlQueue.OVERFLOW || !some;
         uint256 nb = 0;

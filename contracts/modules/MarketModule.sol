@@ -7,6 +7,7 @@ import {FundingParams, MarketParams} from "../../interfaces/IPerpetualTypes.sol"
 import {PerpBase} from "../base/PerpBase.sol";
 import {IPerpetualAdmin} from "../../interfaces/IPerpetual.sol";
 import {MarketParamsLib} from "../libraries/MarketParamsLib.sol";
+import {AdlQueue} from "../libraries/AdlQueue.sol";
 
 /// @title MarketModule
 /// @notice Markets and their owner-set parameters, each checked against hard bounds; a pause per market.
@@ -30,6 +31,8 @@ abstract contract MarketModule is PerpBase, IPerpetualAdmin {
         // rounded down to a power of two (a market needs a usable price to be listed).
         uint256 refShift = Math.log2(_markPrice(marketId, mkt));
         mkt.refShift = uint8(refShift);
+        AdlQueue.reserveOverflowHead(_queues[marketId][true]);
+        AdlQueue.reserveOverflowHead(_queues[marketId][false]);
         emit MarketCreated(marketId, name, address(oracle), params);
         emit ReferencePriceSet(marketId, 1 << refShift);
     }

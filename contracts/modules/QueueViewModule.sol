@@ -15,11 +15,11 @@ abstract contract QueueViewModule is PerpBase, IPerpetualAdmin {
         AdlQueue.Side storage side = _queues[marketId][isLong];
         mapping(address => Position) storage book = _positions[marketId];
         uint256 n = 0;
-        for (address a = side.heads[AdlQueue.OVERFLOW]; a != address(0); a = book[a].next) {
+        for (address a = AdlQueue.head(side, AdlQueue.OVERFLOW); a != address(0); a = book[a].next) {
             ++n;
         }
         overflow = new address[](n);
-        address x = side.heads[AdlQueue.OVERFLOW];
+        address x = AdlQueue.head(side, AdlQueue.OVERFLOW);
         for (uint256 i; i < n; ++i) {
             overflow[i] = x;
             x = book[x].next;
@@ -30,7 +30,7 @@ abstract contract QueueViewModule is PerpBase, IPerpetualAdmin {
     /// @inheritdoc IPerpetualAdmin
     function queueTier(uint256 marketId, bool isLong, uint256 tier) external view returns (address head, uint64 headKey) {
         AdlQueue.Side storage side = _queues[marketId][isLong];
-        return (side.heads[tier], AdlQueue.headKey(side, tier));
+        return (AdlQueue.head(side, tier), AdlQueue.headKey(side, tier));
     }
 
     /// @inheritdoc IPerpetualAdmin
@@ -80,6 +80,6 @@ abstract contract QueueViewModule is PerpBase, IPerpetualAdmin {
             bitmap >>= 1;
             ++t;
         }
-        return side.heads[t];
+        return AdlQueue.head(side, t);
     }
 }

@@ -77,7 +77,7 @@ contract BenchPerpetual is Perpetual {
     {
         uint8 t = AdlQueue.tierOf(margin, size >= 0 ? uint256(size) : uint256(-size), _markets[marketId].refShift, _scale);
         uint64 key = AdlQueue.keyOf(size, openNotional, isLong ? _markets[marketId].longIndex : _markets[marketId].shortIndex, _scale);
-        address n = _queues[marketId][isLong].heads[t];
+        address n = AdlQueue.head(_queues[marketId][isLong], t);
         while (n != address(0) && AdlQueue.ahead(isLong, _positions[marketId][n].key, key)) {
             prev = n;
             n = _positions[marketId][n].next;
