@@ -1,0 +1,111 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+import {bound} from "../utils/TestBase.sol";
+import {IERC20Metadata} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Metadata.sol";
+import {MockStablecoin} from "../../../contracts/mocks/MockStablecoin.sol";
+import {PerpetualAdmin} from "../../../contracts/PerpetualAdmin.sol";
+import {PerpetualRisk} from "../../../contracts/PerpetualRisk.sol";
+import {AdlQueue} from "../../../contracts/libraries/AdlQueue.sol";
+import {AdlRanking} from "../../../contracts/libraries/AdlRanking.sol";
+
+/// @notice The risk part with two doors for the test: one that writes a queue side's bitmap and head keys (and the
+///         side's index and the market's reference price) straight into storage, one that runs the ADL engine's
+///         set-up and returns its cursor heap.
+contract EngineHarness is PerpetualRisk {
+    constructor(IERC20Metadata collateral_, PerpetualAdmin admin_) PerpetualRisk(collateral_, admin_) {}
+
+    function setSide(bool isLong, uint256 bitmap, uint256[] calldata words, int128 index, uint8 refShift) external {
+        AdlQueue.Side storage side = _queues[1][isLong];
+        side.bitmap = bitmap;
+        for (uint256 w; w < words.length; ++w) {
+            side.headKeys[w] = words[w];
+        }
+        if (isLong) _markets[1].longIndex = index;
+        else _markets[1].shortIndex = index;
+        _markets[1].refShift = refShift;
+    }
+
+    /// @return heap the set-up's cursors in heap order, each as (node, key, tier, bound)
+    function setUpHeap(bool isLong, uint256 mark) external view returns (uint256[4][] memory heap) {
+        Engine memory e = _engine(1, isLong, mark);
+        heap = new uint256[4][](e.heapSize);
+        uint256[] memory h = e.heap;
+        for (uint256 i; i < e.heapSize; ++i) {
+            Cursor memory c;
+            uint256 at = h[i];
+            assembly ("memory-safe") {
+                c := at
+            }
+            heap[i] = [uint256(uint160(c.node)), c.key, c.tier, c.bound];
+        }
+    }
+}
+
+/// @title EngineSetupTest
+/// @notice The ADL engine's set-up (`AdlModule._pushLists`, assembly) builds exactly the heap that pushing, list by
+///         list in list order, a cursor with `AdlRanking.bound` of the list's head key would build with `_push`'s
+///         sift-up: the same cursors in the same heap positions, for random sides (any lists in use, any head keys,
+///         the overflow list included), either side, any usable mark, index and reference price.
+contract EngineSetupTest {
+    EngineHarness internal harness;
+
+    function setUp() public {
+        MockStablecoin token = new MockStablecoin("USD", "USD", 6);
+        harness = new EngineHarness(IERC20Metadata(address(token)), new PerpetualAdmin(IERC20Metadata(address(token))));
+    }
+
+    function testFuzz_setUp_heap_is_the_pushes_of_AdlRanking_bounds(
+        uint256 bitmapSeed,
+        uint256 keySeed,
+        bool isLong,
+        uint256 markSeed,
+        int256 indexSeed,
+        uint256 refSeed
+    ) public {
+        uint256 lists = AdlQueue.OVERFLOW + 1;
+        uint256 bitmap = bitmapSeed & ((1 << lists) - 1);
+        if (keySeed % 4 == 0) bitmap |= 1 << AdlQueue.OVERFLOW; // the overflow list in use, a quarter of the runs
+        uint256 mark = bound(markSeed, 1, 2 ** 95);
+        int256 index = int256(bound(uint256(indexSeed), 0, 2 ** 95)) - 2 ** 94;
+        uint8 refShift = uint8(bound(refSeed, 0, 95));
+        int256 fp = AdlRanking.framePrice(isLong, mark, index);
+        // the key of the frame price: keys around it give both signs of the gain and bounds of every size
+        uint256 atPrice = uint256(fp + AdlQueue.KEY_BIAS) >> AdlQueue.KEY_SHIFT;
+        uint256 nWords = AdlQueue.headKeyWord(AdlQueue.OVERFLOW) + 1;
+        uint256[] memory words = new uint256[](nWords);
+        for (uint256 w; w < nWords; ++w) {
+            uint256 r = uint256(keccak256(abi.encode(keySeed, w)));
+            for (uint256 lane; lane < 4; ++lane) {
+                uint256 key = uint64(r >> (64 * lane)); // any key, or (three times in four) one near the price
+                if ((r >> (62 + 64 * lane)) & 3 != 0) key = atPrice + (key % (1 << 24)) - (1 << 23);
+                words[w] |= uint256(uint64(key)) << (64 * lane);
+            }
+        }
+        harness.setSide(isLong, bitmap, words, int128(index), refShift);
+
+        uint256[4][] memory got = harness.setUpHeap(isLong, mark);
+
+        // the reference: every list in use, in list order, pushed with AdlRanking.bound and a plain sift-up
+        uint256[4][] memory want = new uint256[4][](lists);
+        uint256 n;
+        for (uint256 t; t < lists; ++t) {
+            if (bitmap & (1 << t) == 0) continue;
+            uint256 key = AdlQueue.keyInWord(words[AdlQueue.headKeyWord(t)], t);
+            uint256 b = AdlRanking.bound(isLong, key, t, fp, refShift);
+            if (b == 0) continue;
+            uint256 i = n++;
+            while (i != 0 && want[(i - 1) / 2][3] < b) {
+                want[i] = want[(i - 1) / 2];
+                i = (i - 1) / 2;
+            }
+            want[i] = [uint256(0), key, t, b];
+        }
+        require(got.length == n, "cursor count");
+        for (uint256 i; i < n; ++i) {
+            for (uint256 f; f < 4; ++f) {
+                require(got[i][f] == want[i][f], "cursor differs");
+            }
+        }
+    }
+}
