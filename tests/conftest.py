@@ -1,5 +1,7 @@
 """Fixtures (Curve / token-mix style): actors, a module-scoped deployment parametrized over collateral
 decimals, chain isolation after every test, and the invariant audit after every state-changing test."""
+import os
+
 import brownie
 import pytest
 from brownie import accounts
@@ -7,6 +9,19 @@ from brownie import accounts
 import scripts.brownie_compat  # Brownie's "Tx dropped" race on Anvil, and its slow isolation
 from scripts.deploy import deploy_devnet
 from support import ANVIL_MNEMONIC, Env
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _launched_node():
+    """A local network's tests run on the node Brownie launched for them. When a node already listens on the
+    network's port (a stale Anvil that an interrupted run left behind), Brownie attaches to it without a word, and
+    its state (nonces, snapshots, deployments) leaks into the run. `make test` refuses that on 8545 before it starts;
+    this refuses it on every local network, dev1..dev4 included. ATTACH=1 says the node is meant."""
+    # (brownie.network.rpc by attribute: Brownie hashes each conftest's imports and cannot read a compiled module)
+    rpc = brownie.network.rpc
+    if rpc.is_active() and not rpc.is_child() and os.environ.get("ATTACH") != "1":
+        pytest.exit(f"error: a node was already listening at {brownie.web3.provider.endpoint_uri} (a stale Anvil?) and "
+                    "Brownie attached to it; stop it, or set ATTACH=1 to use it", returncode=2)
 
 
 @pytest.fixture(scope="session")
