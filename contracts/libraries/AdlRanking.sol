@@ -102,6 +102,7 @@ library AdlRanking {
     {
         uint256 keyShift = AdlQueue.KEY_SHIFT;
         int256 keyBias = AdlQueue.KEY_BIAS;
+        uint256 one = WAD << qBits; // per unit of gain (qBits <= Q_BITS: below 2^83)
         assembly ("memory-safe") {
             let k := sub(shl(keyShift, key), keyBias) // AdlQueue.keyPrice (key < 2^64: no overflow)
             let gain := sub(k, fp)
@@ -111,7 +112,7 @@ library AdlRanking {
                 switch or(iszero(den), iszero(lt(gain, shl(128, 1))))
                 case 1 { b := not(0) } // q = 0 (no bound), or a gain no stored value reaches
                 default {
-                    let x := mul(gain, shl(qBits, 1000000000000000000))
+                    let x := mul(gain, one)
                     b := add(div(x, den), gt(mod(x, den), 0))
                 }
             }

@@ -79,75 +79,73 @@ abstract contract AdlModule is InsuranceFundModule {
         e.d = PerpMath.WAD * _scale;
         Market storage mkt = _markets[marketId];
         e.index = isLong ? mkt.longIndex : mkt.shortIndex;
-        int256 framePrice = e.framePrice = AdlRanking.framePrice(isLong, mark, e.index);
-        uint256 refShift = e.refShift = mkt.refShift;
-        AdlQueue.Side storage side = _queues[marketId][isLong];
-        uint256 bitmap = side.bitmap;
-        // one cursor per list in use (the heap has room for all of them), pushed in list order, a word of head keys
-        // (AdlQueue.headKeyWord) at a time: each word read once
-        uint256[] memory heap = e.heap = new uint256[](_popcount(bitmap) + 8);
-        uint256 size = 0;
-        while (bitmap != 0) {
-            uint256 t = _lowestBit(bitmap);
-            uint256 w = AdlQueue.headKeyWord(t);
-            uint256 end = AdlQueue.firstListOfWord(w + 1);
-            size = _pushLists(heap, size, side.headKeys[w], t, end, bitmap, isLong, framePrice, refShift);
-            bitmap &= type(uint256).max << end;
-        }
-        e.heapSize = size;
+        e.framePrice = AdlRanking.framePrice(isLong, mark, e.index);
+        e.refShift = mkt.refShift;
+        _setUpCursors(e, _queues[marketId][isLong]);
         e.cands = new uint256[](8);
     }
 
-    /// @dev Pushes a cursor for each list `t` in [from, end) that is in `bitmap` (its head key in lane t % 4 of
-    ///      `word`, its bound as `AdlRanking.bound` gives it; none when the bound is 0) onto the first `size` entries
-    ///      of `heap` in list order, sifting each up as `_push` does; returns the new size. In assembly: the engine
-    ///      sets up every list in use (35 in the benchmark's book from N = 100 on), and with the bound and the sift-up
-    ///      as function calls that set-up cost 11k more there (one Type 1 fill at N = 10,000: 309,973 -> 298,526).
-    ///      The inlined bound is AdlRanking.bound's arithmetic (the tier's edge, `AdlQueue.edgeNum`, then
-    ///      `AdlRanking._bound`'s one rounded-up division), the sift-up is `_siftUp`'s;
-    ///      tests/forge/unit/EngineSetup.t.sol checks the heap against both, cursor by cursor.
+    /// @dev One cursor per list of `side` in use (the heap has room for all of them), pushed in list order, a word of
+    ///      head keys (AdlQueue.headKeyWord) at a time: each word read once.
+    function _setUpCursors(Engine memory e, AdlQueue.Side storage side) private view {
+        uint256 bitmap = side.bitmap;
+        uint256[] memory heap = e.heap = new uint256[](_popcount(bitmap) + 8);
+        uint256 size = 0;
+        int256 biasedFp = e.framePrice + AdlQueue.KEY_BIAS;
+        while (bitmap != 0) {
+            uint256 w = AdlQueue.headKeyWord(_lowestBit(bitmap));
+            uint256 first = AdlQueue.firstListOfWord(w);
+            size = _pushLists(heap, size, side.headKeys[w], first, (bitmap >> first) & 0xf, e.isLong, biasedFp, e.refShift);
+            bitmap &= type(uint256).max << AdlQueue.firstListOfWord(w + 1);
+        }
+        e.heapSize = size;
+    }
+
+    /// @dev Pushes a cursor for each list `first + j` whose bit j of `lanes` is set (j = 0..3; its head key in lane j
+    ///      of `word`, its bound as `AdlRanking.bound` gives it; none when the bound is 0) onto the first `size`
+    ///      entries of `heap`, in list order, sifting each up as `_push` does; returns the new size. `biasedFp` is the
+    ///      frame price plus `AdlQueue.KEY_BIAS`. In assembly: the engine sets up every list in use (35 in the
+    ///      benchmark's book from N = 100 on), and with the bound and the sift-up as function calls that set-up cost
+    ///      11k more there (one Type 1 fill at N = 10,000: 309,973 -> 298,041). The inlined bound is
+    ///      AdlRanking.bound's arithmetic (the tier's edge, `AdlQueue.edgeNum`, then `AdlRanking._bound`'s one
+    ///      rounded-up division), the sift-up is `_siftUp`'s, and the queue's constants are literals (Yul cannot name
+    ///      them, and locals for them do not fit the stack of the unoptimized build Slither compiles):
+    ///      tests/forge/unit/EngineSetup.t.sol checks the literals against AdlQueue's constants and the heap against
+    ///      pushes of `AdlRanking.bound`, cursor by cursor.
     function _pushLists(
         uint256[] memory heap,
         uint256 size,
         uint256 word,
-        uint256 from,
-        uint256 end,
-        uint256 bitmap,
+        uint256 first,
+        uint256 lanes,
         bool isLong,
-        int256 fp,
+        int256 biasedFp,
         uint256 refShift
     ) private pure returns (uint256) {
-        uint256 keyShift = AdlQueue.KEY_SHIFT;
-        int256 keyBias = AdlQueue.KEY_BIAS;
-        uint256 stepBits = AdlQueue.STEP_BITS;
-        uint256 topTier = AdlQueue.TOP_TIER;
-        uint256 topEdge = AdlQueue.edgeNum(AdlQueue.TOP_TIER);
-        uint256 overflow = AdlQueue.OVERFLOW;
-        uint256 one = AdlRanking.WAD << AdlQueue.Q_BITS; // the bound's numerator per unit of gain
         assembly ("memory-safe") {
-            let h := add(heap, 0x20)
-            for { let t := from } lt(t, end) { t := add(t, 1) } {
-                if iszero(and(shr(t, bitmap), 1)) { continue }
-                let key := and(shr(shl(6, and(t, 3)), word), 0xffffffffffffffff) // AdlQueue.keyInWord
-                let b := not(0) // the overflow list's bound is unlimited
-                if iszero(eq(t, overflow)) {
-                    let k := sub(shl(keyShift, key), keyBias) // AdlQueue.keyPrice
-                    let gain := sub(k, fp)
-                    if isLong { gain := sub(fp, k) }
+            for { let j := 0 } lt(j, 4) { j := add(j, 1) } {
+                if iszero(and(shr(j, lanes), 1)) { continue }
+                let t := add(first, j)
+                let key := and(shr(shl(6, j), word), 0xffffffffffffffff) // AdlQueue.keyInWord
+                let b := not(0) // OVERFLOW (242): the overflow list's bound is unlimited
+                if iszero(eq(t, 242)) {
+                    // gain = frame entry - frame price (short), its negative (long): key << KEY_SHIFT (33) is the
+                    // frame entry plus KEY_BIAS (AdlQueue.keyPrice)
+                    let gain := sub(shl(33, key), biasedFp)
+                    if isLong { gain := sub(0, gain) }
                     b := 0
                     if sgt(gain, 0) {
-                        // AdlQueue.edgeNum: 0 for the bottom tier (no bound), the top tier's, or step and octave
-                        let q := topEdge
-                        if lt(t, topTier) {
-                            let s := sub(t, 1)
-                            q := shl(shr(stepBits, s), add(shl(stepBits, 1), and(s, sub(shl(stepBits, 1), 1))))
-                        }
+                        // AdlQueue.edgeNum: the bottom tier 0 has none (no bound), TOP_TIER (241) 8 << 30, tier t in
+                        // between (8 + (t - 1) % 8) << ((t - 1) / 8) (STEP_BITS 3)
+                        let q := shl(30, 8)
+                        if lt(t, 241) { q := shl(shr(3, sub(t, 1)), add(8, and(sub(t, 1), 7))) }
                         if iszero(t) { q := 0 }
                         let den := shl(refShift, q)
                         b := not(0)
-                        // AdlRanking._bound: one division rounded up (a gain no stored value reaches saturates)
+                        // AdlRanking._bound: WAD << Q_BITS (23) per unit of gain over q << refShift, rounded up (a
+                        // gain no stored value reaches saturates)
                         if and(iszero(iszero(den)), lt(gain, shl(128, 1))) {
-                            let x := mul(gain, one)
+                            let x := mul(gain, shl(23, 1000000000000000000))
                             b := add(div(x, den), gt(mod(x, den), 0))
                         }
                     }
@@ -160,6 +158,7 @@ abstract contract AdlModule is InsuranceFundModule {
                     mstore(add(c, 0x20), key)
                     mstore(add(c, 0x40), t)
                     mstore(add(c, 0x60), b)
+                    let h := add(heap, 0x20)
                     let i := size
                     for {} i {} {
                         let parent := shr(1, sub(i, 1))

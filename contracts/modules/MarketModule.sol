@@ -31,8 +31,9 @@ abstract contract MarketModule is PerpBase, IPerpetualAdmin {
         // rounded down to a power of two (a market needs a usable price to be listed).
         uint256 refShift = Math.log2(_markPrice(marketId, mkt));
         mkt.refShift = uint8(refShift);
-        AdlQueue.reserveOverflowHead(_queues[marketId][true]);
-        AdlQueue.reserveOverflowHead(_queues[marketId][false]);
+        for (uint256 side; side < 2; ++side) {
+            AdlQueue.reserveOverflowHead(_queues[marketId][side == 0]); // the long side, then the short side
+        }
         emit MarketCreated(marketId, name, address(oracle), params);
         emit ReferencePriceSet(marketId, 1 << refShift);
     }

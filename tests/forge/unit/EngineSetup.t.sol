@@ -55,6 +55,13 @@ contract EngineSetupTest {
         harness = new EngineHarness(IERC20Metadata(address(token)), new PerpetualAdmin(IERC20Metadata(address(token))));
     }
 
+    /// @notice The literals `_pushLists` writes for the queue's constants (Yul cannot name them) are those constants.
+    function test_setUp_literals_are_the_queue_constants() public pure {
+        require(AdlQueue.KEY_SHIFT == 33 && AdlQueue.KEY_BIAS == 2 ** 96, "key encoding");
+        require(AdlQueue.STEP_BITS == 3 && AdlQueue.TOP_TIER == 241 && AdlQueue.OVERFLOW == 242, "lists");
+        require(AdlQueue.edgeNum(AdlQueue.TOP_TIER) == 8 << 30 && AdlQueue.Q_BITS == 23, "edges");
+    }
+
     function testFuzz_setUp_heap_is_the_pushes_of_AdlRanking_bounds(
         uint256 bitmapSeed,
         uint256 keySeed,
