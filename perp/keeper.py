@@ -12,7 +12,9 @@ follows new blocks for any manifest and RPC: ``perp keeper deployments/x.json --
 
 Robustness of ``run``: an RPC error (node down, restarting, timing out) is logged and retried with exponential
 backoff; after any error the sender re-reads its nonce from the node, so a nonce is never used twice; a node that
-comes back (restarted with its state, or a new chain where the contract is missing) is picked up where it is. Every
+comes back (restarted with its state, or a new chain where the contract is missing) is picked up where it is. A
+transaction sent just before the node went away (accepted, receipt not read) is looked up when the node answers
+again: mined, it is counted and logged then, like any other; gone with the node, it is logged as lost. Every
 action is one log line; ``counters`` counts blocks, liquidations, transactions, pokes, Type 2 calls and errors.
 """
 from __future__ import annotations
@@ -24,7 +26,7 @@ from pathlib import Path
 
 from .chain.client import PerpClient
 from .chain.rpc import RpcError
-from .chain.tx import Sender, TxError, revert_reason
+from .chain.tx import Sender, TxError, TxUnconfirmed, revert_reason, wait_for_receipt
 from .core import PositionState
 
 COUNTERS = ("blocks", "scans", "liquidated", "liquidation_txs", "batch_splits", "pokes", "type2_calls",
@@ -53,6 +55,7 @@ class Keeper:
     log: object = print
     counters: dict = field(default_factory=lambda: dict.fromkeys(COUNTERS, 0))
     _marks: dict = field(default_factory=dict)
+    _unconfirmed: list = field(default_factory=list)  # (tx hash, nonce, label, then) sent, receipt not read yet
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
@@ -70,11 +73,41 @@ class Keeper:
             self.max_gas = limit * 95 // 100
         return self.max_gas
 
-    def _send(self, fn: str, *args, label: str) -> dict:
-        receipt = self.sender.transact(self.client.perp, fn, *args, gas=self.gas)
+    def _send(self, fn: str, *args, label: str, then):
+        """Sends ``fn(*args)`` and returns ``then(receipt)`` (which counts and logs the action). When the node goes
+        away before the receipt is read, the transaction is kept and ``then`` runs when its receipt is found
+        (``settle_unconfirmed``): every mined transaction is counted and logged exactly once."""
+        try:
+            receipt = self.sender.transact(self.client.perp, fn, *args, gas=self.gas)
+        except TxUnconfirmed as exc:
+            self._unconfirmed.append((exc.tx_hash, exc.nonce, label, then))
+            raise
+        return self._mined(receipt, label, then)
+
+    def _mined(self, receipt: dict, label: str, then):
         if self.on_receipt:
             self.on_receipt(receipt, label)
-        return receipt
+        return then(receipt)
+
+    def settle_unconfirmed(self) -> None:
+        """The transactions sent before the node went away, in order: a mined one is counted and logged now (as if
+        its receipt had come at once), a reverted one is logged as an error, one the node no longer knows (it came
+        back without it) is logged as lost; one still pending is awaited."""
+        rpc = self.client.rpc
+        while self._unconfirmed:
+            tx_hash, nonce, label, then = self._unconfirmed[0]
+            receipt = rpc.request("eth_getTransactionReceipt", [tx_hash])
+            if receipt is None and rpc.request("eth_getTransactionByHash", [tx_hash]) is not None:
+                receipt = wait_for_receipt(rpc, tx_hash, self.sender.address, nonce, self.sender.timeout)
+            self._unconfirmed.pop(0)
+            if receipt is None:
+                self.counters["errors"] += 1
+                self._say(f"error {label} transaction {tx_hash} (nonce {nonce}) lost: the node came back without it")
+            elif int(receipt["status"], 16) != 1:
+                self.counters["errors"] += 1
+                self._say(f"error {label} transaction {tx_hash} (nonce {nonce}) reverted")
+            else:
+                self._mined(receipt, label, then)
 
     def liquidatable(self, market_id: int) -> list:
         """Accounts whose position is liquidatable (E < MM) at mark, from the lens in pages; [] while the oracle is
@@ -105,20 +138,27 @@ class Keeper:
             self.counters["batch_splits"] += 1
             half = len(chunk) // 2
             return self._liquidate_chunk(market_id, chunk[:half]) + self._liquidate_chunk(market_id, chunk[half:])
-        receipt = self._send("liquidateBatch", market_id, chunk, label=f"liquidateBatch {self._name(market_id)}")
-        count = sum(1 for lg in receipt["logs"] if (perp.decode_log(lg) or ("",))[0] == "Liquidated")
-        self.counters["liquidation_txs"] += 1
-        self.counters["liquidated"] += count
-        self._say(f"liquidateBatch market={market_id} accounts={len(chunk)} liquidated={count} "
-                  f"gas={int(receipt['gasUsed'], 16)} tx={receipt['transactionHash']}")
-        return count
+
+        def mined(receipt: dict) -> int:
+            count = sum(1 for lg in receipt["logs"] if (perp.decode_log(lg) or ("",))[0] == "Liquidated")
+            self.counters["liquidation_txs"] += 1
+            self.counters["liquidated"] += count
+            self._say(f"liquidateBatch market={market_id} accounts={len(chunk)} liquidated={count} "
+                      f"gas={int(receipt['gasUsed'], 16)} tx={receipt['transactionHash']}")
+            return count
+
+        return self._send("liquidateBatch", market_id, chunk, label=f"liquidateBatch {self._name(market_id)}",
+                          then=mined)
 
     def poke(self, market_id: int) -> dict:
         """``pokeFund``: moves the fund's high-water mark and distress latch to the current equity."""
-        receipt = self._send("pokeFund", market_id, label=f"pokeFund {self._name(market_id)}")
-        self.counters["pokes"] += 1
-        self._say(f"pokeFund market={market_id} gas={int(receipt['gasUsed'], 16)} tx={receipt['transactionHash']}")
-        return receipt
+
+        def mined(receipt: dict) -> dict:
+            self.counters["pokes"] += 1
+            self._say(f"pokeFund market={market_id} gas={int(receipt['gasUsed'], 16)} tx={receipt['transactionHash']}")
+            return receipt
+
+        return self._send("pokeFund", market_id, label=f"pokeFund {self._name(market_id)}", then=mined)
 
     def deleverage(self, market_id: int) -> str | None:
         """Type 2 when the fund holds a position and ``deleverageFund`` would succeed now. Returns None when it ran,
@@ -130,12 +170,14 @@ class Keeper:
                 self.counters["type2_refused"] += 1
                 self._say(f"deleverageFund market={market_id} refused: {reason}")
             return reason
-        receipt = self._send("deleverageFund", market_id, label=f"deleverageFund {self._name(market_id)}")
-        fills = sum(1 for lg in receipt["logs"] if (perp.decode_log(lg) or ("",))[0] == "AdlFill")
-        self.counters["type2_calls"] += 1
-        self._say(f"deleverageFund market={market_id} fills={fills} gas={int(receipt['gasUsed'], 16)} "
-                  f"tx={receipt['transactionHash']}")
-        return None
+
+        def mined(receipt: dict) -> None:
+            fills = sum(1 for lg in receipt["logs"] if (perp.decode_log(lg) or ("",))[0] == "AdlFill")
+            self.counters["type2_calls"] += 1
+            self._say(f"deleverageFund market={market_id} fills={fills} gas={int(receipt['gasUsed'], 16)} "
+                      f"tx={receipt['transactionHash']}")
+
+        return self._send("deleverageFund", market_id, label=f"deleverageFund {self._name(market_id)}", then=mined)
 
     def _name(self, market_id: int) -> str:
         names = getattr(self, "names", None) or {}
@@ -177,6 +219,7 @@ class Keeper:
         while not (stop and stop()):
             try:
                 head = self.client.rpc.block_number()
+                self.settle_unconfirmed()
                 if head != last:
                     if self.client.rpc.code(self.client.perp.address) in ("0x", "0x0"):
                         raise RpcError(f"no contract at {self.client.perp.address} (node restarted without state?)")

@@ -26,6 +26,15 @@ class TxError(RuntimeError):
         self.tx_hash = tx_hash
 
 
+class TxUnconfirmed(TxError):
+    """A transaction the node accepted (``tx_hash``, ``nonce``) whose receipt could not be read: the node went
+    away or failed while it was awaited. It may well be mined: look its receipt up once the node answers again."""
+
+    def __init__(self, message: str, tx_hash: str, nonce: int):
+        super().__init__(message, tx_hash=tx_hash)
+        self.nonce = nonce
+
+
 @dataclass
 class Fees:
     """Gas pricing of one transaction: EIP-1559 (``max_fee``/``tip``) or legacy (``gas_price``)."""
@@ -87,7 +96,9 @@ class Sender:
 
     Nonces: the sender keeps its own counter, starting from the node's pending count, and gives each transaction
     the next one; after an error that may have consumed none (the node refused the transaction) it re-reads the
-    node's count, so a nonce is never used twice and never skipped. Every ``send`` waits for its receipt."""
+    node's count, so a nonce is never used twice and never skipped. Every ``send`` waits for its receipt; when the
+    node goes away while it waits, ``send`` raises ``TxUnconfirmed`` with the hash and nonce (the transaction may be
+    mined: its receipt can be looked up once the node answers again)."""
 
     def __init__(self, rpc: Rpc, private_key=None, address: str | None = None, fees: Fees | None = None,
                  gas_margin: float = 1.25, timeout: float = 120.0):
@@ -156,7 +167,13 @@ class Sender:
             self._nonce = None  # refused: the node did not take this nonce; read it again next time
             raise
         self._nonce = nonce + 1
-        receipt = wait_for_receipt(self.rpc, tx_hash, self.address, nonce, self.timeout)
+        try:
+            receipt = wait_for_receipt(self.rpc, tx_hash, self.address, nonce, self.timeout)
+        except TxError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - RpcError, requests' ConnectionError and friends: the node is away
+            raise TxUnconfirmed(f"transaction {tx_hash} (nonce {nonce}) was sent, but its receipt could not be read: "
+                                f"{type(exc).__name__}: {str(exc)[:200]}", tx_hash, nonce) from exc
         self.sent += 1
         self.gas_used += int(receipt["gasUsed"], 16)
         if check and int(receipt["status"], 16) != 1:
@@ -169,7 +186,7 @@ class Sender:
         try:
             return self.send(contract.address, data, gas=gas, check=check)
         except TxError as exc:
-            if exc.receipt is None:
+            if exc.receipt is None:  # replaced, not mined in time, or unconfirmed (TxUnconfirmed): as raised
                 raise
             reason = revert_reason(contract, fn, args, self.address)
             raise TxError(f"{fn} reverted: {reason}", receipt=exc.receipt, tx_hash=exc.tx_hash) from None

@@ -1,0 +1,126 @@
+"""A keeper transaction the node accepted just before it went away (its receipt never read) is neither lost nor
+counted twice: once the node answers again the keeper looks the receipt up and counts and logs the transaction like
+any other; one the node came back without is logged as lost. Deterministic: the node "goes away" at the one moment
+that matters (the receipt read after a send), which a real restart hits only sometimes (the CI failure of stop 18:
+a liquidation mined at nonce 3 with no log line)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import requests
+
+from perp.chain import PerpClient, Rpc, Sender, TxUnconfirmed
+from perp.chain.rpc import Contract
+from perp.chain.abi import load_abi
+from perp.core import PositionState
+from perp.devnet import Devnet
+from perp.keeper import Keeper
+from perp.scenario import load, scaled
+from perp.sim import Simulation, deploy_for
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class AwayAfterSend(Rpc):
+    """An RPC whose node goes away (a connection error) on the first receipt read after each armed send."""
+
+    def __init__(self, w3):
+        super().__init__(w3)
+        self.armed = 0
+        self._away = False
+
+    def request(self, method, params):
+        if method == "eth_getTransactionReceipt" and self._away:
+            self._away = False
+            raise requests.exceptions.ConnectionError("connection refused (the node went away)")
+        result = super().request(method, params)
+        if method in ("eth_sendTransaction", "eth_sendRawTransaction") and self.armed:
+            self.armed -= 1
+            self._away = True
+        return result
+
+
+@pytest.fixture(scope="module")
+def crashed():
+    """A flash-crash book on its own node, the price moved down until positions are liquidatable."""
+    node = Devnet().start()
+    try:
+        rpc = Rpc.http(node.url)
+        operator, keeper = rpc.request("eth_accounts", [])[:2]
+        scn = scaled(load(ROOT / "scenarios" / "flash_crash.yaml"), traders=16)
+        dep = deploy_for(Sender(rpc, address=operator), scn, keeper)
+        Simulation(rpc.w3, dep, scn).build_population()
+        oracle = Contract(rpc, dep.oracles["ETH-PERP"], load_abi("MockAggregator"))
+        Sender(rpc, address=operator).transact(oracle, "setPrice", int(min(scn.market("ETH-PERP").path.points) * 10**8))
+        yield node, dep, keeper
+    finally:
+        node.stop()
+
+
+def _keeper(node, dep, keeper, lines):
+    rpc = AwayAfterSend(Rpc.http(node.url).w3)
+    k = Keeper(PerpClient(rpc, dep.perp, dep.lens), Sender(rpc, address=keeper), type2=False, log=lines.append)
+    return rpc, k
+
+
+def _liquidatable(client, market_id):
+    return [v.account for v in client.position_views(market_id) if v.state >= PositionState.LIQUIDATABLE]
+
+
+def test_a_liquidation_mined_while_the_node_was_away_is_counted_and_logged_once(crashed):
+    node, dep, keeper = crashed
+    snap = Rpc.http(node.url).request("evm_snapshot", [])
+    try:
+        lines: list = []
+        rpc, k = _keeper(node, dep, keeper, lines)
+        eth = dep.market_ids["ETH-PERP"]
+        due = _liquidatable(k.client, eth)
+        assert due
+        start_nonce = int(rpc.request("eth_getTransactionCount", [keeper, "latest"]), 16)
+        rpc.armed = 1
+        polls = iter(range(1000))  # at most about 10 s of polling
+        k.run(poll=0.01, stop=lambda: k.counters["liquidated"] > 0 or next(polls) == 999)
+        # the first transaction (a liquidation) was mined, its receipt read only after the "reconnect"
+        assert any(" keeper error TxUnconfirmed: transaction 0x" in line for line in lines)
+        assert k.counters["errors"] == 1 and k.counters["retries"] == 1
+        sent = [line.rsplit("tx=", 1)[1] for line in lines if "tx=0x" in line]
+        assert len(sent) == len(set(sent))
+        nonces = sorted(int(rpc.request("eth_getTransactionByHash", [h])["nonce"], 16) for h in sent)
+        end_nonce = int(rpc.request("eth_getTransactionCount", [keeper, "latest"]), 16)
+        assert nonces == list(range(start_nonce, end_nonce))  # every mined transaction has its line, none twice
+        liquidated = sum(1 for h in sent for lg in rpc.request("eth_getTransactionReceipt", [h])["logs"]
+                         if (k.client.perp.decode_log(lg) or ("",))[0] == "Liquidated")
+        assert k.counters["liquidated"] == liquidated == len(due)
+        assert k.counters["liquidation_txs"] == sum(1 for line in lines if " keeper liquidateBatch " in line)
+        assert _liquidatable(k.client, eth) == []
+    finally:
+        Rpc.http(node.url).request("evm_revert", [snap])
+
+
+def test_a_transaction_the_node_came_back_without_is_logged_as_lost_and_not_counted(crashed):
+    node, dep, keeper = crashed
+    plain = Rpc.http(node.url)
+    snap = plain.request("evm_snapshot", [])
+    try:
+        lines: list = []
+        rpc, k = _keeper(node, dep, keeper, lines)
+        eth = dep.market_ids["ETH-PERP"]
+        due = _liquidatable(k.client, eth)
+        plain.request("evm_setAutomine", [False])
+        rpc.armed = 1
+        with pytest.raises(TxUnconfirmed) as raised:
+            k.liquidate(eth, due)
+        assert raised.value.nonce == int(plain.request("eth_getTransactionCount", [keeper, "latest"]), 16)
+        plain.request("anvil_dropTransaction", [raised.value.tx_hash])  # the node "restarted" without it
+        plain.request("evm_setAutomine", [True])
+        k.settle_unconfirmed()
+        assert lines[-1].endswith(f"error liquidateBatch market {eth} transaction {raised.value.tx_hash} "
+                                  f"(nonce {raised.value.nonce}) lost: the node came back without it")
+        assert k.counters["liquidated"] == 0 and k.counters["liquidation_txs"] == 0 and k.counters["errors"] == 1
+        assert _liquidatable(k.client, eth) == due  # nothing happened on chain; the next pass liquidates them
+        k._recover(RuntimeError("node restarted"), 0.0)
+        assert k.process(eth) == len(due)
+    finally:
+        plain.request("evm_setAutomine", [True])
+        plain.request("evm_revert", [snap])
