@@ -104,8 +104,12 @@ class Side:
     def lists_in_use(self) -> list:
         """The lists that the bitmap marks or that have a head, ascending (the overflow list last); every other list
         is empty with its bit clear, so nothing about it can be wrong."""
-        marked = {t for t in range(TIERS + 1) if self.bitmap >> t & 1} if self.bitmap else set()
-        return sorted(marked | {t for t, h in self.heads.items() if h[0] != ZERO})
+        marked, bits = {t for t, h in self.heads.items() if h[0] != ZERO}, self.bitmap
+        while bits:  # the set bits, lowest first
+            low = bits & -bits
+            marked.add(low.bit_length() - 1)
+            bits ^= low
+        return sorted(marked)
 
     def walk(self, get) -> list:
         """Every account in storage order (``sidePositions``): each list from its head, the overflow list last."""

@@ -1,19 +1,14 @@
-"""One engine, two backends: every shipped scenario, in the reduced size of test_scenarios.py, gives the same report
-on the chain and on the reference model, to the unit (``perp.sim.comparable``: everything but the gas, the events
+"""One engine, two backends: every shipped scenario, in the reduced size of test_scenarios.py (and its chain run:
+scenario_runs.py), gives the same report on the chain and on the reference model, to the unit (``perp.sim.comparable``: everything but the gas, the events
 only the contracts emit and the order hashes of the Trade events)."""
 import json
-from pathlib import Path
 
 import pytest
 
 from perp import report as rpt
 from perp.scenario import load, scaled
 from perp.sim import CHAIN_ONLY_EVENTS, ModelSimulation, comparable
-from scripts.simulate import run
-
-ROOT = Path(__file__).resolve().parents[2]
-SCENARIOS = sorted((ROOT / "scenarios").glob("*.yaml"))
-TRADERS = 60  # as tests/simulation/test_scenarios.py
+from scenario_runs import SCENARIOS, TRADERS, chain_run
 
 
 def _plain(report: dict) -> dict:
@@ -42,8 +37,9 @@ def _first_difference(a, b, where="report"):
 
 
 @pytest.mark.parametrize("path", SCENARIOS, ids=[p.stem for p in SCENARIOS])
-def test_chain_and_model_give_the_same_report(path, tmp_path):
-    chain_report, sim = run(str(path), out_dir=str(tmp_path), plots=False, quiet=True, traders=TRADERS)
+def test_chain_and_model_give_the_same_report(path):
+    done = chain_run(path)
+    chain_report, sim = done.report, done.sim
     assert sim.clock_start is not None  # Anvil held the run's clock, so the model can keep the same times
     assert sim.keeper.counters["batch_splits"] == 0  # a batch halved for gas has no counterpart on the model
 

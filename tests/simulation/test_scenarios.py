@@ -1,20 +1,18 @@
 """Every shipped scenario runs end to end in a reduced size (the price path is kept) and shows its expected
-outcome; the per-step audit inside the run must not halt it."""
+outcome; the per-step audit inside the run must not halt it. The runs are shared with test_backends.py
+(scenario_runs.py: each scenario runs once per session)."""
 import json
-from pathlib import Path
 
 import pytest
 from brownie import chain
 
 from perp.scenario import load
+from scenario_runs import ROOT, SCENARIOS, TRADERS, chain_run
 from scripts.simulate import run
-
-ROOT = Path(__file__).resolve().parents[2]
-SCENARIOS = sorted((ROOT / "scenarios").glob("*.yaml"))
-TRADERS = 60
 
 
 def _run(path, tmp_path):
+    """A fresh run (not the shared one): for the tests that run a scenario twice."""
     report, sim = run(str(path), out_dir=str(tmp_path), plots=False, quiet=True, traders=TRADERS)
     return report, sim
 
@@ -25,9 +23,10 @@ def _type1_sides(sim):
 
 
 @pytest.mark.parametrize("path", SCENARIOS, ids=[p.stem for p in SCENARIOS])
-def test_scenario_outcome_matches_its_expectations(path, tmp_path):
+def test_scenario_outcome_matches_its_expectations(path):
     expect = load(path).expect
-    report, sim = _run(path, tmp_path)
+    done = chain_run(path)
+    report, sim = done.report, done.sim
     s = report["summary"]
     if "type1" in expect:
         assert (s["type1_fills"] > 0) == expect["type1"], s
@@ -40,8 +39,8 @@ def test_scenario_outcome_matches_its_expectations(path, tmp_path):
     if "deleveraged_side" in expect:
         assert _type1_sides(sim) == {expect["deleveraged_side"]}
     # The report's final fund balances are the chain's, to the unit.
-    for name, mid in sim.dep.market_ids.items():
-        f = sim.lens.call("fundState", mid)
+    for name in sim.dep.market_ids:
+        f = done.funds[name]
         assert report["final_funds"][name]["cash"] == f[0]
         assert report["final_funds"][name]["equity"] == f[3]
     # Every Type 1 event starts with the top-ranked position and goes down the ranking.
@@ -58,10 +57,11 @@ def test_scenario_outcome_matches_its_expectations(path, tmp_path):
             last = a
 
 
-def test_calm_market_fires_nothing_and_funds_end_with_seed_plus_fees_and_rounding(tmp_path):
+def test_calm_market_fires_nothing_and_funds_end_with_seed_plus_fees_and_rounding():
     path = ROOT / "scenarios" / "calm.yaml"
     scn = load(path)
-    report, sim = _run(path, tmp_path)
+    done = chain_run(path)
+    report, sim = done.report, done.sim
     s = report["summary"]
     assert (s["liquidations"], s["type1_fills"], s["type2_fills"]) == (0, 0, 0)
     names = {v: k for k, v in sim.dep.market_ids.items()}
@@ -89,7 +89,8 @@ def test_flash_crash_hits_the_top_ranked_short_first(tmp_path):
     against the scores of every short, recomputed from the report's queue before the crash is not enough (the
     ranking moves with price), so the run's own audit checks the order; here the first fill must be rank 1
     with the highest score of its liquidation's fills."""
-    report, sim = _run(ROOT / "scenarios" / "flash_crash.yaml", tmp_path)
+    done = chain_run(ROOT / "scenarios" / "flash_crash.yaml")
+    report, sim = done.report, done.sim
     fills = [e for e in sim.events if e["event"] == "AdlFill" and e["args"]["adlType"] == 1]
     assert fills, "Type 1 must fire in the flash crash"
     first = fills[0]["args"]
