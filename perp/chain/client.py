@@ -8,7 +8,7 @@ from eth_utils import to_checksum_address
 from ..core import Fund, MarketIndex, Position, ProtocolState, queue
 from ..core.queue import ZERO
 from .abi import load_abi
-from .rpc import Contract, Rpc, RpcError
+from .rpc import Contract, Rpc, RpcError, block_tag
 
 PAGE = 800  # positions per eth_call: a page stays well inside a 30M-gas call
 
@@ -41,6 +41,22 @@ class PerpClient:
 
     def call(self, contract: Contract, name: str, *args, sender=None):
         return contract.call(name, *args, sender=sender, block=self.block)
+
+    def calls(self, contract: Contract, name: str, arg_list: list) -> list:
+        """Many calls of ``name`` in JSON-RPC batches (an entry is an ``RpcError`` when that call reverted)."""
+        return self.read_many([(contract, name, args) for args in arg_list])
+
+    def read_many(self, reads: list) -> list:
+        """``[(contract, name, args)]`` read in JSON-RPC batches, decoded; an entry is an ``RpcError`` (its custom
+        error decoded into the message, as ``call`` raises it) when that call reverted."""
+        reqs = [("eth_call", [{"to": c.address, "data": c.data(n, *a)}, block_tag(self.block)]) for c, n, a in reads]
+        out = []
+        for (c, n, _), r in zip(reads, self.rpc.batch(reqs)):
+            if isinstance(r, RpcError):
+                out.append(RpcError(f"{n} reverted: {c.decode_error(r.data)}", r.data) if r.data else r)
+            else:
+                out.append(c.decode_output(n, r))
+        return out
 
     @property
     def token(self) -> Contract:
@@ -115,27 +131,41 @@ class PerpClient:
 
     # ------------------------------------------------------------------ pages
 
-    def side(self, market_id: int, is_long: bool, page: int = PAGE) -> list:
+    def side(self, market_id: int, is_long: bool, page: int = PAGE, first=None) -> list:
         """[(account, Position)] of one side in the queue's storage order (each tier, then the overflow list), read in
-        pages (each page continues after the previous page's last account)."""
-        out, after = [], ZERO
+        pages (each page continues after the previous page's last account); ``first``: the first page, already
+        read."""
+        out, after, r = [], ZERO, first
         while True:
-            r = self.call(self.perp, "sidePositions", market_id, is_long, after, page)
+            if r is None:
+                r = self.call(self.perp, "sidePositions", market_id, is_long, after, page)
             for a, p in zip(r.accounts, r.positions):
                 out.append((a.lower(), _position(p)))
-            after = r.next
+            after, r = r.next, None
             if int(after, 16) == 0:
                 return out
 
     def queue_side(self, market_id: int, is_long: bool) -> queue.Side:
         """One side's ADL queue as stored: the bitmap of its lists and each list's head and head key."""
-        r = self.call(self.perp, "queueSide", market_id, is_long)
-        side = queue.Side(bitmap=r.bitmap)
-        for t in range(queue.TIERS + 1):  # the sorted tiers and the overflow list
-            if r.bitmap >> t & 1:
-                head = self.call(self.perp, "queueTier", market_id, is_long, t)
-                side.heads[t] = [head.head.lower(), head.head_key]
-        return side
+        return self.queue_sides([(market_id, is_long)])[0]
+
+    def queue_sides(self, sides: list, bitmaps: list | None = None) -> list:
+        """``queue_side`` of many ``(market_id, is_long)`` in two JSON-RPC batches (one when ``bitmaps``, the
+        sides' ``queueSide`` results, are given)."""
+        if bitmaps is None:
+            bitmaps = self.calls(self.perp, "queueSide", sides)
+        out, tiers = [], []
+        for (mid, is_long), r in zip(sides, bitmaps):
+            if isinstance(r, RpcError):
+                raise r
+            out.append(queue.Side(bitmap=r.bitmap))
+            tiers += [(len(out) - 1, t) for t in range(queue.TIERS + 1) if r.bitmap >> t & 1]  # tiers and overflow
+        heads = self.calls(self.perp, "queueTier", [(*sides[i], t) for i, t in tiers])
+        for (i, t), head in zip(tiers, heads):
+            if isinstance(head, RpcError):
+                raise head
+            out[i].heads[t] = [head.head.lower(), head.head_key]
+        return out
 
     def position_views(self, market_id: int, page: int = PAGE) -> list:
         """Every open position of a market valued at mark (lens ``PositionView``s), both sides, read in pages."""
@@ -157,17 +187,37 @@ class PerpClient:
         queue, every fund, the marks, the free collateral of ``accounts`` plus every position holder, and the vault's
         token balance."""
         positions, funds, queues, marks, indices = {}, {}, {}, {}, {}
-        for mid in self.market_ids():
-            for is_long in (True, False):
-                for a, p in self.side(mid, is_long):
-                    positions[(mid, a)] = p
-                queues[(mid, is_long)] = self.queue_side(mid, is_long)
-            funds[mid] = self.fund(mid)
-            marks[mid] = self.mark_price(mid)
-            indices[mid] = self.market_index(mid)
+        mids = self.market_ids()
+        sides = [(mid, is_long) for mid in mids for is_long in (True, False)]
+        # one batch: each side's first page and queue bitmap, each market's fund, mark and index, the vault balance
+        n, k = len(sides), len(mids)
+        reads = self.read_many([(self.perp, "sidePositions", (m, s, ZERO, PAGE)) for m, s in sides]
+                               + [(self.perp, "queueSide", side) for side in sides]
+                               + [(self.perp, name, (m,)) for name in ("fundAccount", "markPrice", "marketIndex")
+                                  for m in mids]
+                               + [(self.token, "balanceOf", (self.perp.address,))])
+        pages, bitmaps = reads[:n], reads[n : 2 * n]
+        per_market = [reads[2 * n + j * k : 2 * n + (j + 1) * k] for j in range(3)]
+        balance = reads[-1]
+        if isinstance(balance, RpcError):
+            raise balance
+        for (mid, is_long), first in zip(sides, pages):
+            if isinstance(first, RpcError):
+                raise first
+            for a, p in self.side(mid, is_long, first=first):
+                positions[(mid, a)] = p
+        for key, side in zip(sides, self.queue_sides(sides, bitmaps)):
+            queues[key] = side
+        for mid, f, mark, index in zip(mids, *per_market):
+            for r in (f, index):
+                if isinstance(r, RpcError):
+                    raise r
+            funds[mid] = Fund(f.cash, f.size, f.open_notional, f.high_water_mark, f.high_water_mark_timestamp,
+                              f.distressed)
+            marks[mid] = None if isinstance(mark, RpcError) else mark  # None while the oracle is unusable
+            indices[mid] = MarketIndex(*index)
         everyone = {a.lower() for a in accounts} | {a for (_, a) in positions}
         free = self.free_collaterals(sorted(everyone)) if everyone else {}
-        balance = self.call(self.token, "balanceOf", self.perp.address)
         return ProtocolState(vault_balance=balance, free=free, positions=positions, funds=funds, queues=queues,
                              marks=marks, scale=self.scale, queue_known=True, indices=indices)
 

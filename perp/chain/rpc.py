@@ -76,7 +76,7 @@ class Rpc:
         tx = {"to": to, "data": data}
         if sender:
             tx["from"] = sender
-        return bytes.fromhex(self.request("eth_call", [tx, _block(block)])[2:])
+        return bytes.fromhex(self.request("eth_call", [tx, block_tag(block)])[2:])
 
     def estimate(self, to: str, data: str, sender: str) -> int:
         return int(self.request("eth_estimateGas", [{"from": sender, "to": to, "data": data}]), 16)
@@ -88,10 +88,10 @@ class Rpc:
         return int(self.request("eth_chainId", []), 16)
 
     def code(self, address: str, block="latest") -> str:
-        return self.request("eth_getCode", [address, _block(block)]) or "0x"
+        return self.request("eth_getCode", [address, block_tag(block)]) or "0x"
 
 
-def _block(block) -> str:
+def block_tag(block) -> str:
     return block if isinstance(block, str) else hex(block)
 
 
@@ -159,7 +159,7 @@ class Contract:
             tx = {"to": self.address, "data": self.data(name, *args)}
             if senders:
                 tx["from"] = senders[i]
-            reqs.append(("eth_call", [tx, _block(block)]))
+            reqs.append(("eth_call", [tx, block_tag(block)]))
         return [r if isinstance(r, RpcError) else self.decode_output(name, r) for r in self.rpc.batch(reqs)]
 
     def decode_error(self, data) -> str:

@@ -21,10 +21,10 @@ import brownie
 from brownie import web3
 
 from perp.audit import load_abi
-from perp.core.queue import TIERS, ZERO
+from perp.core.queue import ZERO
 from perp.model import ModelError, Model, addr
 from perp.orders import Order, order_digest, sign_order
-from perp.rpc import Contract, Rpc
+from perp.chain import Contract, PerpClient, Rpc, RpcError
 from reached import Coverage
 
 WAD = 10**18
@@ -54,6 +54,7 @@ class Harness:
         self.P = Contract(rpc, self.perp.address, load_abi("Perpetual"))
         self.T = Contract(rpc, env.token.address, load_abi("MockStablecoin"))
         self.L = Contract(rpc, env.lens.address, load_abi("PerpLens"))
+        self.client = PerpClient(rpc, self.perp.address, env.lens.address, env.token.address)
         self.chain_id = env.chain_id
         perp_address = self.perp.address
 
@@ -217,23 +218,31 @@ class Harness:
     # ------------------------------------------------------------------------------------------ comparison
 
     def chain_state(self) -> dict:
-        frees = self.L.call("freeCollaterals", self.addrs)
-        epochs = [self.P.call("orderEpoch", a) for a in self.addrs]
-        positions, queues = {}, {}
-        for mid in self.markets:
-            for is_long in (True, False):
-                accounts, poss, _ = self.P.call("sidePositions", mid, is_long, ZERO, 2**256 - 1)
-                for a, p in zip(accounts, poss):
-                    positions[(mid, a.lower())] = tuple(v.lower() if isinstance(v, str) else v for v in p)
-                bitmap, _ = self.P.call("queueSide", mid, is_long)
-                heads = {}
-                for t in range(TIERS + 1):  # the sorted tiers and the overflow list
-                    if bitmap >> t & 1:
-                        head, key = self.P.call("queueTier", mid, is_long, t)
-                        heads[t] = (head.lower(), key)
-                queues[(mid, is_long)] = (bitmap, heads)
-        funds = {mid: tuple(self.P.call("fundAccount", mid)) for mid in self.markets}
-        indices = {mid: tuple(self.P.call("marketIndex", mid)) for mid in self.markets}
+        """The chain's side of ``compare``, read in two JSON-RPC batches (the second: the queues' list heads)."""
+        sides = [(mid, is_long) for mid in self.markets for is_long in (True, False)]
+        reads = self.client.read_many(
+            [(self.L, "freeCollaterals", (self.addrs,))] + [(self.P, "orderEpoch", (a,)) for a in self.addrs]
+            + [(self.P, "sidePositions", (mid, is_long, ZERO, 2**256 - 1)) for mid, is_long in sides]
+            + [(self.P, "queueSide", side) for side in sides]
+            + [(self.P, name, (mid,)) for name in ("fundAccount", "marketIndex") for mid in self.markets]
+            + [(self.T, "balanceOf", (self.perp.address,))])
+        for r in reads:
+            if isinstance(r, RpcError):
+                raise r
+        it = iter(reads)
+        frees = next(it)
+        epochs = [next(it) for _ in self.addrs]
+        pages = [next(it) for _ in sides]
+        bitmaps = [next(it) for _ in sides]
+        funds = {mid: tuple(next(it)) for mid in self.markets}
+        indices = {mid: tuple(next(it)) for mid in self.markets}
+        vault = next(it)
+        positions = {}
+        for (mid, _), (accounts, poss, _) in zip(sides, pages):
+            for a, p in zip(accounts, poss):
+                positions[(mid, a.lower())] = tuple(v.lower() if isinstance(v, str) else v for v in p)
+        queues = {key: (side.bitmap, {t: tuple(h) for t, h in side.heads.items()})
+                  for key, side in zip(sides, self.client.queue_sides(sides, bitmaps))}
         return {
             "indices": indices,
             "free": {a: f for a, f in zip(self.addrs, frees) if f},
@@ -241,7 +250,7 @@ class Harness:
             "positions": positions,
             "queues": queues,
             "funds": funds,
-            "vault": self.T.call("balanceOf", self.perp.address),
+            "vault": vault,
         }
 
     def model_state(self) -> dict:
