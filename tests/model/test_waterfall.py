@@ -1,4 +1,4 @@
-"""The loss waterfall closes (SPEC 6b, invariant 11), over 10,000 random scenarios of the pure reference model with
+"""The loss waterfall closes (SPEC 6b, invariant 11), over 6,000 random scenarios of the pure reference model with
 an empty fund (each action checked by ``Model.check``: conservation with the index balances, the index cover, the
 open interest, the ADL queue). The property: a fund's cash goes below zero (or below an older deficit) only in
 the one documented case, a Type 1 in a market left with no open interest (``LossUnsocialized``); a loss the
@@ -9,7 +9,7 @@ from collections import Counter
 
 from perp.model import scenarios
 
-RUNS = 10_000
+RUNS = 6_000  # 10,000 before: 34 s of CI time more, and both losses are reached many times in 6,000
 
 
 def test_fund_cash_goes_below_zero_only_when_nobody_is_left_to_spread_the_loss_over():
@@ -32,5 +32,5 @@ def test_fund_cash_goes_below_zero_only_when_nobody_is_left_to_spread_the_loss_o
         observe.seed, observe.cash = seed, {}
         scenarios.random_scenario(seed, 40, fund_seed=0, observe=observe)
     assert violations == []
-    # not vacuous: the runs reach both (about 46 socialized losses and 64 unsocialized in these 10,000)
+    # not vacuous: the runs reach both (28 socialized losses and 40 unsocialized in these 6,000)
     assert seen["LossSocialized"] > 0 and seen["LossUnsocialized"] > 0, seen
