@@ -101,8 +101,7 @@ class PerpClient:
         return out
 
     def fund(self, market_id: int) -> Fund:
-        f = self.call(self.perp, "fundAccount", market_id)
-        return Fund(f.cash, f.size, f.open_notional, f.high_water_mark, f.high_water_mark_timestamp, f.distressed)
+        return _fund(self.call(self.perp, "fundAccount", market_id))
 
     def market_index(self, market_id: int) -> MarketIndex:
         """The market's index state (``marketIndex``): side indices, open interest, index balance, the fund's
@@ -212,14 +211,18 @@ class PerpClient:
             for r in (f, index):
                 if isinstance(r, RpcError):
                     raise r
-            funds[mid] = Fund(f.cash, f.size, f.open_notional, f.high_water_mark, f.high_water_mark_timestamp,
-                              f.distressed)
+            funds[mid] = _fund(f)
             marks[mid] = None if isinstance(mark, RpcError) else mark  # None while the oracle is unusable
             indices[mid] = MarketIndex(*index)
         everyone = {a.lower() for a in accounts} | {a for (_, a) in positions}
         free = self.free_collaterals(sorted(everyone)) if everyone else {}
         return ProtocolState(vault_balance=balance, free=free, positions=positions, funds=funds, queues=queues,
                              marks=marks, scale=self.scale, queue_known=True, indices=indices)
+
+
+def _fund(f) -> Fund:
+    """A decoded ``fundAccount`` struct as the core's Fund."""
+    return Fund(f.cash, f.size, f.open_notional, f.high_water_mark, f.high_water_mark_timestamp, f.distressed)
 
 
 def _position(p) -> Position:
