@@ -23,7 +23,7 @@ from decimal import Decimal
 from .chain.abi import load_abi
 from .chain.client import PerpClient
 from .chain.rpc import Contract, RpcError
-from .chain.tx import Sender, TxError, revert_reason
+from .chain.tx import Sender, TxError, TxUnconfirmed, revert_reason
 from .core import WAD, queue_indicator
 from .invariants import bystanders, check_state
 from .keeper import Keeper
@@ -372,6 +372,8 @@ class Simulation(Engine):
         s = self.operator if sender == self.dep.operator else self.keeper.sender
         try:
             receipt = s.transact(contract, fn, *args, gas=GAS)
+        except TxUnconfirmed as exc:
+            raise SimulationHalted(f"{label} in step {step}: the node went away: {exc}") from None
         except TxError as exc:
             raise SimulationHalted(f"{label} reverted in step {step}: {exc}") from None
         self._collect(receipt, step, label)
