@@ -1,5 +1,6 @@
 """The confirmation path of scripts/brownie_compat.py against a live Anvil: Anvil's receipt window (the nonce has
 moved, the receipt is not served yet) must not read as "dropped", and a real replacement still must."""
+import json
 from types import SimpleNamespace
 
 import pytest
@@ -134,3 +135,22 @@ def test_a_recorded_transaction_the_chain_no_longer_has_does_not_stall_the_next_
     worker.join(timeout=20)
     assert not worker.is_alive(), "the next transaction is stuck in Brownie's nonce loop"
     assert (sent["tx"].nonce, sent["tx"].status) == (gone.nonce, 1) and gone not in history
+
+
+def test_a_contract_read_is_one_request_to_the_node(monkeypatch):
+    """web3 alone asks for the chain id before and after every eth_call; the connected provider caches it."""
+    import requests
+
+    web3.eth.chain_id  # the one chain id request of the connection (cached from here on)
+    seen = []
+    real = requests.Session.request
+
+    def spy(self, method, url, *args, **kwargs):
+        body = kwargs.get("data")
+        seen.append(json.loads(body)["method"] if body else method)
+        return real(self, method, url, *args, **kwargs)
+
+    monkeypatch.setattr(requests.Session, "request", spy)
+    assert web3.eth.call({"to": str(accounts[1]), "data": "0x"}) == b""
+    assert web3.eth.chain_id == 31337
+    assert seen == ["eth_call"]
