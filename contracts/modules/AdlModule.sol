@@ -36,18 +36,28 @@ abstract contract AdlModule is InsuranceFundModule {
     // ------------------------------------------------------------------ the engine
 
     /// @dev One list's position in the merge: the next unexamined node (address(0) before the list's head account is
-    ///      loaded), its key, and the bound on every score from there to the end of the list (0 once nothing further
-    ///      can be eligible). A node passed over for now (its own bound below the best candidate's score) waits as a
-    ///      one-node cursor (`tier == DEFERRED`) with that bound, and is examined in full if its bound ever becomes
-    ///      the highest.
+    ///      loaded), what the engine already knows of it (`known`: the head key, from the set-up, while the head
+    ///      account is not loaded; then the node's queue word, `next | key | qDown` as storage holds it, read once
+    ///      when the cursor reached it), and the bound on every score from there to the end of the list (0 once
+    ///      nothing further can be eligible). A node passed over for now (its own bound below the best candidate's
+    ///      score) waits as a one-node cursor (`tier == DEFERRED`, `known` its position's storage slot) with that
+    ///      bound, and is examined in full if its bound ever becomes the highest.
     struct Cursor {
         address node;
-        uint256 key;
+        uint256 known;
         uint256 tier;
         uint256 bound;
     }
 
     uint256 private constant DEFERRED = type(uint256).max;
+    /// @dev Room the engine's heaps start with beyond the lists in use (cursors) and in all (candidates), so that the
+    ///      deferred nodes and candidates of a dense book (24 positions read for one fill at N = 100,000, 64 for ten)
+    ///      rarely make a heap grow (each growth copies it).
+    uint256 private constant CURSOR_ROOM = 32;
+    uint256 private constant CANDIDATE_ROOM = 16;
+    /// @dev The word of a `Position` (interfaces/IPerpetualTypes.sol) that holds its queue links: `next` in bits
+    ///      0-159, `key` in 160-223, `qDown` in 224-255 (`tests/forge/unit/EngineSetup.t.sol` checks the layout).
+    uint256 private constant QUEUE_WORD = 2;
 
     /// @dev The merge state of one ADL call, in memory: the cursors in a binary max-heap by bound (`heap` holds
     ///      the memory addresses of the `Cursor`s, its first `heapSize` words in use; cursors whose bound fell to 0
@@ -57,6 +67,7 @@ abstract contract AdlModule is InsuranceFundModule {
     ///      mirrors), without a bounds check and a second indirection on every comparison.
     struct Engine {
         uint256 marketId;
+        uint256 positions; // the storage slot of `_positions[marketId]`: a position's slot is one hash away
         bool isLong; // the side being deleveraged (the counterparties)
         uint256 mark;
         uint256 d;
@@ -77,19 +88,25 @@ abstract contract AdlModule is InsuranceFundModule {
         e.isLong = isLong;
         e.mark = mark;
         e.d = PerpMath.WAD * _scale;
+        mapping(address => Position) storage positions = _positions[marketId];
+        uint256 positionsSlot;
+        assembly ("memory-safe") {
+            positionsSlot := positions.slot
+        }
+        e.positions = positionsSlot;
         Market storage mkt = _markets[marketId];
         e.index = isLong ? mkt.longIndex : mkt.shortIndex;
         e.framePrice = AdlRanking.framePrice(isLong, mark, e.index);
         e.refShift = mkt.refShift;
         _setUpCursors(e, _queues[marketId][isLong]);
-        e.cands = new uint256[](8);
+        e.cands = new uint256[](CANDIDATE_ROOM);
     }
 
     /// @dev One cursor per list of `side` in use (the heap has room for all of them), pushed in list order, a word of
     ///      head keys (AdlQueue.headKeyWord) at a time: each word read once.
     function _setUpCursors(Engine memory e, AdlQueue.Side storage side) private view {
         uint256 bitmap = side.bitmap;
-        uint256[] memory heap = e.heap = new uint256[](_popcount(bitmap) + 8);
+        uint256[] memory heap = e.heap = new uint256[](_popcount(bitmap) + CURSOR_ROOM);
         uint256 size = 0;
         int256 biasedFp = e.framePrice + AdlQueue.KEY_BIAS;
         while (bitmap != 0) {
@@ -103,12 +120,12 @@ abstract contract AdlModule is InsuranceFundModule {
 
     /// @dev Pushes a cursor for each list `first + j` whose bit j of `lanes` is set (j = 0..3; its head key in lane j
     ///      of `word`, its bound as `AdlRanking.bound` gives it; none when the bound is 0) onto the first `size`
-    ///      entries of `heap`, in list order, sifting each up as `_push` does; returns the new size. `biasedFp` is the
+    ///      entries of `heap`, in list order, sifting each up as `_pushDeferred` does; returns the new size. `biasedFp` is the
     ///      frame price plus `AdlQueue.KEY_BIAS`. In assembly: the engine sets up every list in use (35 in the
     ///      benchmark's book from N = 100 on), and with the bound and the sift-up as function calls that set-up cost
     ///      11k more there (one Type 1 fill at N = 10,000: 309,973 -> 298,041). The inlined bound is
     ///      AdlRanking.bound's arithmetic (the tier's edge, `AdlQueue.edgeNum`, then `AdlRanking._bound`'s one
-    ///      rounded-up division), the sift-up is `_siftUp`'s, and the queue's constants are literals (Yul cannot name
+    ///      rounded-up division), the sift-up is `_pushDeferred`'s, and the queue's constants are literals (Yul cannot name
     ///      them, and locals for them do not fit the stack of the unoptimized build Slither compiles):
     ///      tests/forge/unit/EngineSetup.t.sol checks the literals against AdlQueue's constants and the heap against
     ///      pushes of `AdlRanking.bound`, cursor by cursor.
@@ -151,7 +168,7 @@ abstract contract AdlModule is InsuranceFundModule {
                     }
                 }
                 if b {
-                    // a new Cursor(node 0, key, tier, bound) at the free memory pointer, sifted up (_siftUp)
+                    // a new Cursor(node 0, key, tier, bound) at the free memory pointer, sifted up (as `_pushDeferred` does)
                     let c := mload(0x40)
                     mstore(0x40, add(c, 0x80))
                     mstore(c, 0)
@@ -190,21 +207,48 @@ abstract contract AdlModule is InsuranceFundModule {
         }
     }
 
-    /// @dev Reads one position; an eligible one (u > 0 at mark) becomes a candidate.
-    function _examine(Engine memory e, address account) private view {
+    /// @dev Reads one position (at storage slot `slot`: `_positionSlot`); an eligible one (u > 0 at mark) becomes a
+    ///      candidate. Its first two words hold what the score needs: size and cost basis, then margin, opening
+    ///      sequence and index snapshot (`Position`'s layout).
+    function _examine(Engine memory e, address account, uint256 slot) private view {
         ++e.examined;
-        Position storage pos = _positions[e.marketId][account];
-        int256 uD = AdlRanking.uTimesD(pos.size, pos.openNotional, e.mark, e.d, e.index, pos.indexSnapshot);
+        uint256 w0;
+        uint256 w1;
+        assembly ("memory-safe") {
+            w0 := sload(slot)
+            w1 := sload(add(slot, 1))
+        }
+        int256 size = int128(uint128(w0));
+        int256 uD = AdlRanking.uTimesD(
+            size, int128(uint128(w0 >> 128)), e.mark, e.d, e.index, int104(uint104(w1 >> 152))
+        );
         if (uD <= 0) return;
         uint256 i = e.nCands++;
         uint256[] memory cands = e.cands = _roomFor(e.cands, i);
         AdlRanking.Candidate memory c =
-            AdlRanking.candidate(account, uint256(uD), pos.margin, PerpMath.abs(pos.size), pos.openSeq, e.d);
+            AdlRanking.candidate(account, uint256(uD), uint96(w1), PerpMath.abs(size), uint40(w1 >> 96), e.d);
         uint256 at;
         assembly ("memory-safe") {
             at := c
         }
         _placeCandidate(cands, i, 0, at, true);
+    }
+
+    /// @dev The storage slot of the position of `account` in the engine's market (`_positions[marketId][account]`).
+    function _positionSlot(Engine memory e, address account) internal pure returns (uint256 slot) {
+        uint256 positions = e.positions;
+        assembly ("memory-safe") {
+            mstore(0, account)
+            mstore(0x20, positions)
+            slot := keccak256(0, 0x40)
+        }
+    }
+
+    /// @dev The queue word (`QUEUE_WORD`) of the position at storage slot `slot`.
+    function _queueWord(uint256 slot) internal view returns (uint256 word) {
+        assembly ("memory-safe") {
+            word := sload(add(slot, QUEUE_WORD))
+        }
     }
 
     /// @dev Takes the best candidate off the candidates' heap: the last one moves to the root and sifts down.
@@ -307,50 +351,58 @@ abstract contract AdlModule is InsuranceFundModule {
     }
 
     /// @dev One step of the merge at the top cursor: a deferred node is examined in full; a list's next node is
-    ///      examined in full if its own bound (key and q, one slot) can beat the best candidate, else deferred;
-    ///      then the list's cursor moves to the following node.
+    ///      examined in full if its own bound (key and q, its queue word) can beat the best candidate, else deferred;
+    ///      then the list's cursor moves to the following node, whose queue word it keeps (one read per node passed).
     function _advance(Engine memory e, bool some) private view {
-        uint256[] memory heap = e.heap;
-        uint256 c; // the top cursor's address (Cursor: node, key, tier, bound)
+        uint256 c; // the top cursor's address (Cursor: node, known, tier, bound)
         address node;
+        uint256 known;
         uint256 tier;
-        assembly ("memory-safe") {
-            c := mload(add(heap, 0x20))
-            node := mload(c)
-            tier := mload(add(c, 0x40))
+        {
+            uint256[] memory heap = e.heap;
+            assembly ("memory-safe") {
+                c := mload(add(heap, 0x20))
+                node := mload(c)
+                known := mload(add(c, 0x20))
+                tier := mload(add(c, 0x40))
+            }
         }
         if (tier == DEFERRED) {
-            _examine(e, node);
+            _examine(e, node, known);
             _popTop(e);
             return;
         }
-        if (node == address(0)) node = AdlQueue.head(_queues[e.marketId][e.isLong], tier);
-        Position storage pos = _positions[e.marketId][node];
+        uint256 slot;
+        if (node == address(0)) {
+            node = AdlQueue.head(_queues[e.marketId][e.isLong], tier);
+            slot = _positionSlot(e, node);
+            known = _queueWord(slot);
+        } else {
+            slot = _positionSlot(e, node);
+        }
         bool now_ = tier == AdlQueue.OVERFLOW || !some;
         uint256 nb = 0;
         if (!now_) {
-            nb = AdlRanking.nodeBound(e.isLong, pos.key, pos.qDown, e.framePrice, e.refShift);
+            nb = AdlRanking.nodeBound(e.isLong, uint64(known >> 160), uint32(known >> 224), e.framePrice, e.refShift);
             now_ = nb >= _bestX(e);
         }
         if (now_) {
-            _examine(e, node);
+            _examine(e, node, slot);
         } else {
             ++e.examined;
-            _push(e, Cursor(node, 0, DEFERRED, nb)); // below the top: nb < the best score <= the top's bound
+            _pushDeferred(e, node, slot, nb); // below the top: nb < the best score <= the top's bound
         }
-        address nextNode = pos.next;
-        uint256 key;
+        address nextNode = address(uint160(known));
+        uint256 nextWord;
         uint256 bound;
         if (nextNode != address(0)) {
-            key = _positions[e.marketId][nextNode].key;
-            bound = AdlRanking.bound(e.isLong, key, tier, e.framePrice, e.refShift);
+            nextWord = _queueWord(_positionSlot(e, nextNode));
+            bound = AdlRanking.bound(e.isLong, uint64(nextWord >> 160), tier, e.framePrice, e.refShift);
         }
         assembly ("memory-safe") {
             mstore(c, nextNode)
-            if nextNode {
-                mstore(add(c, 0x20), key)
-                mstore(add(c, 0x60), bound)
-            }
+            mstore(add(c, 0x20), nextWord)
+            mstore(add(c, 0x60), bound)
         }
         if (bound == 0) _popTop(e);
         else _siftDown(e.heap, 0, e.heapSize);
@@ -358,19 +410,21 @@ abstract contract AdlModule is InsuranceFundModule {
 
     // ------------------------------------------------------------------ the cursors' max-heap (by bound)
 
-    /// @dev Adds a cursor (when its bound is positive: a cursor with bound 0 can yield nothing).
-    function _push(Engine memory e, Cursor memory c) private pure {
-        if (c.bound == 0) return;
+    /// @dev Adds a one-node cursor for the deferred position of `node` (at storage slot `slot`) with bound `b`
+    ///      (when positive: a cursor with bound 0 can yield nothing): a new Cursor at the free memory pointer, sifted
+    ///      up (parents whose bound is below b move down one level; it goes into the final hole).
+    function _pushDeferred(Engine memory e, address node, uint256 slot, uint256 b) private pure {
+        if (b == 0) return;
         uint256 i = e.heapSize++;
-        _siftUp(e.heap = _roomFor(e.heap, i), i, c);
-    }
-
-    /// @dev Puts cursor `c` into the hole at `i` of `heap` (which has room for it): parents whose bound is below c's
-    ///      move down one level, c goes into the final hole.
-    function _siftUp(uint256[] memory heap, uint256 i, Cursor memory c) private pure {
+        uint256[] memory heap = e.heap = _roomFor(e.heap, i);
         assembly ("memory-safe") {
+            let c := mload(0x40)
+            mstore(0x40, add(c, 0x80))
+            mstore(c, node)
+            mstore(add(c, 0x20), slot)
+            mstore(add(c, 0x40), not(0)) // DEFERRED
+            mstore(add(c, 0x60), b)
             let h := add(heap, 0x20)
-            let b := mload(add(c, 0x60))
             for {} i {} {
                 let parent := shr(1, sub(i, 1))
                 let p := mload(add(h, shl(5, parent)))
@@ -423,13 +477,12 @@ abstract contract AdlModule is InsuranceFundModule {
     }
 
     /// @dev `a` if it has an entry at index `used`, else a copy of its first `used` entries twice as long.
-    function _roomFor(uint256[] memory a, uint256 used) private pure returns (uint256[] memory) {
+    function _roomFor(uint256[] memory a, uint256 used) private pure returns (uint256[] memory grown) {
         if (used < a.length) return a;
-        uint256[] memory grown = new uint256[](2 * used);
-        for (uint256 j; j < used; ++j) {
-            grown[j] = a[j];
+        grown = new uint256[](2 * used);
+        assembly ("memory-safe") {
+            mcopy(add(grown, 0x20), add(a, 0x20), shl(5, used))
         }
-        return grown;
     }
 
     function _popcount(uint256 x) private pure returns (uint256 n) {

@@ -8,10 +8,12 @@ import {PerpetualAdmin} from "../../../contracts/PerpetualAdmin.sol";
 import {PerpetualRisk} from "../../../contracts/PerpetualRisk.sol";
 import {AdlQueue} from "../../../contracts/libraries/AdlQueue.sol";
 import {AdlRanking} from "../../../contracts/libraries/AdlRanking.sol";
+import {Position} from "../../../interfaces/IPerpetualTypes.sol";
 
-/// @notice The risk part with two doors for the test: one that writes a queue side's bitmap and head keys (and the
+/// @notice The risk part with doors for the test: one that writes a queue side's bitmap and head keys (and the
 ///         side's index and the market's reference price) straight into storage, one that runs the ADL engine's
-///         set-up and returns its cursor heap.
+///         set-up and returns its cursor heap, and one that writes a position and returns the storage words the
+///         engine reads for it.
 contract EngineHarness is PerpetualRisk {
     constructor(IERC20Metadata collateral_, PerpetualAdmin admin_) PerpetualRisk(collateral_, admin_) {}
 
@@ -26,7 +28,7 @@ contract EngineHarness is PerpetualRisk {
         _markets[1].refShift = refShift;
     }
 
-    /// @return heap the set-up's cursors in heap order, each as (node, key, tier, bound)
+    /// @return heap the set-up's cursors in heap order, each as (node, known: the head key, tier, bound)
     function setUpHeap(bool isLong, uint256 mark) external view returns (uint256[4][] memory heap) {
         Engine memory e = _engine(1, isLong, mark);
         heap = new uint256[4][](e.heapSize);
@@ -37,8 +39,23 @@ contract EngineHarness is PerpetualRisk {
             assembly ("memory-safe") {
                 c := at
             }
-            heap[i] = [uint256(uint160(c.node)), c.key, c.tier, c.bound];
+            heap[i] = [uint256(uint160(c.node)), c.known, c.tier, c.bound];
         }
+    }
+
+    /// @return w0 the word at the engine's slot of the position (`_positionSlot`), w1 the next one, and its queue word
+    function positionWords(address account, Position calldata p)
+        external
+        returns (uint256 w0, uint256 w1, uint256 queue)
+    {
+        _positions[1][account] = p;
+        Engine memory e = _engine(1, true, 1);
+        uint256 slot = _positionSlot(e, account);
+        assembly ("memory-safe") {
+            w0 := sload(slot)
+            w1 := sload(add(slot, 1))
+        }
+        queue = _queueWord(slot);
     }
 }
 
@@ -60,6 +77,18 @@ contract EngineSetupTest {
         require(AdlQueue.KEY_SHIFT == 33 && AdlQueue.KEY_BIAS == 2 ** 96, "key encoding");
         require(AdlQueue.STEP_BITS == 3 && AdlQueue.TOP_TIER == 241 && AdlQueue.OVERFLOW == 242, "lists");
         require(AdlQueue.edgeNum(AdlQueue.TOP_TIER) == 8 << 30 && AdlQueue.Q_BITS == 23, "edges");
+    }
+
+    /// @notice The engine reads a position as raw words (`AdlModule._examine`, `_advance`): size and cost basis in the
+    ///         first, margin, opening sequence and index snapshot in the second, `next | key | qDown` in the queue
+    ///         word. Any `Position` written through Solidity reads back through those words field by field.
+    function testFuzz_engine_reads_the_position_layout(address account, Position calldata p) public {
+        (uint256 w0, uint256 w1, uint256 queue) = harness.positionWords(account, p);
+        require(int128(uint128(w0)) == p.size && int128(uint128(w0 >> 128)) == p.openNotional, "size, cost basis");
+        require(uint96(w1) == p.margin && uint40(w1 >> 96) == p.openSeq, "margin, opening sequence");
+        require(int104(uint104(w1 >> 152)) == p.indexSnapshot, "index snapshot");
+        require(address(uint160(queue)) == p.next, "next");
+        require(uint64(queue >> 160) == p.key && uint32(queue >> 224) == p.qDown, "key, qDown");
     }
 
     function testFuzz_setUp_heap_is_the_pushes_of_AdlRanking_bounds(
