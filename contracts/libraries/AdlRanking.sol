@@ -80,13 +80,11 @@ library AdlRanking {
         return _bound(isLong, key, AdlQueue.edgeNum(tier), AdlQueue.Q_BITS, fp, refShift);
     }
 
-    /// @notice The same bound for one node of a sorted tier, from its own q (`qDown`, rounded down): nearly its x.
-    function nodeBound(bool isLong, uint256 key, uint256 qDown, int256 fp, uint256 refShift)
-        internal
-        pure
-        returns (uint256)
-    {
-        return _bound(isLong, key, qDown, AdlQueue.Q_DOWN_BITS, fp, refShift);
+    /// @notice The same bound for one node of a sorted tier, from its own q (`qDown`, rounded down): nearly its x. The
+    ///         node is given by its queue word as storage holds it (`Position`'s `next | key | qDown`: the key in bits
+    ///         160-223, qDown in 224-255), which the engine has read anyway.
+    function nodeBound(bool isLong, uint256 queueWord, int256 fp, uint256 refShift) internal pure returns (uint256) {
+        return _bound(isLong, uint64(queueWord >> 160), queueWord >> 224, AdlQueue.Q_DOWN_BITS, fp, refShift);
     }
 
     /// @dev (P' - k) / (q R) (long) or (k - P') / (q R) (short) in WAD, rounded up, for q = qNum / 2^qBits.

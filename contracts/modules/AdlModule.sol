@@ -380,18 +380,25 @@ abstract contract AdlModule is InsuranceFundModule {
         } else {
             slot = _positionSlot(e, node);
         }
-        bool now_ = tier == AdlQueue.OVERFLOW || !some;
-        uint256 nb = 0;
-        if (!now_) {
-            nb = AdlRanking.nodeBound(e.isLong, uint64(known >> 160), uint32(known >> 224), e.framePrice, e.refShift);
-            now_ = nb >= _bestX(e);
-        }
-        if (now_) {
+        if (tier == AdlQueue.OVERFLOW || !some) {
             _examine(e, node, slot);
         } else {
-            ++e.examined;
-            _pushDeferred(e, node, slot, nb); // below the top: nb < the best score <= the top's bound
+            uint256 nb = AdlRanking.nodeBound(e.isLong, known, e.framePrice, e.refShift);
+            if (nb >= _bestX(e)) {
+                _examine(e, node, slot);
+            } else {
+                ++e.examined;
+                _pushDeferred(e, node, slot, nb); // below the top: nb < the best score <= the top's bound
+            }
         }
+        _moveCursor(e, c, known, tier);
+    }
+
+    /// @dev Moves the list cursor at `c` (in tier `tier`, at the node whose queue word is `known`) to the following
+    ///      node: reads that node's queue word (kept in the cursor), bounds the rest of the list from its key
+    ///      (`AdlRanking.bound`), and re-sifts the heap's top, or takes the cursor off it when nothing further in the
+    ///      list can be eligible.
+    function _moveCursor(Engine memory e, uint256 c, uint256 known, uint256 tier) private view {
         address nextNode = address(uint160(known));
         uint256 nextWord;
         uint256 bound;
