@@ -61,7 +61,7 @@ contract EngineHarness is PerpetualRisk {
 
 /// @title EngineSetupTest
 /// @notice The ADL engine's set-up (`AdlModule._pushLists`, assembly) builds exactly the heap that pushing, list by
-///         list in list order, a cursor with `AdlRanking.bound` of the list's head key would build with `_push`'s
+///         list in list order, a cursor with `AdlRanking.bound` of the list's head key would build with `_pushDeferred`'s
 ///         sift-up: the same cursors in the same heap positions, for random sides (any lists in use, any head keys,
 ///         the overflow list included), either side, any usable mark, index and reference price.
 contract EngineSetupTest {
