@@ -29,13 +29,20 @@ library AdlRanking {
 
     /// @notice The exact unrealized PnL at `price` times D, counting what the position owes the side's index since
     ///         its snapshot (`index - snapshot` per unit of size); positive: eligible.
+    /// @dev Unchecked (the engine computes it for every position it examines; checked, it cost about 1k gas a
+    ///      call): for the values the protocol stores and prices it accepts it cannot overflow. `size`,
+    ///      `openNotional` and `index` are int128, `snapshot` int104, `price` at most 2^95 (PerpBase.MAX_PRICE, every
+    ///      mark) and `d` at most 1e36 (2^120): the three terms are below 2^222, 2^247 and 2^254 + 2^230, so the
+    ///      result is below 2^255. Callers pass only such values.
     function uTimesD(int256 size, int256 openNotional, uint256 price, uint256 d, int256 index, int256 snapshot)
         internal
         pure
         returns (int256)
     {
-        int256 absSize = size >= 0 ? size : -size;
-        return size * int256(price) - openNotional * int256(d) - absSize * (index - snapshot);
+        unchecked {
+            int256 absSize = size >= 0 ? size : -size;
+            return size * int256(price) - openNotional * int256(d) - absSize * (index - snapshot);
+        }
     }
 
     /// @notice The side's frame price: the mark less the index per unit that a long pays, plus the one a short pays.

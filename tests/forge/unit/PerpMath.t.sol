@@ -4,6 +4,7 @@ pragma solidity ^0.8.24;
 import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 import {TestBase, bound} from "../utils/TestBase.sol";
 import {PerpMath} from "../../../contracts/libraries/PerpMath.sol";
+import {AdlRanking} from "../../../contracts/libraries/AdlRanking.sol";
 
 /// @title Wide
 /// @notice The reference for every rounding helper: a 512-bit product compared with the result times the
@@ -214,6 +215,45 @@ contract PerpMathTest is TestBase {
             assertEq(dd, 0, "no drawdown at or above the mark");
         } else {
             assertTrue(Wide.isFloor(dd, uint256(hwm - equity), WAD, uint256(hwm)), "drawdown is floor((hwm - equity) / hwm)");
+        }
+    }
+}
+
+/// @title AdlRankingMathTest
+/// @notice `AdlRanking.uTimesD` runs unchecked: for every value the protocol can store or price it accepts (size,
+///         cost basis and index int128, snapshot int104, price up to PerpBase.MAX_PRICE, D = 1e18 * 10^(18 - decimals))
+///         it equals the checked expression, which never overflows there, extremes included.
+contract AdlRankingMathTest is TestBase {
+    function _checked(int256 size, int256 on, uint256 price, uint256 d, int256 index, int256 snapshot)
+        internal
+        pure
+        returns (int256)
+    {
+        int256 absSize = size >= 0 ? size : -size;
+        return size * int256(price) - on * int256(d) - absSize * (index - snapshot);
+    }
+
+    function testFuzz_uTimesD_is_the_checked_expression(
+        int128 size,
+        int128 on,
+        uint256 price,
+        uint8 dec,
+        int128 index,
+        int104 snapshot
+    ) public pure {
+        price = bound(price, 0, 2 ** 95);
+        uint256 d = 1e18 * 10 ** (18 - bound(dec, 0, 18));
+        assertEq(AdlRanking.uTimesD(size, on, price, d, index, snapshot), _checked(size, on, price, d, index, snapshot), "uD");
+    }
+
+    function test_uTimesD_extremes() public pure {
+        int256[2] memory sizes = [int256(type(int128).max), int256(type(int128).min)];
+        int256[2] memory ons = [int256(type(int128).max), int256(type(int128).min)];
+        int256[2] memory indices = [int256(type(int128).max), int256(type(int128).min)];
+        int256[2] memory snaps = [int256(type(int104).max), int256(type(int104).min)];
+        for (uint256 a; a < 2; ++a) for (uint256 b; b < 2; ++b) for (uint256 c; c < 2; ++c) for (uint256 k; k < 2; ++k) {
+            int256 want = _checked(sizes[a], ons[b], 2 ** 95, 1e36, indices[c], snaps[k]);
+            assertEq(AdlRanking.uTimesD(sizes[a], ons[b], 2 ** 95, 1e36, indices[c], snaps[k]), want, "uD at the extremes");
         }
     }
 }
