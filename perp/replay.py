@@ -456,7 +456,7 @@ class Replay:
             self._report("events.queue", _sub(m, acct), "closing a position that is not in its side's ADL queue",
                          getattr(self, "_tx", None))
             return
-        queue.remove(self._queue(m, is_long), self._book(m), acct)
+        queue.remove_closing(self._queue(m, is_long), self._book(m), acct)
 
     def _on_PositionRequeued(self, a, ctx):
         m, acct = a["marketId"], _a(a["account"])

@@ -367,8 +367,8 @@ abstract contract PerpBase is IPerpetualErrors, IPerpetualEvents, PerpStorage {
 
     /// @dev Removes a fully closed position: out of its ADL queue, then the slots cleared.
     function _closePosition(uint256 marketId, address account, Position storage pos) private {
-        AdlQueue.remove(_queues[marketId][pos.size > 0], _positions[marketId], account);
-        delete _positions[marketId][account];
+        AdlQueue.removeClosing(_queues[marketId][pos.size > 0], _positions[marketId], account);
+        delete _positions[marketId][account]; // (its queue fields too: removeClosing leaves them)
     }
 
     // ------------------------------------------------------------------ ADL queue and minimum size
@@ -384,9 +384,8 @@ abstract contract PerpBase is IPerpetualErrors, IPerpetualEvents, PerpStorage {
     }
 
     /// @dev After an ADL cut that left a position open: to the overflow list until someone re-queues it.
-    function _toOverflow(uint256 marketId, address account) internal {
-        int256 size = _positions[marketId][account].size;
-        if (size != 0) AdlQueue.toOverflow(_queues[marketId][size > 0], _positions[marketId], account);
+    function _toOverflow(uint256 marketId, address account, bool isLong) internal {
+        AdlQueue.toOverflow(_queues[marketId][isLong], _positions[marketId], account);
     }
 
     /// @dev A trader's fill may not leave a position open below the market's minimum notional (at `price`).

@@ -159,14 +159,14 @@ library AdlQueue {
         _link(side, positions, account, pos, t, p, n);
     }
 
-    /// @notice Takes `account`'s position out of the queue (no effect if it is not in it) and clears its links.
-    function remove(Side storage side, mapping(address => Position) storage positions, address account) internal {
+    /// @notice Takes the position of `account`, which is being closed, out of the queue (no effect if it is not in
+    ///         it). Its own queue fields (`queued`, `next`, `prev`) are left as they are: the caller deletes the
+    ///         position next, and clearing them here first would cost three more slot reads and writes per close.
+    function removeClosing(Side storage side, mapping(address => Position) storage positions, address account)
+        internal
+    {
         Position storage pos = positions[account];
-        if (!pos.queued) return;
-        _unlink(side, positions, pos);
-        pos.queued = false;
-        pos.prev = address(0);
-        pos.next = address(0);
+        if (pos.queued) _unlink(side, positions, pos);
     }
 
     /// @notice Re-sorts a changed position (or queues a new one): stays in place when its tier is unchanged and its

@@ -53,13 +53,13 @@ library AdlRanking {
     function candidate(address account, uint256 uD, uint256 margin, uint256 absSize, uint64 openSeq, uint256 d)
         internal
         pure
-        returns (Candidate memory c)
+        returns (Candidate memory)
     {
-        c = Candidate(account, uD, margin, absSize, openSeq, 0);
-        // x = uD / (margin * D) in WAD; a margin of zero (or a huge x) saturates
+        // x = uD / (margin * D) in WAD; a margin of zero (or a huge x) saturates. (The struct is built once, at the
+        // end: a named return would allocate a zeroed one first, on every position the engine examines.)
         uint256 md = margin * d;
-        if (md == 0 || uD / md >= type(uint256).max / WAD) c.xDown = type(uint256).max;
-        else c.xDown = Math.mulDiv(uD, WAD, md);
+        uint256 xDown = md == 0 || uD / md >= type(uint256).max / WAD ? type(uint256).max : Math.mulDiv(uD, WAD, md);
+        return Candidate(account, uD, margin, absSize, openSeq, xDown);
     }
 
     /// @notice Whether `a` ranks strictly ahead of `b` (both eligible).

@@ -244,6 +244,16 @@ abstract contract AdlModule is InsuranceFundModule {
         }
     }
 
+    /// @dev The size of `account`'s position in the engine's market (the low half of its first word).
+    function _positionSize(Engine memory e, address account) private view returns (int256 size) {
+        uint256 slot = _positionSlot(e, account);
+        uint256 w0;
+        assembly ("memory-safe") {
+            w0 := sload(slot)
+        }
+        return int128(uint128(w0));
+    }
+
     /// @dev The queue word (`QUEUE_WORD`) of the position at storage slot `slot`.
     function _queueWord(uint256 slot) internal view returns (uint256 word) {
         assembly ("memory-safe") {
@@ -589,14 +599,14 @@ abstract contract AdlModule is InsuranceFundModule {
         while (filled != required && fills < MAX_FILLS) {
             (AdlRanking.Candidate memory c, uint256 rank) = _next(e);
             if (rank == 0) break;
-            (uint256 q, uint256 n) = _adlCut(marketId, c.account, cpIsLong, required - filled, tradePrice, e.d);
+            (uint256 q, uint256 n) = _adlCut(e, c.account, required - filled, tradePrice, e.d);
             if (q == 0) continue;
             int256 delta = cpIsLong ? -int256(q) : int256(q);
             _fillTrader(marketId, c.account, delta, n, 0, price);
             _fillFund(marketId, mkt, -delta, n);
             filled += q;
             ++fills;
-            _afterAdlFill(marketId, c, ADL_TYPE_FUND, delta, tradePrice, n, rank, e.d);
+            _afterAdlFill(e, c, ADL_TYPE_FUND, delta, tradePrice, n, rank);
         }
         outOfWork = e.outOfWork || (filled != required && fills == MAX_FILLS);
     }
@@ -687,31 +697,33 @@ abstract contract AdlModule is InsuranceFundModule {
         while (filled != absSize && fills < MAX_FILLS) {
             (AdlRanking.Candidate memory c, uint256 rank) = _next(e);
             if (rank == 0) break;
-            (uint256 q, uint256 n) = _adlCut(marketId, c.account, cpIsLong, absSize - filled, num, den);
+            (uint256 q, uint256 n) = _adlCut(e, c.account, absSize - filled, num, den);
             if (q == 0) continue;
             int256 delta = cpIsLong ? -int256(q) : int256(q);
             _fillTrader(marketId, c.account, delta, n, 0, price);
             filled += q;
             pieces += n;
             ++fills;
-            _afterAdlFill(marketId, c, ADL_TYPE_BANKRUPT, delta, eventPrice, n, rank, e.d);
+            _afterAdlFill(e, c, ADL_TYPE_BANKRUPT, delta, eventPrice, n, rank);
         }
         outOfWork = e.outOfWork || (filled != absSize && fills == MAX_FILLS);
     }
 
+    /// @dev After a fill of the ranked position `c`: a partial cut waits in the overflow list (`_toOverflow`); the
+    ///      account's resting orders are cancelled; the fill and the position's new state are emitted.
     function _afterAdlFill(
-        uint256 marketId,
+        Engine memory e,
         AdlRanking.Candidate memory c,
         uint8 adlType,
         int256 delta,
         uint256 price,
         uint256 notional,
-        uint256 rank,
-        uint256 d
+        uint256 rank
     ) private {
-        _toOverflow(marketId, c.account); // a partial cut waits in the overflow list (no-op when closed)
+        uint256 marketId = e.marketId;
+        if (_positionSize(e, c.account) != 0) _toOverflow(marketId, c.account, e.isLong);
         _bumpOrderEpoch(c.account);
-        emit AdlFill(marketId, c.account, adlType, delta, price, notional, AdlRanking.score(c.uD, c.margin, d), rank);
+        emit AdlFill(marketId, c.account, adlType, delta, price, notional, AdlRanking.score(c.uD, c.margin, e.d), rank);
         _emitPosition(marketId, c.account);
     }
 
@@ -719,47 +731,52 @@ abstract contract AdlModule is InsuranceFundModule {
 
     /// @dev How much of `left` the ranked position of `account` takes at `num / den` collateral units per size unit,
     ///      and for what notional, rounded against it (selling, it is paid rounded down; buying, it pays rounded up);
-    ///      (0, 0) when it cannot be cut at that price. Its cost basis counts what it owes its side's index.
-    function _adlCut(uint256 marketId, address account, bool cpIsLong, uint256 left, uint256 num, uint256 den)
+    ///      (0, 0) when it cannot be cut at that price. Its cost basis counts what it owes its side's index (the
+    ///      engine's: no fill moves a side's index). The position is read as the engine reads it, two raw words
+    ///      (`_examine`): the engine has just read them, and through the struct every field cost a slot read.
+    function _adlCut(Engine memory e, address account, uint256 left, uint256 num, uint256 den)
         private
         view
         returns (uint256 q, uint256 n)
     {
-        Position storage pos = _positions[marketId][account];
-        int256 on = _settledOpenNotional(_markets[marketId], pos);
-        q = PerpMath.min(left, _adlCapacity(pos, on, num, den));
+        uint256 slot = _positionSlot(e, account);
+        uint256 w0;
+        uint256 w1;
+        assembly ("memory-safe") {
+            w0 := sload(slot)
+            w1 := sload(add(slot, 1))
+        }
+        int256 size = int128(uint128(w0));
+        int256 on = int128(uint128(w0 >> 128)) + _indexOwedUp(size, e.index, int104(uint104(w1 >> 152)));
+        uint256 margin = uint96(w1);
+        q = PerpMath.min(left, _adlCapacity(size, margin, on, num, den));
         if (q == 0) return (0, 0);
-        n = Math.mulDiv(num, q, den, cpIsLong ? Math.Rounding.Floor : Math.Rounding.Ceil);
-        if (!_marginSurvives(pos, on, q, n)) return (0, 0);
+        n = Math.mulDiv(num, q, den, e.isLong ? Math.Rounding.Floor : Math.Rounding.Ceil);
+        // the fill must leave its margin >= 0 (exact check before the fill)
+        (,,, int256 pnl) = _reduction(size, on, q, n);
+        if (int256(margin) + pnl < 0) return (0, 0);
     }
 
-    /// @dev Most a position can be cut when it trades at `priceNum / priceDen` collateral units per size unit
-    ///      (Type 1: the bankruptcy notional over the bankrupt size, exactly; Type 2: the price over WAD * scale):
-    ///      all of it if closing there realizes no loss, otherwise the size whose realized loss its margin covers,
-    ///      with two units kept back for the two roundings of a fill (the piece notional and the released cost).
-    ///      `on` is the position's cost basis with what it owes its side's index settled.
-    function _adlCapacity(Position storage pos, int256 on, uint256 priceNum, uint256 priceDen)
+    /// @dev Most a position of `size`, `margin` and settled cost basis `on` can be cut when it trades at
+    ///      `priceNum / priceDen` collateral units per size unit (Type 1: the bankruptcy notional over the bankrupt
+    ///      size, exactly; Type 2: the price over WAD * scale): all of it if closing there realizes no loss, otherwise
+    ///      the size whose realized loss its margin covers, with two units kept back for the two roundings of a fill
+    ///      (the piece notional and the released cost).
+    function _adlCapacity(int256 size, uint256 margin, int256 on, uint256 priceNum, uint256 priceDen)
         internal
-        view
+        pure
         returns (uint256)
     {
-        uint256 absSize = PerpMath.abs(pos.size);
+        uint256 absSize = PerpMath.abs(size);
         // Loss per size unit, as a fraction over priceDen * absSize: a long sells (loses cost - price), a short
         // buys back (loses price - proceeds, its proceeds being -on). Signed: index payments can take a cost basis
         // past zero.
         int256 atPrice = (priceNum * absSize).toInt256();
         int256 atCost = on * priceDen.toInt256();
-        int256 lossNum = pos.size > 0 ? atCost - atPrice : atPrice + atCost;
+        int256 lossNum = size > 0 ? atCost - atPrice : atPrice + atCost;
         if (lossNum <= 0) return absSize;
-        uint256 margin = pos.margin;
         if (margin <= 2) return 0;
         return PerpMath.min(absSize, Math.mulDiv(margin - 2, priceDen * absSize, uint256(lossNum)));
-    }
-
-    /// @dev Whether cutting `q` for notional `n` leaves the position's margin >= 0 (exact check before the fill).
-    function _marginSurvives(Position storage pos, int256 on, uint256 q, uint256 n) internal view returns (bool) {
-        (,,, int256 pnl) = _reduction(pos.size, on, q, n);
-        return int256(uint256(pos.margin)) + pnl >= 0;
     }
 
     /// @dev Type 2 price: mark, capped at the fund's bankruptcy price so that its cash never goes negative

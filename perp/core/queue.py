@@ -186,7 +186,9 @@ def insert(side: Side, get, account: str, is_long: bool, hint: str, scale: int, 
     _link(side, get, account, pos, t, p, n)
 
 
-def remove(side: Side, get, account: str) -> None:
+def remove_closing(side: Side, get, account: str) -> None:
+    """AdlQueue.removeClosing: a closing position out of its list. The contract leaves the position's own queue fields
+    to the delete that follows; here they are cleared too, so that a caller that keeps the object sees it unqueued."""
     pos = get(account)
     if not pos.queued:
         return

@@ -14,7 +14,7 @@ Rules every policy keeps (``tests/lab``):
   for every policy, so that they are compared on the same book);
 - a position gives at most its **capacity**: its size, and no more than its margin can pay at the fill price (the
   contract's ``AdlModule._adlCapacity``, reused from ``perp.model.adl``); a fill whose realized PnL would leave the
-  position's margin negative is never made (``AdlModule._marginSurvives``);
+  position's margin negative is never made (the margin check of ``AdlModule._adlCut``);
 - the fills sum **exactly** to ``amount`` when the eligible capacity allows, otherwise to the whole capacity (the
   protocol queue also stops at the contract's fill bound ``MAX_FILLS``);
 - a fill's notional is rounded against the counterparty as the contract does: a seller (long counterparty)
@@ -111,7 +111,7 @@ class Book:
         return -((-(q * self.price_num)) // self.price_den)
 
     def survives(self, e: BookEntry, q: int) -> bool:
-        """Whether a fill of ``q`` at the fill price leaves ``e``'s margin >= 0 (``AdlModule._marginSurvives``)."""
+        """Whether a fill of ``q`` at the fill price leaves ``e``'s margin >= 0 (``AdlModule._adlCut``'s check)."""
         s = e.settled(self.d)
         return s.margin + reduction(s.size, s.open_notional, q, self.piece(q))[3] >= 0
 

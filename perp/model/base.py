@@ -370,7 +370,7 @@ class PerpBase:
         return pos
 
     def _close_position(self, mid, account, pos: Position) -> None:
-        queue.remove(self.queues[(mid, pos.size > 0)], self._book(mid), account)
+        queue.remove_closing(self.queues[(mid, pos.size > 0)], self._book(mid), account)
         del self.positions[(mid, account)]
 
     # ADL queue and minimum size (PerpBase._requeue, _toOverflow, _requireMinNotional)
