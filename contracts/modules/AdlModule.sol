@@ -212,21 +212,13 @@ abstract contract AdlModule is InsuranceFundModule {
     ///      sequence and index snapshot (`Position`'s layout).
     function _examine(Engine memory e, address account, uint256 slot) private view {
         ++e.examined;
-        uint256 w0;
-        uint256 w1;
-        assembly ("memory-safe") {
-            w0 := sload(slot)
-            w1 := sload(add(slot, 1))
-        }
-        int256 size = int128(uint128(w0));
-        int256 uD = AdlRanking.uTimesD(
-            size, int128(uint128(w0 >> 128)), e.mark, e.d, e.index, int104(uint104(w1 >> 152))
-        );
+        (int256 size, int256 openNotional, uint256 margin, uint64 openSeq, int256 snapshot) = _readPosition(slot);
+        int256 uD = AdlRanking.uTimesD(size, openNotional, e.mark, e.d, e.index, snapshot);
         if (uD <= 0) return;
         uint256 i = e.nCands++;
         uint256[] memory cands = e.cands = _roomFor(e.cands, i);
         AdlRanking.Candidate memory c =
-            AdlRanking.candidate(account, uint256(uD), uint96(w1), PerpMath.abs(size), uint40(w1 >> 96), e.d);
+            AdlRanking.candidate(account, uint256(uD), margin, PerpMath.abs(size), openSeq, e.d);
         uint256 at;
         assembly ("memory-safe") {
             at := c
@@ -244,7 +236,27 @@ abstract contract AdlModule is InsuranceFundModule {
         }
     }
 
-    /// @dev The size of `account`'s position in the engine's market (the low half of its first word).
+    /// @dev What the engine needs of the position at storage slot `slot`, from its first two words as storage holds
+    ///      them (`Position`'s layout: size and cost basis, then margin, opening sequence and index snapshot;
+    ///      `tests/forge/unit/EngineSetup.t.sol` checks it).
+    function _readPosition(uint256 slot)
+        private
+        view
+        returns (int256 size, int256 openNotional, uint256 margin, uint64 openSeq, int256 snapshot)
+    {
+        uint256 w0;
+        uint256 w1;
+        assembly ("memory-safe") {
+            w0 := sload(slot)
+            w1 := sload(add(slot, 1))
+        }
+        return (
+            int128(uint128(w0)), int128(uint128(w0 >> 128)), uint96(w1), uint40(w1 >> 96), int104(uint104(w1 >> 152))
+        );
+    }
+
+    /// @dev The size of `account`'s position in the engine's market: the low half of its first word, read alone
+    ///      (through `_readPosition` the unused second word is still read: about 200 gas a fill).
     function _positionSize(Engine memory e, address account) private view returns (int256 size) {
         uint256 slot = _positionSlot(e, account);
         uint256 w0;
@@ -732,23 +744,15 @@ abstract contract AdlModule is InsuranceFundModule {
     /// @dev How much of `left` the ranked position of `account` takes at `num / den` collateral units per size unit,
     ///      and for what notional, rounded against it (selling, it is paid rounded down; buying, it pays rounded up);
     ///      (0, 0) when it cannot be cut at that price. Its cost basis counts what it owes its side's index (the
-    ///      engine's: no fill moves a side's index). The position is read as the engine reads it, two raw words
-    ///      (`_examine`): the engine has just read them, and through the struct every field cost a slot read.
+    ///      engine's: no fill moves a side's index). The position is read as the engine reads it (`_readPosition`:
+    ///      two raw words it has just read; through the struct every field cost a slot read).
     function _adlCut(Engine memory e, address account, uint256 left, uint256 num, uint256 den)
         private
         view
         returns (uint256 q, uint256 n)
     {
-        uint256 slot = _positionSlot(e, account);
-        uint256 w0;
-        uint256 w1;
-        assembly ("memory-safe") {
-            w0 := sload(slot)
-            w1 := sload(add(slot, 1))
-        }
-        int256 size = int128(uint128(w0));
-        int256 on = int128(uint128(w0 >> 128)) + _indexOwedUp(size, e.index, int104(uint104(w1 >> 152)));
-        uint256 margin = uint96(w1);
+        (int256 size, int256 on, uint256 margin,, int256 snapshot) = _readPosition(_positionSlot(e, account));
+        on += _indexOwedUp(size, e.index, snapshot);
         q = PerpMath.min(left, _adlCapacity(size, margin, on, num, den));
         if (q == 0) return (0, 0);
         n = Math.mulDiv(num, q, den, e.isLong ? Math.Rounding.Floor : Math.Rounding.Ceil);
