@@ -120,12 +120,12 @@ abstract contract AdlModule is InsuranceFundModule {
 
     /// @dev Pushes a cursor for each list `first + j` whose bit j of `lanes` is set (j = 0..3; its head key in lane j
     ///      of `word`, its bound as `AdlRanking.bound` gives it; none when the bound is 0) onto the first `size`
-    ///      entries of `heap`, in list order, sifting each up as `_pushDeferred` does; returns the new size. `biasedFp` is the
+    ///      entries of `heap`, in list order, sifting each up as `_deferAlong` does; returns the new size. `biasedFp` is the
     ///      frame price plus `AdlQueue.KEY_BIAS`. In assembly: the engine sets up every list in use (35 in the
     ///      benchmark's book from N = 100 on), and with the bound and the sift-up as function calls that set-up cost
     ///      11k more there (one Type 1 fill at N = 10,000: 309,973 -> 298,041). The inlined bound is
     ///      AdlRanking.bound's arithmetic (the tier's edge, `AdlQueue.edgeNum`, then `AdlRanking._bound`'s one
-    ///      rounded-up division), the sift-up is `_pushDeferred`'s, and the queue's constants are literals (Yul cannot name
+    ///      rounded-up division), the sift-up is `_deferAlong`'s, and the queue's constants are literals (Yul cannot name
     ///      them, and locals for them do not fit the stack of the unoptimized build Slither compiles):
     ///      tests/forge/unit/EngineSetup.t.sol checks the literals against AdlQueue's constants and the heap against
     ///      pushes of `AdlRanking.bound`, cursor by cursor.
@@ -168,7 +168,7 @@ abstract contract AdlModule is InsuranceFundModule {
                     }
                 }
                 if b {
-                    // a new Cursor(node 0, key, tier, bound) at the free memory pointer, sifted up (as `_pushDeferred` does)
+                    // a new Cursor(node 0, key, tier, bound) at the free memory pointer, sifted up (as `_deferAlong` does)
                     let c := mload(0x40)
                     mstore(0x40, add(c, 0x80))
                     mstore(c, 0)
@@ -228,10 +228,9 @@ abstract contract AdlModule is InsuranceFundModule {
 
     /// @dev The storage slot of the position of `account` in the engine's market (`_positions[marketId][account]`).
     function _positionSlot(Engine memory e, address account) internal pure returns (uint256 slot) {
-        uint256 positions = e.positions;
         assembly ("memory-safe") {
             mstore(0, account)
-            mstore(0x20, positions)
+            mstore(0x20, mload(add(e, E_POSITIONS)))
             slot := keccak256(0, 0x40)
         }
     }
@@ -375,6 +374,8 @@ abstract contract AdlModule is InsuranceFundModule {
     /// @dev One step of the merge at the top cursor: a deferred node is examined in full; a list's next node is
     ///      examined in full if its own bound (key and q, its queue word) can beat the best candidate, else deferred;
     ///      then the list's cursor moves to the following node, whose queue word it keeps (one read per node passed).
+    ///      While the cursor stays at the top and can still beat the best, the steps that follow in the same list
+    ///      run here too (`_deferAlong`'s walk, and the full examinations it stops for), as `_next` would run them.
     function _advance(Engine memory e, bool some) private view {
         uint256 c; // the top cursor's address (Cursor: node, known, tier, bound)
         address node;
@@ -404,16 +405,165 @@ abstract contract AdlModule is InsuranceFundModule {
         }
         if (tier == AdlQueue.OVERFLOW || !some) {
             _examine(e, node, slot);
-        } else {
-            uint256 nb = AdlRanking.nodeBound(e.isLong, known, e.framePrice, e.refShift);
-            if (nb >= _bestX(e)) {
-                _examine(e, node, slot);
-            } else {
-                ++e.examined;
-                _pushDeferred(e, node, slot, nb); // below the top: nb < the best score <= the top's bound
-            }
+            _moveCursor(e, c, known, tier);
+            return;
         }
-        _moveCursor(e, c, known, tier);
+        uint256 nb = AdlRanking.nodeBound(e.isLong, known, e.framePrice, e.refShift);
+        if (nb >= _bestX(e)) {
+            nb = EXAMINED;
+        } else {
+            e.heap = _roomFor(e.heap, e.heapSize); // deferred (below the top too: nb < the best <= the top's bound)
+        }
+        uint256 todo;
+        while (true) {
+            if (nb == EXAMINED) _examine(e, node, slot);
+            todo = _deferAlong(e, c, node, slot, known, nb);
+            if (todo != TODO_EXAMINE) break;
+            assembly ("memory-safe") {
+                node := mload(c)
+                known := mload(add(c, 0x20))
+            }
+            slot = _positionSlot(e, node);
+            nb = EXAMINED;
+        }
+        if (todo == TODO_POP) _popTop(e);
+        else if (todo == TODO_SIFT) _siftDown(e.heap, 0, e.heapSize);
+    }
+
+    /// @dev What `_deferAlong` leaves to its caller: nothing, sifting the top cursor down, taking it off the heap,
+    ///      or examining in full the node it stands on (still at the top: its bound and the node's can beat the best).
+    uint256 private constant TODO_NONE = 0;
+    uint256 private constant TODO_SIFT = 1;
+    uint256 private constant TODO_POP = 2;
+    uint256 private constant TODO_EXAMINE = 3;
+    /// @dev `_deferAlong`'s `nb` for a node that was just examined in full: nothing to defer, the walk starts with
+    ///      the move (a deferred node's bound is below the best candidate's xDown, so never this).
+    uint256 private constant EXAMINED = 2 ** 256 - 1;
+    /// @dev Offsets of `Engine`'s fields in memory (a memory struct is one word per field, in declaration order:
+    ///      keep them in step with `Engine`).
+    uint256 private constant E_POSITIONS = 0x20;
+    uint256 private constant E_IS_LONG = 0x40;
+    uint256 private constant E_FRAME_PRICE = 0xc0;
+    uint256 private constant E_REF_SHIFT = 0xe0;
+    uint256 private constant E_HEAP = 0x100;
+    uint256 private constant E_HEAP_SIZE = 0x120;
+    uint256 private constant E_CANDS = 0x140;
+    uint256 private constant E_EXAMINED = 0x180;
+
+    /// @dev The merge steps that a dense list takes one after another, in one loop: the node of the top list cursor `c`
+    ///      (account `node` at storage slot `slot`, queue word `known`, own bound `nb` below the best candidate's
+    ///      score) is deferred and the cursor moves to the following node (`_moveCursor`); while the cursor stays at
+    ///      the top of the heap with a bound that can still beat the best, the following node is not due for a full
+    ///      examination (its own bound below the best), the work bound is not reached and the heap has room, the same
+    ///      step repeats there (the only place a node is deferred); when the following node is due for a full
+    ///      examination, the walk stops there and says so (`TODO_EXAMINE`: the caller examines it and walks on).
+    ///      Exactly the steps `_next` and `_advance` would take one at a time (same pushes, same sifts, same nodes
+    ///      examined and counted), without going through them for every node: at N = 100,000 one fill passes about 20
+    ///      nodes this way. `nb` is `EXAMINED` for a walk that starts at a node just examined in full (no push: the
+    ///      move first). Assembly, with the bounds' arithmetic of `AdlRanking._bound` (list: `AdlRanking.bound`'s tier
+    ///      edge, `AdlQueue.edgeNum`; node: its `qDown`) and the queue's constants as literals (KEY_SHIFT 33, KEY_BIAS
+    ///      2^96, Q_BITS 23, Q_DOWN_BITS 22, STEP_BITS 3, TOP_TIER 241; the literals test in
+    ///      tests/forge/unit/EngineSetup.t.sol checks them). The heap has room for the first push (the caller grows
+    ///      it); a walk stops before a push the heap has no room for (the caller's next step grows it). Returns what is
+    ///      left to do with the top cursor (`TODO_*`).
+    function _deferAlong(Engine memory e, uint256 c, address node, uint256 slot, uint256 known, uint256 nb)
+        private
+        view
+        returns (uint256 todo)
+    {
+        assembly ("memory-safe") {
+            // AdlRanking._bound: (k - P') / (q R) (short), (P' - k) / (q R) (long) in WAD, rounded up, for the key
+            // in bits 160-223 of `word` and q = qNum / 2^qBits (one = WAD << qBits); 0 when not in profit
+            function bnd(word, qNum, one, eng) -> b {
+                let gain := sub(
+                    sub(shl(33, and(shr(160, word), 0xffffffffffffffff)), shl(96, 1)), // AdlQueue.keyPrice
+                    mload(add(eng, E_FRAME_PRICE))
+                )
+                if mload(add(eng, E_IS_LONG)) { gain := sub(0, gain) }
+                if sgt(gain, 0) {
+                    let den := shl(mload(add(eng, E_REF_SHIFT)), qNum)
+                    b := not(0)
+                    if and(iszero(iszero(den)), lt(gain, shl(128, 1))) {
+                        let x := mul(gain, one)
+                        b := add(div(x, den), gt(mod(x, den), 0))
+                    }
+                }
+            }
+            let h := add(mload(add(e, E_HEAP)), 0x20)
+            let cap := mload(sub(h, 0x20))
+            let size := mload(add(e, E_HEAP_SIZE))
+            let examined := mload(add(e, E_EXAMINED))
+            let best := mload(add(mload(add(mload(add(e, E_CANDS)), 0x20)), 0xa0)) // the best candidate's xDown
+            // AdlQueue.edgeNum of the cursor's tier (a sorted tier: the overflow list never gets here)
+            let t := mload(add(c, 0x40))
+            let edge := shl(30, 8) // TOP_TIER
+            if lt(t, 241) { edge := shl(shr(3, sub(t, 1)), add(8, and(sub(t, 1), 7))) }
+            if iszero(t) { edge := 0 }
+            for {} 1 {} {
+                // defer the node (examined counts it): a one-node cursor (bound nb, when positive: a cursor with
+                // bound 0 can yield nothing) at the free memory pointer, sifted up (parents whose bound is below nb
+                // move down one level; it goes into the final hole); none for a node examined in full
+                if eq(nb, EXAMINED) { nb := 0 examined := sub(examined, 1) }
+                examined := add(examined, 1)
+                if nb {
+                    let d := mload(0x40)
+                    mstore(0x40, add(d, 0x80))
+                    mstore(d, node)
+                    mstore(add(d, 0x20), slot)
+                    mstore(add(d, 0x40), not(0)) // DEFERRED
+                    mstore(add(d, 0x60), nb)
+                    let i := size
+                    for {} i {} {
+                        let parent := shr(1, sub(i, 1))
+                        let p := mload(add(h, shl(5, parent)))
+                        if iszero(lt(mload(add(p, 0x60)), nb)) { break }
+                        mstore(add(h, shl(5, i)), p)
+                        i := parent
+                    }
+                    mstore(add(h, shl(5, i)), d)
+                    size := add(size, 1)
+                }
+                // _moveCursor: the following node's queue word, and the bound of the list from there
+                node := and(known, 0xffffffffffffffffffffffffffffffffffffffff)
+                known := 0
+                let b := 0
+                if node {
+                    mstore(0, node)
+                    mstore(0x20, mload(add(e, E_POSITIONS)))
+                    slot := keccak256(0, 0x40)
+                    known := sload(add(slot, QUEUE_WORD))
+                    b := bnd(known, edge, shl(23, 1000000000000000000), e)
+                }
+                mstore(c, node)
+                mstore(add(c, 0x20), known)
+                mstore(add(c, 0x60), b)
+                if iszero(b) {
+                    todo := TODO_POP
+                    break
+                }
+                // _siftDown moves the cursor when a child's bound is above its own
+                if and(gt(size, 1), gt(mload(add(mload(add(h, 0x20)), 0x60)), b)) {
+                    todo := TODO_SIFT
+                    break
+                }
+                if and(gt(size, 2), gt(mload(add(mload(add(h, 0x40)), 0x60)), b)) {
+                    todo := TODO_SIFT
+                    break
+                }
+                // _next: the top can no longer beat the best, or the work bound is reached
+                if lt(b, best) { break }
+                if iszero(lt(examined, MAX_EXAMINED)) { break }
+                // _advance: the node is due for a full examination, or the heap is full
+                nb := bnd(known, shr(224, known), shl(22, 1000000000000000000), e)
+                if iszero(lt(nb, best)) {
+                    todo := TODO_EXAMINE
+                    break
+                }
+                if eq(size, cap) { break }
+            }
+            mstore(add(e, E_HEAP_SIZE), size)
+            mstore(add(e, E_EXAMINED), examined)
+        }
     }
 
     /// @dev Moves the list cursor at `c` (in tier `tier`, at the node whose queue word is `known`) to the following
@@ -438,32 +588,6 @@ abstract contract AdlModule is InsuranceFundModule {
     }
 
     // ------------------------------------------------------------------ the cursors' max-heap (by bound)
-
-    /// @dev Adds a one-node cursor for the deferred position of `node` (at storage slot `slot`) with bound `b`
-    ///      (when positive: a cursor with bound 0 can yield nothing): a new Cursor at the free memory pointer, sifted
-    ///      up (parents whose bound is below b move down one level; it goes into the final hole).
-    function _pushDeferred(Engine memory e, address node, uint256 slot, uint256 b) private pure {
-        if (b == 0) return;
-        uint256 i = e.heapSize++;
-        uint256[] memory heap = e.heap = _roomFor(e.heap, i);
-        assembly ("memory-safe") {
-            let c := mload(0x40)
-            mstore(0x40, add(c, 0x80))
-            mstore(c, node)
-            mstore(add(c, 0x20), slot)
-            mstore(add(c, 0x40), not(0)) // DEFERRED
-            mstore(add(c, 0x60), b)
-            let h := add(heap, 0x20)
-            for {} i {} {
-                let parent := shr(1, sub(i, 1))
-                let p := mload(add(h, shl(5, parent)))
-                if iszero(lt(mload(add(p, 0x60)), b)) { break }
-                mstore(add(h, shl(5, i)), p)
-                i := parent
-            }
-            mstore(add(h, shl(5, i)), c)
-        }
-    }
 
     function _popTop(Engine memory e) private pure {
         uint256[] memory heap = e.heap;

@@ -61,7 +61,7 @@ contract EngineHarness is PerpetualRisk {
 
 /// @title EngineSetupTest
 /// @notice The ADL engine's set-up (`AdlModule._pushLists`, assembly) builds exactly the heap that pushing, list by
-///         list in list order, a cursor with `AdlRanking.bound` of the list's head key would build with `_pushDeferred`'s
+///         list in list order, a cursor with `AdlRanking.bound` of the list's head key would build with a plain
 ///         sift-up: the same cursors in the same heap positions, for random sides (any lists in use, any head keys,
 ///         the overflow list included), either side, any usable mark, index and reference price.
 contract EngineSetupTest {
@@ -72,11 +72,13 @@ contract EngineSetupTest {
         harness = new EngineHarness(IERC20Metadata(address(token)), new PerpetualAdmin(IERC20Metadata(address(token))));
     }
 
-    /// @notice The literals `_pushLists` writes for the queue's constants (Yul cannot name them) are those constants.
+    /// @notice The literals `_pushLists` and `_deferAlong` write for the queue's constants (Yul cannot name them) are
+    ///         those constants.
     function test_setUp_literals_are_the_queue_constants() public pure {
         require(AdlQueue.KEY_SHIFT == 33 && AdlQueue.KEY_BIAS == 2 ** 96, "key encoding");
         require(AdlQueue.STEP_BITS == 3 && AdlQueue.TOP_TIER == 241 && AdlQueue.OVERFLOW == 242, "lists");
         require(AdlQueue.edgeNum(AdlQueue.TOP_TIER) == 8 << 30 && AdlQueue.Q_BITS == 23, "edges");
+        require(AdlQueue.Q_DOWN_BITS == 22, "a node's qDown"); // AdlModule._deferAlong's node bounds
     }
 
     /// @notice The engine reads a position as raw words (`AdlModule._examine`, `_advance`): size and cost basis in the
