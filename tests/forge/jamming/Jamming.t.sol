@@ -148,6 +148,7 @@ contract JammingTest is EthMarketTest {
             assertLe(calls, 2_000, "Type 2 chunks");
         }
         assertLe(maxGas, BLOCK, "every Type 2 chunk fits a block");
+        vm.createDir("build/forge/coverage", true); // (tools/forge_suite.py prints it; a run on its own works too)
         vm.writeLine(
             "build/forge/coverage/jamming.log",
             string.concat(

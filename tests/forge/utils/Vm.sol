@@ -23,6 +23,7 @@ interface Vm {
     function expectEmit(bool checkTopic1, bool checkTopic2, bool checkTopic3, bool checkData, address emitter) external;
     function getRecordedLogs() external returns (Log[] memory logs);
     function label(address account, string calldata newLabel) external;
+    function createDir(string calldata path, bool recursive) external;
     function writeLine(string calldata path, string calldata data) external;
     function toString(uint256 value) external pure returns (string memory);
     function toString(int256 value) external pure returns (string memory);
