@@ -228,9 +228,10 @@ abstract contract AdlModule is InsuranceFundModule {
 
     /// @dev The storage slot of the position of `account` in the engine's market (`_positions[marketId][account]`).
     function _positionSlot(Engine memory e, address account) internal pure returns (uint256 slot) {
+        uint256 positions = e.positions;
         assembly ("memory-safe") {
             mstore(0, account)
-            mstore(0x20, mload(add(e, E_POSITIONS)))
+            mstore(0x20, positions)
             slot := keccak256(0, 0x40)
         }
     }
@@ -430,9 +431,9 @@ abstract contract AdlModule is InsuranceFundModule {
         else if (todo == TODO_SIFT) _siftDown(e.heap, 0, e.heapSize);
     }
 
-    /// @dev What `_deferAlong` leaves to its caller: nothing, sifting the top cursor down, taking it off the heap,
-    ///      or examining in full the node it stands on (still at the top: its bound and the node's can beat the best).
-    uint256 private constant TODO_NONE = 0;
+    /// @dev What `_deferAlong` leaves to its caller besides nothing (0): sifting the top cursor down, taking it off
+    ///      the heap, or examining in full the node it stands on (still at the top: its bound and the node's can beat
+    ///      the best).
     uint256 private constant TODO_SIFT = 1;
     uint256 private constant TODO_POP = 2;
     uint256 private constant TODO_EXAMINE = 3;
@@ -503,6 +504,8 @@ abstract contract AdlModule is InsuranceFundModule {
                 // defer the node (examined counts it): a one-node cursor (bound nb, when positive: a cursor with
                 // bound 0 can yield nothing) at the free memory pointer, sifted up (parents whose bound is below nb
                 // move down one level; it goes into the final hole); none for a node examined in full
+                // (a node examined in full was counted already: no push, and the count taken back; as a switch
+                // this cost 87 gas more a fill at N = 100,000)
                 if eq(nb, EXAMINED) { nb := 0 examined := sub(examined, 1) }
                 examined := add(examined, 1)
                 if nb {
