@@ -13,9 +13,13 @@ follows new blocks for any manifest and RPC: ``perp keeper deployments/x.json --
 Robustness of ``run``: an RPC error (node down, restarting, timing out) is logged and retried with exponential
 backoff; after any error the sender re-reads its nonce from the node, so a nonce is never used twice; a node that
 comes back (restarted with its state, or a new chain where the contract is missing) is picked up where it is. A
-transaction sent just before the node went away (accepted, receipt not read) is looked up when the node answers
-again: mined, it is counted and logged then, like any other; gone with the node, it is logged as lost. Every
-action is one log line; ``counters`` counts blocks, liquidations, transactions, pokes, Type 2 calls and errors.
+transaction sent just before the node went away (accepted, receipt not read, or sent without an answer) is looked
+up when the node answers again (by its hash, or by the keeper's nonce): mined, it is counted and logged then, like
+any other; gone with the node, it is logged as lost. A transaction that was mined and reverted (another keeper or
+a price update got in between the keeper's check and its transaction) is logged as an error naming its
+transaction and reason, and the keeper goes on. Every action is one log line, and every transaction that used a
+nonce is named in exactly one line (``tx=0x...``); ``counters`` counts blocks, liquidations, transactions, pokes,
+Type 2 calls, reverted transactions and errors.
 """
 from __future__ import annotations
 
@@ -26,11 +30,11 @@ from pathlib import Path
 
 from .chain.client import PerpClient
 from .chain.rpc import RpcError
-from .chain.tx import Sender, TxError, TxUnconfirmed, revert_reason, wait_for_receipt
+from .chain.tx import Sender, TxError, TxUnconfirmed, revert_reason, transaction_at, wait_for_receipt
 from .core import PositionState
 
 COUNTERS = ("blocks", "scans", "liquidated", "liquidation_txs", "batch_splits", "pokes", "type2_calls",
-            "type2_refused", "errors", "retries")
+            "type2_refused", "reverted", "errors", "retries")
 
 
 def _now() -> str:
@@ -76,13 +80,23 @@ class Keeper:
     def _send(self, fn: str, *args, label: str, then):
         """Sends ``fn(*args)`` and returns ``then(receipt)`` (which counts and logs the action). When the node goes
         away before the receipt is read, the transaction is kept and ``then`` runs when its receipt is found
-        (``settle_unconfirmed``): every mined transaction is counted and logged exactly once."""
+        (``settle_unconfirmed``): every mined transaction is counted and logged exactly once. One that was mined
+        and reverted raises ``TxError`` after its line (``_reverted``)."""
         try:
             receipt = self.sender.transact(self.client.perp, fn, *args, gas=self.gas)
         except TxUnconfirmed as exc:
             self._unconfirmed.append((exc.tx_hash, exc.nonce, label, then))
             raise
+        except TxError as exc:
+            if exc.receipt is not None:
+                self._reverted(label, f"reverted: {exc.reason}", exc.tx_hash)
+            raise
         return self._mined(receipt, label, then)
+
+    def _reverted(self, label: str, reason: str, tx_hash: str) -> None:
+        self.counters["reverted"] += 1
+        self.counters["errors"] += 1
+        self._say(f"error {label} {reason} tx={tx_hash}")
 
     def _mined(self, receipt: dict, label: str, then):
         if self.on_receipt:
@@ -96,16 +110,18 @@ class Keeper:
         rpc = self.client.rpc
         while self._unconfirmed:
             tx_hash, nonce, label, then = self._unconfirmed[0]
-            receipt = rpc.request("eth_getTransactionReceipt", [tx_hash])
-            if receipt is None and rpc.request("eth_getTransactionByHash", [tx_hash]) is not None:
+            if tx_hash is None:  # sent without an answer from an unlocked account: the node names it, if it has it
+                tx_hash = transaction_at(rpc, self.sender.address, nonce)
+            receipt = None if tx_hash is None else rpc.request("eth_getTransactionReceipt", [tx_hash])
+            if receipt is None and tx_hash and rpc.request("eth_getTransactionByHash", [tx_hash]) is not None:
                 receipt = wait_for_receipt(rpc, tx_hash, self.sender.address, nonce, self.sender.timeout)
             self._unconfirmed.pop(0)
             if receipt is None:
                 self.counters["errors"] += 1
-                self._say(f"error {label} transaction {tx_hash} (nonce {nonce}) lost: the node came back without it")
+                self._say(f"error {label} transaction {tx_hash or '(not named)'} (nonce {nonce}) lost: the node "
+                          "came back without it")
             elif int(receipt["status"], 16) != 1:
-                self.counters["errors"] += 1
-                self._say(f"error {label} transaction {tx_hash} (nonce {nonce}) reverted")
+                self._reverted(label, f"reverted (nonce {nonce})", tx_hash)
             else:
                 self._mined(receipt, label, then)
 
@@ -232,13 +248,14 @@ class Keeper:
                         break
                 backoff = poll
                 time.sleep(poll)
-            except (RpcError, TxError, OSError, ValueError) as exc:
-                self._recover(exc, backoff)
-                self._status(status_file)
-                time.sleep(backoff)
-                backoff = min(backoff * 2, max_backoff)
             except Exception as exc:  # noqa: BLE001 - requests' ConnectionError and friends: the node is away
-                if type(exc).__module__.split(".")[0] not in ("requests", "urllib3", "http"):
+                if isinstance(exc, TxError) and exc.receipt is not None:
+                    # mined and reverted (its line is written, its nonce spent): the pass is redone next poll
+                    self._status(status_file)
+                    time.sleep(poll)
+                    continue
+                if not isinstance(exc, (RpcError, TxError, OSError, ValueError)) and \
+                        type(exc).__module__.split(".")[0] not in ("requests", "urllib3", "http"):
                     raise
                 self._recover(exc, backoff)
                 self._status(status_file)

@@ -7,6 +7,6 @@ from .client import PerpClient
 from .logs import deployment_block, fetch_logs, group_by_transaction
 from .manifest import Manifest, ManifestError
 from .rpc import Contract, Rpc, RpcError
-from .tx import Fees, Sender, TxError, TxUnconfirmed, suggest_fees, wait_for_receipt
+from .tx import Fees, Sender, TxError, TxUnconfirmed, suggest_fees, transaction_at, wait_for_receipt
 
 __all__ = [n for n in dir() if not n.startswith("_")]

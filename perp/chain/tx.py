@@ -20,17 +20,21 @@ DEFAULT_TIP = 10**9  # 1 gwei, when the node does not suggest a priority fee
 class TxError(RuntimeError):
     """A transaction that reverted, was replaced, or was not mined in time; ``receipt`` when it was mined."""
 
-    def __init__(self, message: str, receipt: dict | None = None, tx_hash: str | None = None):
+    def __init__(self, message: str, receipt: dict | None = None, tx_hash: str | None = None,
+                 reason: str | None = None):
         super().__init__(message)
         self.receipt = receipt
         self.tx_hash = tx_hash
+        self.reason = reason  # a revert's decoded custom error, when known
 
 
 class TxUnconfirmed(TxError):
-    """A transaction the node accepted (``tx_hash``, ``nonce``) whose receipt could not be read: the node went
-    away or failed while it was awaited. It may well be mined: look its receipt up once the node answers again."""
+    """A transaction that may be on chain although its receipt was not read (``tx_hash``, ``nonce``): the node went
+    away while the receipt was awaited, or while the transaction itself was being sent (then the node may have
+    taken and mined it without answering; ``tx_hash`` is None when it is not known before the node names it, as
+    for an unlocked account). Look it up once the node answers again (``transaction_at`` finds it by nonce)."""
 
-    def __init__(self, message: str, tx_hash: str, nonce: int):
+    def __init__(self, message: str, tx_hash: str | None, nonce: int):
         super().__init__(message, tx_hash=tx_hash)
         self.nonce = nonce
 
@@ -90,6 +94,22 @@ def wait_for_receipt(rpc: Rpc, tx_hash: str, sender: str, nonce: int, timeout: f
         time.sleep(poll)
 
 
+def transaction_at(rpc: Rpc, sender: str, nonce: int, blocks: int = 256) -> str | None:
+    """The hash of the transaction the node holds (mined or pending) for ``sender`` at ``nonce``, or None. Asks
+    ``eth_getTransactionBySenderAndNonce``; on a node without it, reads the last ``blocks`` blocks."""
+    try:
+        tx = rpc.request("eth_getTransactionBySenderAndNonce", [sender, hex(nonce)])
+        return tx["hash"] if tx else None
+    except RpcError:
+        pass
+    head = int(rpc.request("eth_blockNumber", []), 16)
+    for number in range(head, max(head - blocks, -1), -1):
+        for tx in rpc.request("eth_getBlockByNumber", [hex(number), True])["transactions"]:
+            if tx["from"].lower() == sender.lower() and int(tx["nonce"], 16) == nonce:
+                return tx["hash"]
+    return None
+
+
 class Sender:
     """Sends transactions from one account: ``Sender(rpc, private_key=...)`` signs locally (eth-account);
     ``Sender(rpc, address=...)`` uses an account the node holds unlocked (``eth_sendTransaction``).
@@ -98,7 +118,8 @@ class Sender:
     the next one; after an error that may have consumed none (the node refused the transaction) it re-reads the
     node's count, so a nonce is never used twice and never skipped. Every ``send`` waits for its receipt; when the
     node goes away while it waits, ``send`` raises ``TxUnconfirmed`` with the hash and nonce (the transaction may be
-    mined: its receipt can be looked up once the node answers again)."""
+    mined: its receipt can be looked up once the node answers again), and likewise when it goes away while the
+    transaction itself is being sent (the node may have taken it without answering)."""
 
     def __init__(self, rpc: Rpc, private_key=None, address: str | None = None, fees: Fees | None = None,
                  gas_margin: float = 1.25, timeout: float = 120.0):
@@ -153,19 +174,26 @@ class Sender:
         tx = {"from": self.address, "data": data, "gas": gas, "value": value, "nonce": nonce, **fees.fields()}
         if to:
             tx["to"] = to_checksum_address(to)
+        if self.account is not None:
+            tx["chainId"] = self.chain_id
+            if "maxFeePerGas" in tx:
+                tx["type"] = 2
+            signed = self.account.sign_transaction({k: v for k, v in tx.items() if k != "from"})
+            known_hash = "0x" + bytes(signed.hash).hex()
+            method, params = "eth_sendRawTransaction", ["0x" + bytes(signed.raw_transaction).hex()]
+        else:
+            known_hash = None  # the node names it
+            method, params = "eth_sendTransaction", [{k: (hex(v) if isinstance(v, int) else v) for k, v in tx.items()}]
         try:
-            if self.account is not None:
-                tx["chainId"] = self.chain_id
-                if "maxFeePerGas" in tx:
-                    tx["type"] = 2
-                signed = self.account.sign_transaction({k: v for k, v in tx.items() if k != "from"})
-                tx_hash = self.rpc.request("eth_sendRawTransaction", ["0x" + bytes(signed.raw_transaction).hex()])
-            else:
-                wire = {k: (hex(v) if isinstance(v, int) else v) for k, v in tx.items()}
-                tx_hash = self.rpc.request("eth_sendTransaction", [wire])
+            tx_hash = self.rpc.request(method, params)
         except RpcError:
             self._nonce = None  # refused: the node did not take this nonce; read it again next time
             raise
+        except Exception as exc:  # noqa: BLE001 - the node went away mid-request: it may have taken and mined it
+            self._nonce = None
+            raise TxUnconfirmed(f"transaction{' ' + known_hash if known_hash else ''} (nonce {nonce}) was sent, but "
+                                f"the node did not answer: {type(exc).__name__}: {str(exc)[:200]}",
+                                known_hash, nonce) from exc
         self._nonce = nonce + 1
         try:
             receipt = wait_for_receipt(self.rpc, tx_hash, self.address, nonce, self.timeout)
@@ -189,7 +217,7 @@ class Sender:
             if exc.receipt is None:  # replaced, not mined in time, or unconfirmed (TxUnconfirmed): as raised
                 raise
             reason = revert_reason(contract, fn, args, self.address)
-            raise TxError(f"{fn} reverted: {reason}", receipt=exc.receipt, tx_hash=exc.tx_hash) from None
+            raise TxError(f"{fn} reverted: {reason}", receipt=exc.receipt, tx_hash=exc.tx_hash, reason=reason) from None
         except RpcError as exc:
             raise TxError(f"{fn} refused by the node: {contract.decode_error(exc.data) if exc.data else exc}") from None
 
