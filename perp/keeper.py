@@ -248,7 +248,7 @@ class Keeper:
                         break
                 backoff = poll
                 time.sleep(poll)
-            except Exception as exc:  # noqa: BLE001 - requests' ConnectionError and friends: the node is away
+            except Exception as exc:  # noqa: BLE001 - RPC and transaction errors, requests' ConnectionError and friends
                 if isinstance(exc, TxError) and exc.receipt is not None:
                     # mined and reverted (its line is written, its nonce spent): the pass is redone next poll
                     self._status(status_file)
