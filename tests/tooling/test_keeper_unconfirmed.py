@@ -101,6 +101,24 @@ def _keeper(node, dep, keeper, lines):
     return rpc, k
 
 
+def _named(lines: list) -> list:
+    """The transactions the keeper's lines name (``tx=0x...``), each exactly once."""
+    named = [line.rsplit("tx=", 1)[1] for line in lines if "tx=0x" in line]
+    assert len(named) == len(set(named))
+    return named
+
+
+def _nonces(rpc, hashes: list, start: int) -> list:
+    """The sorted nonces of ``hashes`` from ``start`` on."""
+    return sorted(n for n in (int(rpc.request("eth_getTransactionByHash", [h])["nonce"], 16) for h in hashes)
+                  if n >= start)
+
+
+def _mined_since(rpc, account: str, start: int) -> list:
+    """Every nonce ``account`` used on chain from ``start`` on."""
+    return list(range(start, int(rpc.request("eth_getTransactionCount", [account, "latest"]), 16)))
+
+
 def _liquidatable(client, market_id):
     return [v.account for v in client.position_views(market_id) if v.state >= PositionState.LIQUIDATABLE]
 
@@ -121,11 +139,8 @@ def test_a_liquidation_mined_while_the_node_was_away_is_counted_and_logged_once(
         # the first transaction (a liquidation) was mined, its receipt read only after the "reconnect"
         assert any(" keeper error TxUnconfirmed: transaction 0x" in line for line in lines)
         assert k.counters["errors"] == 1 and k.counters["retries"] == 1
-        sent = [line.rsplit("tx=", 1)[1] for line in lines if "tx=0x" in line]
-        assert len(sent) == len(set(sent))
-        nonces = sorted(int(rpc.request("eth_getTransactionByHash", [h])["nonce"], 16) for h in sent)
-        end_nonce = int(rpc.request("eth_getTransactionCount", [keeper, "latest"]), 16)
-        assert nonces == list(range(start_nonce, end_nonce))  # every mined transaction has its line, none twice
+        sent = _named(lines)
+        assert _nonces(rpc, sent, start_nonce) == _mined_since(rpc, keeper, start_nonce)  # each its line, none twice
         liquidated = sum(1 for h in sent for lg in rpc.request("eth_getTransactionReceipt", [h])["logs"]
                          if (k.client.perp.decode_log(lg) or ("",))[0] == "Liquidated")
         assert k.counters["liquidated"] == liquidated == len(due)
@@ -182,10 +197,7 @@ def test_a_transaction_mined_while_the_answer_to_its_send_was_lost_is_found_by_n
                    "answer: ConnectionError" in line for line in lines)
         first = next(line for line in lines if " keeper liquidateBatch " in line)
         assert first.endswith(f"tx={transaction_at(plain, keeper, start_nonce)}")  # the lost answer, found by nonce
-        sent = [line.rsplit("tx=", 1)[1] for line in lines if "tx=0x" in line]
-        nonces = sorted(int(plain.request("eth_getTransactionByHash", [h])["nonce"], 16) for h in sent)
-        end_nonce = int(plain.request("eth_getTransactionCount", [keeper, "latest"]), 16)
-        assert nonces == list(range(start_nonce, end_nonce))
+        assert _nonces(plain, _named(lines), start_nonce) == _mined_since(plain, keeper, start_nonce)
         assert k.counters["liquidated"] == len(due) and k.counters["errors"] == 1
         assert _liquidatable(k.client, eth) == []
     finally:
@@ -247,9 +259,6 @@ def test_a_type2_that_reverts_because_another_keeper_got_first_is_named_and_the_
         assert reason == f"FundFlat({eth})"  # the rival's Type 2 shed the fund's whole position
         assert reverted[0].endswith(f"error deleverageFund market {eth} reverted: {reason} tx={tx_hash}")
         assert k.counters["type2_calls"] == 0  # the rival's Type 2 ran; this keeper's did not count
-        sent = [line.rsplit("tx=", 1)[1] for line in lines if "tx=0x" in line]
-        nonces = sorted(int(plain.request("eth_getTransactionByHash", [h])["nonce"], 16) for h in sent)
-        assert [n for n in nonces if n >= start_nonce] == list(
-            range(start_nonce, int(plain.request("eth_getTransactionCount", [keeper, "latest"]), 16)))
+        assert _nonces(plain, _named(lines), start_nonce) == _mined_since(plain, keeper, start_nonce)
     finally:
         plain.request("evm_revert", [snap])
